@@ -1,0 +1,212 @@
+"""MLflow bookkeeping: one experiment per study, one run per unique trial id, found again by its tag.
+
+Tags (../shared/contracts.md): `sweeps.trial_id`, `sweeps.questions`, `sweeps.study`, `sweeps.kind`.
+Every epoch's metrics go in one batched call (a REST `log_metric` costs ~50 ms each).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sweeps.compose import CONF_DIR
+from sweeps.plan import Plan, PlannedTrial, Status
+
+TRIAL_ID = "sweeps.trial_id"
+QUESTIONS = "sweeps.questions"
+STUDY = "sweeps.study"
+KIND = "sweeps.kind"
+_STATUS = {"FINISHED": "finished"}  # any other MLflow status (RUNNING, KILLED, FAILED) is "partial"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI (relative to the working directory), else None."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix) :]).absolute() if uri.startswith(prefix) else None
+
+
+def store_exists(uri: str) -> bool:
+    path = sqlite_path(uri)
+    return path is None or path.exists()
+
+
+def read_statuses(uri: str, study: str) -> dict[str, Status]:
+    """Trial id → status of its run, reading only (a missing sqlite store is not created)."""
+    if not store_exists(uri):
+        return {}
+    client = _client(uri)
+    experiment = client.get_experiment_by_name(study)
+    if experiment is None:
+        return {}
+    return {trial_id: _status(run) for trial_id, run in _trial_runs(client, experiment.experiment_id).items()}
+
+
+def apply_statuses(plan: Plan) -> None:
+    """Fill each planned trial's status from the tracking store."""
+    statuses = read_statuses(plan.runtime.tracking.uri, plan.study)
+    for trial in plan.trials:
+        trial.status = statuses.get(trial.id, "new")
+
+
+class StudyRuns:
+    """The study's experiment, opened for writing: creates, continues and closes trial runs."""
+
+    def __init__(self, uri: str, study: str) -> None:
+        path = sqlite_path(uri)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.client = _client(uri)
+        self.study = study
+        experiment = self.client.get_experiment_by_name(study)
+        if experiment is None:
+            artifacts = (path.parent / "mlartifacts" / study).as_uri() if path is not None else None
+            self.experiment_id = self.client.create_experiment(study, artifact_location=artifacts)
+        else:
+            self.experiment_id = experiment.experiment_id
+        self._runs = {tid: run.info.run_id for tid, run in _trial_runs(self.client, self.experiment_id).items()}
+
+    def open(self, trial: PlannedTrial, offline: bool) -> tuple[str, int]:
+        """The run of `trial` (created, or the interrupted one continued) and its last logged epoch."""
+        run_id = self._runs.get(trial.id)
+        if run_id is not None:
+            self.client.set_tag(run_id, QUESTIONS, ",".join(trial.questions))
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id, _last_epoch(self.client, run_id)
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=trial.name,
+            tags={
+                TRIAL_ID: trial.id,
+                QUESTIONS: ",".join(trial.questions),
+                STUDY: self.study,
+                KIND: "trial",
+                "sweeps.data_source": trial.config["data"]["source"],
+                "sweeps.offline": str(offline).lower(),
+                "sweeps.parameters": str(trial.parameters),
+                **_git_tags(),
+            },
+        )
+        run_id = run.info.run_id
+        self._runs[trial.id] = run_id
+        self.client.log_batch(run_id, params=_params(trial.config))
+        return run_id, 0
+
+    def update_questions(self, trials: Iterable[PlannedTrial]) -> None:
+        """A finished trial that a newly added question shares answers that question too."""
+        for trial in trials:
+            run_id = self._runs.get(trial.id)
+            if run_id is not None:
+                tagged = self.client.get_run(run_id).data.tags.get(QUESTIONS, "")
+                merged = sorted(set(tagged.split(",")) - {""} | set(trial.questions))
+                if merged != sorted(tagged.split(",")):
+                    self.client.set_tag(run_id, QUESTIONS, ",".join(merged))
+
+    def log_epochs(self, run_id: str, epochs: Iterable[Mapping[str, Any]]) -> None:
+        """One batched call: every numeric metric of each epoch, at step = epoch number."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [
+            Metric(key, float(value), now, int(epoch["epoch"]))
+            for epoch in epochs
+            for key, value in epoch.items()
+            if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)
+        ]
+        if metrics:
+            self.client.log_batch(run_id, metrics=metrics)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
+
+    def finish(self, run_id: str, artifacts: Mapping[str, bytes | Path]) -> None:
+        """Log the artifacts (name → bytes, or a file to copy) and mark the run FINISHED."""
+        with tempfile.TemporaryDirectory() as folder:
+            for name, content in artifacts.items():
+                target = Path(folder) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content if isinstance(content, bytes) else content.read_bytes())
+            self.client.log_artifacts(run_id, folder)
+        self.client.set_terminated(run_id, "FINISHED")
+
+    def close(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status)
+
+
+def _client(uri: str) -> Any:
+    from mlflow.tracking import MlflowClient  # imported late: mlflow costs seconds to import
+
+    for noisy in ("mlflow", "alembic"):  # schema-migration chatter on a new store
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return MlflowClient(tracking_uri=uri)
+
+
+def _trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
+    """Trial id → its run; were there ever two, the finished one wins (none is ever dropped)."""
+    runs: dict[str, Any] = {}
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id], filter_string=f"tags.`{KIND}` = 'trial'", max_results=1000, page_token=token
+        )
+        for run in page:
+            trial_id = run.data.tags.get(TRIAL_ID)
+            if trial_id and (trial_id not in runs or _status(run) == "finished"):
+                runs[trial_id] = run
+        token = page.token
+        if not token:
+            return runs
+
+
+def _status(run: Any) -> Status:
+    return _STATUS.get(run.info.status, "partial")  # type: ignore[return-value]
+
+
+def _last_epoch(client: Any, run_id: str) -> int:
+    history = client.get_metric_history(run_id, "val_acc")
+    return max((metric.step for metric in history), default=0)
+
+
+def _params(config: Mapping[str, Any]) -> list[Any]:
+    from mlflow.entities import Param
+
+    return [Param(key, value) for key, value in flatten(config).items()]
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config → {"optim.lr": "0.01", "model.layers": "[...json...]"}."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, str) else json.dumps(value)
+    return flat
+
+
+@functools.lru_cache(maxsize=1)
+def _git_tags() -> dict[str, str]:
+    """The commit the configs and code came from (the evidence a result carries)."""
+    repo = CONF_DIR.parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"mlflow.source.git.commit": sha, "sweeps.git_dirty": str(bool(dirty)).lower()}

@@ -1,0 +1,248 @@
+"""Tests for trainables.data: every source, loaded into memory and normalised."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from trainables.data import (
+    SOURCES,
+    DataUnavailableError,
+    InMemoryData,
+    Split,
+    load_data,
+)
+
+IDX_IMAGES_MAGIC = 0x00000803  # uint8 payload, 3 dimensions
+IDX_LABELS_MAGIC = 0x00000801  # uint8 payload, 1 dimension
+RAW_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+NORMALISATION = {"mean": 0.5, "std": 0.25}
+
+
+def write_idx_dataset(
+    folder: Path,
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+) -> None:
+    """Write the four MNIST-format IDX files torchvision reads into ``folder`` (created if needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_idx(folder / "train-images-idx3-ubyte", IDX_IMAGES_MAGIC, train_images)
+    _write_idx(folder / "train-labels-idx1-ubyte", IDX_LABELS_MAGIC, train_labels)
+    _write_idx(folder / "t10k-images-idx3-ubyte", IDX_IMAGES_MAGIC, test_images)
+    _write_idx(folder / "t10k-labels-idx1-ubyte", IDX_LABELS_MAGIC, test_labels)
+
+
+def _write_idx(path: Path, magic: int, array: np.ndarray) -> None:
+    payload = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(f">{1 + payload.ndim}i", magic, *payload.shape)  # big-endian int32s
+    path.write_bytes(header + payload.tobytes())
+
+
+def _known_images(count: int, offset: int) -> np.ndarray:
+    """Images whose pixels are distinct-ish known values in 0..255."""
+    values = (np.arange(count * 28 * 28) + offset) % 256
+    return values.reshape(count, 28, 28).astype(np.uint8)
+
+
+def _expected(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
+    x01 = torch.from_numpy(images).to(torch.float32).unsqueeze(1) / 255.0
+    return (x01 - mean) / std
+
+
+@pytest.fixture
+def idx_root(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    arrays = {
+        "train_images": _known_images(12, offset=0),
+        "train_labels": np.arange(12, dtype=np.uint8) % 10,
+        "test_images": _known_images(5, offset=7),
+        "test_labels": np.array([9, 8, 7, 6, 5], dtype=np.uint8),
+    }
+    for name in ("FashionMNIST", "MNIST"):
+        write_idx_dataset(tmp_path / name / "raw", **arrays)
+    return tmp_path, arrays
+
+
+def _assert_layout(data: InMemoryData, train_size: int, test_size: int) -> None:
+    assert isinstance(data.train, Split)
+    assert (len(data.train), len(data.test)) == (train_size, test_size)
+    assert data.train.x.shape == (train_size, 1, 28, 28)
+    assert data.test.x.shape == (test_size, 1, 28, 28)
+    assert data.train.x.dtype == data.test.x.dtype == torch.float32
+    assert data.train.y.dtype == data.test.y.dtype == torch.int64
+    assert data.input_shape == (1, 28, 28)
+    assert data.num_classes == 10
+
+
+@pytest.mark.parametrize("source", ["fashion_mnist", "mnist"])
+def test_torchvision_source_reads_real_idx_files(
+    source: str, idx_root: tuple[Path, dict[str, np.ndarray]]
+) -> None:
+    root, arrays = idx_root
+    data = load_data({"source": source, **NORMALISATION, "download": False, "unrelated": 1}, root)
+
+    _assert_layout(data, train_size=12, test_size=5)
+    assert data.source == source
+    assert data.train.y.tolist() == arrays["train_labels"].tolist()
+    assert data.test.y.tolist() == arrays["test_labels"].tolist()
+    assert torch.equal(data.train.x, _expected(arrays["train_images"], **NORMALISATION))
+    assert torch.equal(data.test.x, _expected(arrays["test_images"], **NORMALISATION))
+    assert data.train.x[0, 0, 0, 0].item() == -2.0  # pixel 0 → (0 - 0.5) / 0.25
+    assert data.train.x[0, 0, 9, 3].item() == pytest.approx((255 / 255 - 0.5) / 0.25)  # pixel 255
+
+
+def test_missing_files_name_folder_and_files(tmp_path: Path) -> None:
+    folder = tmp_path / "FashionMNIST" / "raw"
+    folder.mkdir(parents=True)
+    (folder / "train-images-idx3-ubyte").write_bytes(b"")  # present: must not be reported
+
+    with pytest.raises(DataUnavailableError) as caught:
+        load_data({"source": "fashion_mnist", **NORMALISATION, "download": False}, tmp_path)
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(folder) in message
+    assert "offline=true" in message
+    for name in RAW_FILES[1:]:
+        assert name in message
+    assert "train-images-idx3-ubyte" not in message
+
+
+def test_failed_download_becomes_data_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(self: torchvision.datasets.MNIST) -> None:
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", no_network)  # FashionMNIST inherits it
+
+    with pytest.raises(DataUnavailableError) as caught:
+        load_data({"source": "fashion_mnist", **NORMALISATION, "download": True}, tmp_path)
+
+    assert str(tmp_path / "FashionMNIST" / "raw") in str(caught.value)
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+def test_download_that_leaves_files_missing_is_data_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", lambda self: None)
+
+    with pytest.raises(DataUnavailableError, match="t10k-labels-idx1-ubyte"):
+        load_data({"source": "mnist", **NORMALISATION, "download": True}, tmp_path)
+
+
+def _unit_pixels(split: Split, mean: float, std: float) -> torch.Tensor:
+    """Undo the normalisation: back to pixels in [0, 1]."""
+    return split.x * std + mean
+
+
+def test_digits_layout_determinism_and_normalisation(tmp_path: Path) -> None:
+    cfg = {"source": "digits", "mean": 0.2, "std": 0.3}
+    first = load_data(cfg, tmp_path)
+    second = load_data(cfg, tmp_path)
+
+    _assert_layout(first, train_size=1437, test_size=360)
+    assert first.source == "digits"
+    assert torch.equal(first.train.x, second.train.x)
+    assert torch.equal(first.test.y, second.test.y)
+    assert set(first.train.y.tolist()) == set(range(10))
+
+    unit = torch.cat([_unit_pixels(first.train, 0.2, 0.3), _unit_pixels(first.test, 0.2, 0.3)])
+    assert unit.min().item() >= -1e-6
+    assert unit.max().item() <= 1 + 1e-6
+    assert 0.1 < unit.mean().item() < 0.5  # digits are mostly dark background with bright strokes
+    assert first.train.x.mean().item() == pytest.approx((unit[:1437].mean().item() - 0.2) / 0.3, abs=1e-4)
+
+
+def test_digits_results_are_not_shared_between_calls(tmp_path: Path) -> None:
+    cfg = {"source": "digits", "mean": 0.0, "std": 1.0}
+    first = load_data(cfg, tmp_path)
+    first.train.x.zero_()
+    first.train.y.zero_()
+
+    second = load_data(cfg, tmp_path)
+    assert second.train.x.abs().sum().item() > 0
+    assert set(second.train.y.tolist()) == set(range(10))
+
+
+def test_digits_permuted_is_one_fixed_pixel_permutation(tmp_path: Path) -> None:
+    digits = load_data({"source": "digits", **NORMALISATION}, tmp_path)
+    permuted = load_data({"source": "digits_permuted", **NORMALISATION}, tmp_path)
+
+    _assert_layout(permuted, train_size=1437, test_size=360)
+    assert permuted.source == "digits_permuted"
+    assert torch.equal(permuted.train.y, digits.train.y)
+    assert torch.equal(permuted.test.y, digits.test.y)
+    assert not torch.equal(permuted.train.x, digits.train.x)
+
+    # One permutation P for every image of both splits ⇔ the pixel columns (each pixel
+    # position across all images) of the two data sets are the same multiset.
+    original = torch.cat([digits.train.x, digits.test.x]).flatten(1).numpy()
+    shuffled = torch.cat([permuted.train.x, permuted.test.x]).flatten(1).numpy()
+    original_columns, original_counts = np.unique(original, axis=1, return_counts=True)
+    shuffled_columns, shuffled_counts = np.unique(shuffled, axis=1, return_counts=True)
+    assert np.array_equal(original_columns, shuffled_columns)
+    assert np.array_equal(original_counts, shuffled_counts)
+
+    again = load_data({"source": "digits_permuted", **NORMALISATION}, tmp_path)
+    assert torch.equal(again.train.x, permuted.train.x)
+
+
+def test_synthetic_sizes_and_seed(tmp_path: Path) -> None:
+    cfg = {"source": "synthetic", **NORMALISATION, "size": 40, "test_size": 9, "seed": 3}
+    first = load_data(cfg, tmp_path)
+    same = load_data(cfg, tmp_path)
+    other = load_data({**cfg, "seed": 4}, tmp_path)
+
+    _assert_layout(first, train_size=40, test_size=9)
+    assert first.source == "synthetic"
+    assert torch.equal(first.train.x, same.train.x)
+    assert torch.equal(first.test.y, same.test.y)
+    assert not torch.equal(first.train.x, other.train.x)
+    assert not torch.equal(first.test.x, other.test.x)
+    assert int(first.train.y.min()) >= 0 and int(first.train.y.max()) <= 9
+    unit = _unit_pixels(first.train, **NORMALISATION)
+    assert unit.min().item() >= -1e-6 and unit.max().item() < 1 + 1e-6
+
+
+def test_synthetic_defaults(tmp_path: Path) -> None:
+    data = load_data({"source": "synthetic", "mean": 0.0, "std": 1.0}, tmp_path)
+    assert (len(data.train), len(data.test)) == (60_000, 10_000)
+
+
+def test_data_lands_on_requested_device(tmp_path: Path) -> None:
+    data = load_data({"source": "synthetic", **NORMALISATION, "size": 4, "test_size": 2}, tmp_path, device="meta")
+    assert data.train.x.device.type == data.test.y.device.type == "meta"
+
+
+def test_unknown_source_names_key_and_allowed_values(tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as caught:
+        load_data({"source": "cifar10", **NORMALISATION}, tmp_path)
+
+    message = str(caught.value)
+    assert "data.source" in message
+    for source in SOURCES:
+        assert source in message
+
+
+@pytest.mark.parametrize(
+    ("cfg", "key"),
+    [
+        ({"source": "digits", "mean": 0.5}, "data.std"),
+        ({"source": "digits", "mean": 0.5, "std": 0.0}, "data.std"),
+        ({"source": "synthetic", **NORMALISATION, "size": 0}, "data.size"),
+    ],
+)
+def test_invalid_settings_name_the_key(cfg: dict[str, object], key: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=key):
+        load_data(cfg, tmp_path)

@@ -1,0 +1,22 @@
+"""Training losses by config name: each takes the model's output and class ids (N,)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _mse_one_hot(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error against one-hot targets (Keras' `mse` with categorical labels)."""
+    return F.mse_loss(output, F.one_hot(target, output.shape[1]).to(output.dtype))
+
+
+LOSSES: dict[str, Loss] = {
+    "nll": F.nll_loss,  # the model ends in log_softmax
+    "cross_entropy": F.cross_entropy,  # the model ends in raw logits
+    "mse": _mse_one_hot,
+}

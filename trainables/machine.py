@@ -1,0 +1,41 @@
+"""The record of the machine a trial ran on, so the same study on two machines compares."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+import torch
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        return float("nan")
+
+
+def machine_record() -> dict[str, str]:
+    """OS, CPU model and count, memory (GiB), Python, torch and GPU, as strings (MLflow tags)."""
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return {
+        "os": platform.platform(),
+        "hostname": platform.node(),
+        "cpu": _cpu_model(),
+        "cpu_count": str(os.cpu_count()),
+        "memory_gib": f"{_memory_gib():.1f}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gpu": ", ".join(gpus) if gpus else "none",
+    }
