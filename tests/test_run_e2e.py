@@ -1,0 +1,195 @@
+"""End to end: `sweep run` against a real local Ray and a real sqlite MLflow store in a temp dir.
+
+Each test runs the CLI as a user would (a subprocess in its own session, so an interruption can be
+delivered to it alone) with HOME and RAY_TMPDIR isolated, and reads the results back from MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+STUDY = "jhu_fashion"
+METRICS = {"train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "examples_per_second"}
+
+
+_RAY_TMP: dict[Path, Path] = {}  # working dir → its private RAY_TMPDIR
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """A working directory with its own HOME and a short RAY_TMPDIR (Ray's socket paths are length-limited)."""
+    _RAY_TMP[tmp_path] = Path(tempfile.mkdtemp(prefix="swr", dir="/tmp"))
+    (tmp_path / "home").mkdir()
+    yield tmp_path
+    ray_tmp = _RAY_TMP.pop(tmp_path)
+    _kill_leftovers(ray_tmp)
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def _env(workdir: Path) -> dict[str, str]:
+    return {**os.environ, "HOME": str(workdir / "home"), "RAY_TMPDIR": str(_RAY_TMP[workdir]), "PYTHONUNBUFFERED": "1"}
+
+
+def _sweep(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sweeps", *args],
+        cwd=workdir,
+        env=_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _kill_leftovers(ray_tmp: Path) -> None:
+    """Stop only the Ray processes this test started (found by its private temp dir), never others'."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            environ = (proc / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(ray_tmp) in cmdline or f"RAY_TMPDIR={ray_tmp}" in environ:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _uri(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'mlflow.db'}"
+
+
+def _runs(workdir: Path) -> list:
+    client = MlflowClient(_uri(workdir))
+    experiment = client.get_experiment_by_name(STUDY)
+    return client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def _plan(workdir: Path, *overrides: str) -> dict:
+    result = _sweep(workdir, "plan", STUDY, *overrides, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_whole_study_runs_once_and_a_second_invocation_runs_nothing(workdir: Path) -> None:
+    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={_uri(workdir)}")
+    plan = _plan(workdir, *overrides)
+    assert len(plan["trials"]) == 20
+
+    first = _sweep(workdir, "run", STUDY, *overrides)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "20/20 trials finished, 0 failed" in first.stdout
+
+    runs = _runs(workdir)
+    assert len(runs) == 20
+    client = MlflowClient(_uri(workdir))
+    by_trial = {run.data.tags["sweeps.trial_id"]: run for run in runs}
+    assert set(by_trial) == {trial["id"] for trial in plan["trials"]}
+    for trial in plan["trials"]:
+        run = by_trial[trial["id"]]
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["sweeps.questions"] == ",".join(trial["questions"])
+        assert run.data.tags["sweeps.study"] == STUDY
+        assert run.data.tags["sweeps.kind"] == "trial"
+        assert run.data.tags["sys.torch"] and run.data.tags["sys.cpu_count"]
+        assert METRICS <= set(run.data.metrics)
+        assert 0.0 <= run.data.metrics["val_acc"] <= 1.0
+        epochs = json.loads(run.data.params["trainer.epochs"])
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_acc")]
+        assert steps == list(range(1, epochs + 1))  # Q2's doubled runs have 2 epochs, the rest 1
+        assert run.data.params["data.source"] in {"digits", "digits_permuted"}
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"config.yaml", "confusion_matrix.csv", "checkpoint", "machine.json"} <= artifacts
+    q01 = [run for run in runs if "q01" in run.data.tags["sweeps.questions"].split(",")]
+    assert {run.data.params["data.source"] for run in q01} == {"digits", "digits_permuted"}
+
+    started = time.monotonic()
+    second = _sweep(workdir, "run", STUDY, *overrides)
+    assert second.returncode == 0, second.stderr
+    assert "0 trials to run" in second.stdout
+    assert len(_runs(workdir)) == 20
+    assert time.monotonic() - started < 60  # the acceptance bar is 15 s on an idle machine
+    assert {t["status"] for t in _plan(workdir, *overrides)["trials"]} == {"finished"}
+
+
+def _wait_for_first_epoch(db: Path, process: subprocess.Popen[str], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "sweep run ended before it could be interrupted"
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as connection:
+                    if connection.execute("SELECT COUNT(*) FROM metrics WHERE key = 'val_acc'").fetchone()[0]:
+                        return
+            except sqlite3.OperationalError:  # tables not created yet
+                pass
+        time.sleep(0.05)
+    raise AssertionError("no epoch was recorded in time")
+
+
+@pytest.mark.parametrize("interruption", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_interrupted_run_resumes_without_duplicates(workdir: Path, interruption: signal.Signals) -> None:
+    # Three trials of 4 epochs on 3000 synthetic images (~0.5 s an epoch): long enough to interrupt.
+    overrides = (
+        "offline=true",
+        "data=synthetic",
+        "data.size=3000",
+        "data.test_size=500",
+        "trainer.epochs=4",
+        f"tracking.uri={_uri(workdir)}",
+        "--questions",
+        "q03",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "run", STUDY, *overrides],
+        cwd=workdir,
+        env=_env(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    _wait_for_first_epoch(workdir / "mlflow.db", process)
+    os.killpg(process.pid, interruption)
+    output = process.communicate(timeout=120)[0]
+    if interruption == signal.SIGINT:
+        assert process.returncode == 130, output
+        assert "interrupted: run the same command again to resume" in output
+        assert all(run.info.status == "KILLED" for run in _runs(workdir) if run.info.status != "FINISHED")
+    interrupted = {run.data.tags["sweeps.trial_id"] for run in _runs(workdir) if run.info.status != "FINISHED"}
+    assert interrupted, "the interruption came too late: every trial had already finished"
+
+    again = _sweep(workdir, *("run", STUDY, *overrides))
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    runs = _runs(workdir)
+    assert len(runs) == 3  # one run per trial id: continued, not re-created
+    assert len({run.data.tags["sweeps.trial_id"] for run in runs}) == 3
+    client = MlflowClient(_uri(workdir))
+    resumed = []
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        for key in ("val_acc", "train_loss"):
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert sorted(steps) == [1, 2, 3, 4], (key, steps)  # every epoch exactly once
+        if "sweeps.resumed_from_epoch" in run.data.tags:
+            resumed.append(int(run.data.tags["sweeps.resumed_from_epoch"]))
+    assert resumed and all(1 <= epoch <= 4 for epoch in resumed)  # resumed from a checkpoint, not epoch 0
