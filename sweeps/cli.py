@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -26,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sweep",
         description="Run a whole deep-learning question set: Hydra configs → deduplicated trials → Ray Tune → MLflow.",
-        epilog=f"Studies: {', '.join(available_studies())}.",
+        epilog=f"Studies: {', '.join(available_studies())}. Each command takes Hydra overrides of the study's "
+        "baseline (offline=true trainer.epochs=1 …): see `sweep plan --help`.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     plan = commands.add_parser(
@@ -42,19 +44,64 @@ def _parser() -> argparse.ArgumentParser:
         "trial. Interrupted? Run the same command again: finished trials are skipped and interrupted ones "
         "resume from their last epoch's checkpoint.",
     )
-    for command in (plan, run):
+    report = commands.add_parser(
+        "report",
+        help="write the answer to every question (tables, figures) from the runs in MLflow (no training)",
+        description="Read STUDY's runs back from MLflow and write index.html, report.md, benchmark.md and PNG "
+        "figures (one section per question), and log each question's figures to its summary run in MLflow.",
+    )
+    report.add_argument("--out", metavar="DIR", help="the report folder (default: reports/STUDY)")
+    for command in (plan, run, report):
         command.add_argument("study", metavar="STUDY", help=f"a study in conf/study/: {', '.join(available_studies())}")
         command.add_argument("overrides", nargs="*", metavar="OVERRIDE", help=_OVERRIDES_HELP)
         command.add_argument(
             "--questions", metavar="IDS", help="only these questions, comma-separated (e.g. q01,q03)"
         )
     plan.add_argument("--json", action="store_true", help="print the plan as one JSON object (../shared/contracts.md)")
+    ui = commands.add_parser(
+        "ui",
+        help="serve the MLflow UI of the configured store on 127.0.0.1 (Ctrl-C stops it)",
+        description="Start the MLflow UI for the tracking store the configs and OVERRIDEs name, bound to "
+        "127.0.0.1 only, and print its URL and the filter that lists one question's runs.",
+    )
+    ui.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="e.g. tracking.uri=sqlite:////abs/path/mlflow.db")
+    ui.add_argument("--port", type=int, default=5000, help="the port to listen on (default: 5000)")
+    server = commands.add_parser(
+        "server",
+        help="start the MLflow tracking server that runs on a cluster log to (tracking.uri=http://HOST:PORT)",
+        description="Start `mlflow server` the way a cluster's head runs it: a SQLite store, artifacts served "
+        "through the server, bound to 127.0.0.1 unless --host says otherwise. Runs in the foreground.",
+    )
+    server.add_argument("--host", default="127.0.0.1", help="the interface to listen on (default: 127.0.0.1, this machine only)")
+    server.add_argument("--port", type=int, default=5000, help="the port to listen on (default: 5000)")
+    server.add_argument(
+        "--backend-store-uri", default="sqlite:///mlflow.db", metavar="URI", help="runs, params and metrics (default: sqlite:///mlflow.db)"
+    )
+    server.add_argument(
+        "--artifacts-destination",
+        default="mlartifacts",
+        metavar="DIR|URI",
+        help="where the server keeps artifacts: a folder or s3://bucket/prefix (default: mlartifacts)",
+    )
+    server.add_argument(
+        "--auth",
+        action="store_true",
+        help="MLflow's basic-auth app; the admin's credentials come from MLFLOW_TRACKING_USERNAME and "
+        "MLFLOW_TRACKING_PASSWORD in the environment, the variables `sweep run` logs in with",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `sweep plan … | head` ends quietly
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    unknown = [arg for arg in extra if arg.startswith("-") and not arg.startswith("~")]
+    takes_overrides = hasattr(args, "overrides")
+    if unknown or (extra and not takes_overrides):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+    if takes_overrides:
+        args.overrides += extra  # overrides after an option (`sweep plan S --json offline=true`)
     try:
         return _COMMANDS[args.command](args)
     except SweepError as error:
@@ -83,6 +130,7 @@ def _run(args: argparse.Namespace) -> int:
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
     apply_statuses(plan)
+    _keep_ray_on_loopback(plan.runtime.resources.address)
     from sweeps.runner import prepare_data, run_plan  # imports Ray: only once the plan is valid
 
     prepare_data(plan)
@@ -92,11 +140,50 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_FAILED_TRIALS if summary.failed else 0
 
 
+def _keep_ray_on_loopback(address: str | None) -> None:
+    """A Ray on this machine (one started for the run, or a cluster addressed as 127.0.0.1) stays on loopback.
+
+    Otherwise Ray replaces 127.0.0.1 by this machine's network address and its servers listen on every
+    interface. Ray's switch for single-machine clusters keeps both on 127.0.0.1; Ray reads it on import.
+    """
+    host = (address or "127.0.0.1").rsplit(":", 1)[0]
+    if host in ("127.0.0.1", "localhost"):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sweeps.plan import plan_study
+    from sweeps.report.write import INDEX, write_report
+
+    plan = plan_study(args.study, args.overrides, _question_ids(args))
+    report = write_report(plan, Path(args.out or Path("reports") / plan.study))
+    status = ", ".join(f"{count} {name}" for name, count in sorted(report.trial_status.items()))
+    print(
+        f"{plan.study}: {report.questions} questions ({len(plan.trials)} trials: {status}), "
+        f"{len(report.figures)} figures → {report.folder / INDEX}; summaries in MLflow ({plan.runtime.tracking.uri})"
+    )
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from sweeps.ui import configured_uri, start
+
+    return start(configured_uri(args.overrides), args.port, sys.stdout)
+
+
+def _server(args: argparse.Namespace) -> int:
+    from sweeps.server import ServerOptions, serve
+
+    serve(ServerOptions(args.host, args.port, args.backend_store_uri, args.artifacts_destination, args.auth))
+
+
 def _question_ids(args: argparse.Namespace) -> list[str] | None:
     return [part.strip() for part in args.questions.split(",") if part.strip()] if args.questions else None
 
 
-_COMMANDS = {"plan": _plan, "run": _run}
+_COMMANDS = {"plan": _plan, "run": _run, "report": _report, "ui": _ui, "server": _server}
 
 if __name__ == "__main__":
     raise SystemExit(main())

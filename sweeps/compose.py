@@ -9,7 +9,7 @@ written `xN` multiplies the baseline's value by N.
 from __future__ import annotations
 
 import copy
-import math
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,7 +36,8 @@ def available_studies(conf_dir: Path = CONF_DIR) -> list[str]:
 
 
 def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
-    return sorted(path.stem for path in (conf_dir / group).glob("*.yaml"))
+    """A group's options; files named `_…` hold what the options share and are not options."""
+    return sorted(path.stem for path in (conf_dir / group).glob("*.yaml") if not path.stem.startswith("_"))
 
 
 class Composer:
@@ -47,11 +48,26 @@ class Composer:
             raise SweepError(f"study: unknown study {study!r}; allowed: {', '.join(available_studies(conf_dir))}")
         self._conf_dir = conf_dir
         self._study = study
+        self._composed: dict[tuple[str, ...], DictConfig] = {}  # a Hydra compose costs ~0.1 s
+        overrides = [*self._study_baseline(), *overrides]  # the user's come last and win
         parsed = _parse(overrides)
         self._overrides = [(override.key_or_group, text) for override, text in parsed]
-        self._composed: dict[tuple[str, ...], DictConfig] = {}  # a Hydra compose costs ~0.1 s
         self._check_overrides(parsed)
         self.baseline = self._compose(list(overrides), context="overrides")
+        self._choices = self._chosen_options(list(overrides))
+
+    def _chosen_options(self, overrides: list[str]) -> dict[str, str]:
+        """Which option of each config group the baseline uses (after the study's and the user's picks)."""
+        with _hydra(self._conf_dir):
+            config = compose("config", overrides=[f"+study={self._study}", *overrides], return_hydra_config=True)
+        return {group: config.hydra.runtime.choices[group] for group in CONFIG_GROUPS}
+
+    def _study_baseline(self) -> list[str]:
+        """The study's `baseline:` values as overrides: like the user's, they give way to a variant's group."""
+        values = OmegaConf.select(self._compose([], context="study"), "study.baseline", default=None)
+        if values is None:
+            return []
+        return [f"{key}={json.dumps(value)}" for key, value in OmegaConf.to_container(values, resolve=True).items()]
 
     def _check_overrides(self, parsed: list[tuple[Override, str]]) -> None:
         """Unknown group options and keys, named with what is allowed, before Hydra's own errors."""
@@ -71,8 +87,10 @@ class Composer:
         values = {key: value for key, value in variant.items() if key not in CONFIG_GROUPS}
         for group, option in groups.items():
             _check_option(group, option, self._conf_dir, context)
-        kept = [text for key, text in self._overrides if not _under_any(key, groups)]
-        config = self._compose(kept + [f"{group}={option}" for group, option in groups.items()], context)
+        # Only a group switched to another option starts from that option's defaults.
+        switched = {group: option for group, option in groups.items() if option != self._choices.get(group)}
+        kept = [text for key, text in self._overrides if not _under_any(key, switched)]
+        config = self._compose(kept + [f"{group}={option}" for group, option in switched.items()], context)
         absolute = {key: self._absolute(key, value, context) for key, value in values.items()}
         for key, value in absolute.items():
             if OmegaConf.select(config, key, default=_MISSING) is _MISSING:
@@ -102,12 +120,12 @@ class Composer:
 
 
 def scale(base: int | float, factor: float, where: str) -> int | float:
-    """`base × factor`; an int stays an int and must stay whole (batch 256 × 0.125 = 32)."""
+    """`base × factor`; an int stays an int, rounded, at least 1 (epochs 1 × 0.75 → 1, batch 256 × 0.125 → 32)."""
     product = base * factor
     if isinstance(base, int):
-        if not math.isclose(product, round(product), abs_tol=1e-9):
-            raise SweepError(f"{where}: x{factor:g} of {base} is not a whole number ({product:g})")
-        return int(round(product))
+        if base >= 1 and factor > 0:
+            return max(1, round(product))
+        raise SweepError(f"{where}: x{factor:g} of {base} is not a positive whole number")
     return float(f"{product:.12g}")  # 0.01 × 0.1 is 0.001, not 0.0010000000000000002
 
 

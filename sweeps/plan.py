@@ -25,14 +25,21 @@ from trainables.data import data_shape
 from trainables.model import ModelSpecError, build_model, count_parameters
 
 Status = Literal["new", "partial", "finished"]
-_TOP_LEVEL = {"data", "model", "optim", "trainer", "seed", "offline", "tracking", "resources", "paths", "study"}
+TRIAL_KEYS = ("data", "model", "optim", "trainer", "seed")
+_TOP_LEVEL = {*TRIAL_KEYS, "offline", "tracking", "resources", "paths", "study"}
 
 
 @dataclass(frozen=True)
 class PlannedVariant:
-    trial: str
+    trials: list[str]  # one per repeat (seeds seed, seed+1, …); a single one without repeats
+    group: str  # id of the config less its seed, shared by the repeats (tag sweeps.group)
     overrides: dict[str, Any]  # relative values already made absolute
     reference: bool  # the variant the question's others are compared with
+
+    @property
+    def trial(self) -> str:
+        """The variant's first (or only) trial."""
+        return self.trials[0]
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,7 @@ class PlannedTrial:
     config: dict[str, Any]  # TrialConfig as JSON data: what the id hashes and the trainable gets
     name: str  # the first question and variant that asked for it, e.g. "q03 optim.lr=0.001"
     parameters: int  # trainable parameters of its model
+    group: str  # group_id: trials that differ only in seed share it
     questions: list[str] = field(default_factory=list)
     status: Status = "new"
 
@@ -75,10 +83,8 @@ class Plan:
                     "id": question.id,
                     "text": question.text,
                     **({"note": question.note} if question.note else {}),
-                    "variants": [
-                        {"trial": v.trial, "overrides": v.overrides, **({"reference": True} if v.reference else {})}
-                        for v in question.variants
-                    ],
+                    **({"repeats": len(question.variants[0].trials)} if len(question.variants[0].trials) > 1 else {}),
+                    "variants": [_variant_json(variant) for variant in question.variants],
                 }
                 for question in self.questions
             ],
@@ -88,6 +94,8 @@ class Plan:
                     "status": trial.status,
                     "questions": trial.questions,
                     "name": trial.name,
+                    "group": trial.group,
+                    "seed": trial.config["seed"],
                     "data_source": trial.config["data"]["source"],
                     "parameters": trial.parameters,
                 }
@@ -96,9 +104,27 @@ class Plan:
         }
 
 
+def _variant_json(variant: PlannedVariant) -> dict[str, Any]:
+    repeats = {"trials": variant.trials} if len(variant.trials) > 1 else {}
+    reference = {"reference": True} if variant.reference else {}
+    return {"trial": variant.trial, **repeats, "group": variant.group, "overrides": variant.overrides, **reference}
+
+
 def trial_id(config: TrialConfig) -> str:
-    """12 hex digits of the SHA-256 of the config's canonical JSON, less the keys in NOT_HASHED."""
-    content = config.model_dump(mode="json", exclude=NOT_HASHED)
+    """12 hex digits of the SHA-256 of the config's canonical JSON, less the keys in NOT_HASHED.
+
+    Keys at their schema default are left out too, so a key added later with a default that keeps
+    the old behaviour leaves every recorded trial's id — and its finished run — as it was.
+    """
+    return _digest(config.model_dump(mode="json", exclude=NOT_HASHED, exclude_defaults=True))
+
+
+def group_id(config: TrialConfig) -> str:
+    """Like trial_id but blind to the seed: the repeats of one variant share it."""
+    return _digest(config.model_dump(mode="json", exclude={**NOT_HASHED, "seed": True}, exclude_defaults=True))
+
+
+def _digest(content: dict[str, Any]) -> str:
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
@@ -137,32 +163,39 @@ def _plan_question(
     for written in variants_of(question):
         context = f"{question.id} " + " ".join(f"{key}={value}" for key, value in written.items())
         config, absolute = composer.variant(written, context)
-        trial = _trial(config, runtime, context)
-        tid = trial_id(trial)
-        if tid not in trials:
-            name = f"{question.id} " + " ".join(f"{key}={value}" for key, value in absolute.items())
-            trials[tid] = PlannedTrial(tid, trial.model_dump(mode="json"), name, _parameters(trial, context))
-        if question.id not in trials[tid].questions:
-            trials[tid].questions.append(question.id)
-        variants.append(PlannedVariant(tid, absolute, reference=False))
+        first = _trial(config, runtime, context)
+        parameters = _parameters(first, context)
+        name = f"{question.id} " + " ".join(f"{key}={value}" for key, value in absolute.items())
+        ids = []
+        for repeat in range(question.repeats):
+            trial = first.model_copy(update={"seed": first.seed + repeat})
+            tid = trial_id(trial)
+            if tid not in trials:
+                suffix = f" seed={trial.seed}" if question.repeats > 1 else ""
+                trials[tid] = PlannedTrial(tid, trial.model_dump(mode="json"), name + suffix, parameters, group_id(trial))
+            if question.id not in trials[tid].questions:
+                trials[tid].questions.append(question.id)
+            ids.append(tid)
+        variants.append(PlannedVariant(ids, group_id(first), absolute, reference=False))
     if question.reference is not None:
-        reference = trial_id(_trial(composer.variant(question.reference, f"{question.id}.reference")[0], runtime, ""))
-        if reference not in {variant.trial for variant in variants}:
+        reference = group_id(_trial(composer.variant(question.reference, f"{question.id}.reference")[0], runtime, ""))
+        if reference not in {variant.group for variant in variants}:
             raise SweepError(f"{question.id}.reference: matches none of the question's variants")
-        variants = [PlannedVariant(v.trial, v.overrides, v.trial == reference) for v in variants]
+        variants = [PlannedVariant(v.trials, v.group, v.overrides, v.group == reference) for v in variants]
     return PlannedQuestion(question.id, question.text, question.note, variants)
 
 
 def _trial(config: DictConfig, runtime: RuntimeConfig, context: str) -> TrialConfig:
-    data = {key: _container(config[key], f"{context}: {key}") for key in ("data", "model", "optim", "trainer")}
-    if runtime.offline:
-        data["data"]["source"] = data["data"]["standin"]  # the plan and the run record which one
-    return _validate(TrialConfig, {**data, "seed": config.seed}, context=context)
+    # A key deleted by an override (`~seed`) is left out, so the schema reports it as required.
+    data = {key: _container(config[key], f"{context}: {key}") for key in TRIAL_KEYS if key in config}
+    if runtime.offline and isinstance(data.get("data"), dict):
+        data["data"]["source"] = data["data"].get("standin")  # the plan and the run record which one
+    return _validate(TrialConfig, data, context=context)
 
 
 def _parameters(trial: TrialConfig, context: str) -> int:
     """Builds the model on the meta device: shapes checked, parameters counted, no memory used."""
-    input_shape, num_classes = data_shape(trial.data.source)
+    input_shape, num_classes = data_shape(trial.data.model_dump())
     import torch  # local: only planning needs the meta device
 
     try:
@@ -183,9 +216,9 @@ def _select(study: StudyConfig, questions: Sequence[str] | None) -> list[Questio
 
 
 def _runtime_data(baseline: DictConfig) -> dict[str, Any]:
-    data = {key: _container(baseline[key], key) for key in ("tracking", "resources", "paths")}
-    data["offline"] = baseline.offline
-    data["paths"] = {key: str(Path(value).expanduser().absolute()) for key, value in data["paths"].items()}
+    data = {key: _container(baseline[key], key) for key in ("tracking", "resources", "paths", "offline") if key in baseline}
+    if isinstance(data.get("paths"), dict):
+        data["paths"] = {key: str(Path(value).expanduser().absolute()) for key, value in data["paths"].items()}
     return data
 
 

@@ -19,7 +19,12 @@ def print_plan(plan: Plan, out: TextIO) -> None:
         for variant in question.variants:
             label = " ".join(f"{key}={value}" for key, value in variant.overrides.items()) or "(baseline)"
             reference = "  ← compared with" if variant.reference else ""
-            print(f"     {label:<40} {variant.trial}  {status[variant.trial]}{reference}", file=out)
+            if len(variant.trials) > 1:
+                done = sum(status[trial] == "finished" for trial in variant.trials)
+                state = f"×{len(variant.trials)} seeds, {done} finished"
+            else:
+                state = status[variant.trial]
+            print(f"     {label:<40} {variant.trial}  {state}{reference}", file=out)
     sources = sorted({f"{t.config['data']['name']} → {t.config['data']['source']}" for t in plan.trials})
     counts = Counter(status.values())
     print(f"\ndata: {', '.join(sources)}", file=out)

@@ -22,12 +22,11 @@ import yaml
 from ray import tune
 
 from sweeps.errors import SweepError
-from sweeps.checkpoints import checkpoint_dir, load_state, save_state
+from sweeps.checkpoints import checkpoint_dir, join, load_state, save_state
 from sweeps.plan import Plan, PlannedTrial
 from sweeps.tracking import StudyRuns
 from trainables.data import DataUnavailableError, ensure_available
 
-METRIC_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "eval_seconds", "examples_per_second")
 
 
 @dataclass(frozen=True)
@@ -94,13 +93,16 @@ def _fit(plan: Plan, pending: list[PlannedTrial], recorder: _Recorder) -> None:
         trainable,
         param_space={"trial": tune.grid_search(payloads)},
         tune_config=tune.TuneConfig(
-            reuse_actors=True,  # ~0.1 s to start a trial instead of ~1 s
+            # Local: ~0.1 s to start a trial instead of ~1 s. On a cluster a reused actor could take over a
+            # trial whose own actor is already starting on another node, so there each trial keeps the
+            # node its resources were reserved on.
+            reuse_actors=resources.address is None,
             trial_name_creator=lambda trial: trial.config["trial"]["id"],
             trial_dirname_creator=lambda trial: trial.config["trial"]["id"],
         ),
         run_config=tune.RunConfig(
             name=f"{plan.study}-{time.strftime('%Y%m%d-%H%M%S')}",
-            storage_path=str(Path(plan.runtime.paths.storage) / plan.study / "ray"),
+            storage_path=join(plan.runtime.paths.storage, plan.study, "ray"),
             callbacks=[recorder],
             failure_config=tune.FailureConfig(max_failures=0),
             verbose=0,
@@ -115,7 +117,7 @@ def _payload(plan: Plan, trial: PlannedTrial) -> dict[str, Any]:
         "id": trial.id,
         "config": trial.config,
         "data_root": plan.runtime.paths.data_root,
-        "checkpoint_dir": str(checkpoint_dir(plan.runtime.paths.storage, plan.study, trial.id)),
+        "checkpoint_dir": checkpoint_dir(plan.runtime.paths.storage, plan.study, trial.id),
         "threads": max(1, math.floor(resources.cpus_per_trial)),
         "gpu": resources.gpus_per_trial > 0,
         "channels_last": resources.channels_last,
@@ -124,26 +126,27 @@ def _payload(plan: Plan, trial: PlannedTrial) -> dict[str, Any]:
 
 def _trial_main(params: Mapping[str, Any]) -> None:
     """One trial inside a Ray worker: train, checkpointing every epoch before reporting it."""
+    import ray
     import torch
 
     from trainables.loop import EpochReport, Placement, train
     from trainables.machine import machine_record
 
     payload = params["trial"]
-    folder = Path(payload["checkpoint_dir"])
+    folder = payload["checkpoint_dir"]
     resume = load_state(folder)
-    extra: dict[str, Any] = {"machine": machine_record()}
+    extra: dict[str, Any] = {"machine": machine_record(), "node_id": ray.get_runtime_context().get_node_id()}
     if resume is not None:
         extra["resumed_from_epoch"] = len(resume["history"])
     device = "cuda" if payload["gpu"] and torch.cuda.is_available() else "cpu"
 
     def on_epoch(report: EpochReport) -> None:
         save_state(folder, report.checkpoint())
-        result: dict[str, Any] = dict(report.metrics)
+        result: dict[str, Any] = {**report.metrics, "metric_names": sorted(report.metrics)}
         if report.confusion_matrix is not None:
             result["confusion_matrix"] = report.confusion_matrix
         result.update(extra)
-        extra.clear()  # the machine record and resume point travel with the first result only
+        extra.clear()  # the machine record, node and resume point travel with the first result only
         tune.report(result)
 
     placement = Placement(device=device, threads=payload["threads"], channels_last=payload["channels_last"])
@@ -172,7 +175,7 @@ class _Recorder(tune.Callback):
         for trial in pending:
             run_id, logged = runs.open(trial, plan.runtime.offline)
             folder = checkpoint_dir(plan.runtime.paths.storage, plan.study, trial.id)
-            logged = self._backfill(run_id, logged, load_state(folder))
+            logged = self._backfill(run_id, logged, load_state(folder), trial.config["trainer"]["epochs"])
             self._run_ids[trial.id] = run_id
             self._logged[trial.id] = logged
             self._epochs_todo += trial.config["trainer"]["epochs"] - logged
@@ -182,9 +185,13 @@ class _Recorder(tune.Callback):
             file=out,
         )
 
-    def _backfill(self, run_id: str, logged: int, state: dict[str, Any] | None) -> int:
-        """Epochs checkpointed but not yet in MLflow (a kill between the two) are logged now."""
-        missing = [epoch for epoch in (state or {}).get("history", []) if epoch["epoch"] > logged]
+    def _backfill(self, run_id: str, logged: int, state: dict[str, Any] | None, epochs: int) -> int:
+        """Epochs checkpointed but not yet in MLflow (a kill between the two) are logged now.
+
+        The last epoch is left to the trial: resumed, it always reports it again, with the test set.
+        """
+        history = (state or {}).get("history", [])
+        missing = [epoch for epoch in history if logged < epoch["epoch"] < epochs]
         self._runs.log_epochs(run_id, missing)
         return max([logged] + [int(epoch["epoch"]) for epoch in missing])
 
@@ -199,12 +206,13 @@ class _Recorder(tune.Callback):
         if "machine" in result:
             self._machine[trial_id] = result["machine"]
             tags = {f"sys.{key}": value for key, value in result["machine"].items()}
+            tags["sweeps.node_id"] = result["node_id"]  # the Ray node this (part of the) trial ran on
             if "resumed_from_epoch" in result:
                 tags["sweeps.resumed_from_epoch"] = str(result["resumed_from_epoch"])
             self._runs.set_tags(run_id, tags)
         epoch = int(result["epoch"])
         if epoch > self._logged[trial_id]:
-            self._runs.log_epochs(run_id, [{"epoch": epoch, **{key: result[key] for key in METRIC_KEYS}}])
+            self._runs.log_epochs(run_id, [{key: result[key] for key in result["metric_names"]}])
             self._logged[trial_id] = epoch
             self._epochs_done += 1
         if "confusion_matrix" in result:
@@ -270,7 +278,7 @@ class _Recorder(tune.Callback):
 
 
 def _artifacts(
-    trial: PlannedTrial, folder: Path, confusion: list[list[int]] | None, machine: dict[str, str] | None
+    trial: PlannedTrial, folder: str, confusion: list[list[int]] | None, machine: dict[str, str] | None
 ) -> dict[str, bytes | Path]:
     import torch
 

@@ -6,9 +6,11 @@ trials run and are recorded (none of it changes a result, so none of it is in th
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from trainables.data import SOURCES
 from trainables.losses import LOSSES
@@ -32,17 +34,22 @@ class DataConfig(Strict):
     name: DataSource
     source: DataSource  # what is loaded: `name`, or its stand-in when offline=true
     standin: DataSource  # offline counterpart; `source` records the choice
-    mean: float
-    std: PositiveFloat
+    mean: float | Annotated[list[float], Field(min_length=1)]  # one for all channels, or one per channel
+    std: PositiveFloat | Annotated[list[PositiveFloat], Field(min_length=1)]
     download: bool = True  # fetch into paths.data_root when missing (online users)
+    validation_split: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # 0: validate on the test set
+    crop: PositiveInt | None = None  # random crops of this side when training, centre crops when evaluating
     size: PositiveInt | None = None  # synthetic only: training examples
     test_size: PositiveInt | None = None  # synthetic only
+    train_file: str | None = None  # mnist_svmlight only: paths under paths.data_root
+    test_file: str | None = None
 
 
 class ModelConfig(Strict):
     name: str
     width: PositiveFloat = 1.0  # multiplier on conv filters and hidden units
     dropout: Probability = 0.5  # p of every layer written `p: ${model.dropout}`
+    hidden: PositiveInt | None = None  # units of every layer written `units: ${model.hidden}`
     layers: list[dict[str, Any]] = Field(min_length=1)
     note: str | None = None  # why this model (Q12 asks); prose, not in the trial id
 
@@ -103,6 +110,8 @@ class TrainerConfig(Strict):
     batch_size: PositiveInt
     test_batch_size: PositiveInt
     loss: Literal[tuple(LOSSES)]  # type: ignore[valid-type]
+    threshold: Probability = 0.9  # accuracy for the examples-seen-until metrics
+    accuracy_window: PositiveInt = 1000  # examples the running train accuracy is taken over
 
 
 # Keys that do not change what a trial computes, so they stay out of its id.
@@ -134,16 +143,37 @@ class TrackingConfig(Strict):
 
 
 class ResourcesConfig(Strict):
+    # null: a Ray started for this run. `auto`: the cluster this process runs on (a `ray job submit` job,
+    # a shell on a node). HOST:PORT: the head's GCS port (6379), from a machine inside the cluster's network.
     address: str | None = None
     num_cpus: PositiveInt | None = None
     cpus_per_trial: PositiveFloat = 1.0
     gpus_per_trial: NonNegativeFloat = 0.0
     channels_last: bool = True
 
+    @field_validator("address")
+    @classmethod
+    def _cluster_address(cls, value: str | None) -> str | None:
+        if value is None or re.fullmatch(r"auto|[^\s:/]+:\d+", value):
+            return value
+        if value.startswith("ray://"):  # Tune would run the experiment, and the driver's MLflow callback, remotely
+            raise ValueError("Ray Client is not supported: run `sweep run` on the cluster (`ray job submit`) with auto")
+        raise ValueError("allowed: auto or HOST:PORT (null: a Ray started for this run)")
+
 
 class PathsConfig(Strict):
-    data_root: str
-    storage: str
+    data_root: str  # a local folder: torchvision reads files
+    storage: str  # checkpoints and Ray Tune's state: a local folder, or a URI every node reaches (s3://bucket/prefix)
+
+    @field_validator("data_root", "storage")
+    @classmethod
+    def _absolute(cls, value: str, info: ValidationInfo) -> str:
+        """Relative paths are taken from the directory `sweep` starts in; a storage URI is kept as written."""
+        if "://" not in value:
+            return str(Path(value).expanduser().absolute())
+        if info.field_name == "data_root":
+            raise ValueError("must be a local folder (torchvision reads files), not a URI")
+        return value
 
 
 class RuntimeConfig(Strict):
@@ -162,6 +192,7 @@ class QuestionConfig(Strict):
     grid: dict[str, list[Any]] = Field(default_factory=dict)  # cartesian product, in written order
     variants: list[dict[str, Any]] = Field(default_factory=list)  # or an explicit list
     reference: dict[str, Any] | None = None  # the variant the others are compared with
+    repeats: PositiveInt = 1  # trials per variant that differ only in seed (seed, seed+1, …)
 
     @model_validator(mode="after")
     def _one_way_of_listing_variants(self) -> QuestionConfig:
@@ -175,6 +206,9 @@ class QuestionConfig(Strict):
 class StudyConfig(Strict):
     name: str
     title: str
+    # Values the study sets on its baseline (`optim.lr: 0.1`), applied like command-line overrides
+    # before the user's: a variant that re-picks a group (`optim: adam`) gets that option's defaults.
+    baseline: dict[str, Any] = Field(default_factory=dict)
     questions: list[QuestionConfig] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -23,6 +23,7 @@ TRIAL_ID = "sweeps.trial_id"
 QUESTIONS = "sweeps.questions"
 STUDY = "sweeps.study"
 KIND = "sweeps.kind"
+GROUP = "sweeps.group"  # trials that differ only in seed (a question's repeats) share it
 _STATUS = {"FINISHED": "finished"}  # any other MLflow status (RUNNING, KILLED, FAILED) is "partial"
 
 
@@ -87,6 +88,7 @@ class StudyRuns:
                 QUESTIONS: ",".join(trial.questions),
                 STUDY: self.study,
                 KIND: "trial",
+                GROUP: trial.group,
                 "sweeps.data_source": trial.config["data"]["source"],
                 "sweeps.offline": str(offline).lower(),
                 "sweeps.parameters": str(trial.parameters),

@@ -227,7 +227,7 @@ def test_data_lands_on_requested_device(tmp_path: Path) -> None:
 
 def test_unknown_source_names_key_and_allowed_values(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as caught:
-        load_data({"source": "cifar10", **NORMALISATION}, tmp_path)
+        load_data({"source": "imagenet", **NORMALISATION}, tmp_path)
 
     message = str(caught.value)
     assert "data.source" in message
@@ -246,3 +246,92 @@ def test_unknown_source_names_key_and_allowed_values(tmp_path: Path) -> None:
 def test_invalid_settings_name_the_key(cfg: dict[str, object], key: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=key):
         load_data(cfg, tmp_path)
+
+
+# --- CIFAR-10 python batches, svmlight text, the colour stand-in, validation split -------------
+
+
+def write_cifar10_batches(root: Path, train: list[tuple[np.ndarray, list[int]]], test: tuple[np.ndarray, list[int]]) -> None:
+    """CIFAR-10's python format: pickled dicts with "data" (N × 3072 uint8, channel-major) and "labels"."""
+    import pickle
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name, (images, labels) in [*((f"data_batch_{i + 1}", batch) for i, batch in enumerate(train)), ("test_batch", test)]:
+        rows = images.transpose(0, 3, 1, 2).reshape(len(images), -1)  # NHWC → N × (3·32·32), channel-major
+        with open(folder / name, "wb") as handle:
+            pickle.dump({"data": rows, "labels": labels}, handle)
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump({"label_names": [f"class{i}" for i in range(10)]}, handle)
+
+
+def test_cifar10_is_read_by_torchvisions_reader_from_python_batches(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    train = [(rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8), [i, (i + 1) % 10]) for i in range(5)]
+    test = (rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8), [7, 8, 9])
+    write_cifar10_batches(tmp_path, train, test)
+
+    data = load_data({"source": "cifar10", "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.5], "download": False}, tmp_path)
+
+    assert data.input_shape == (3, 32, 32) and len(data.train) == 10 and len(data.test) == 3
+    assert data.train.y.tolist() == [label for _, labels in train for label in labels]
+    first = torch.from_numpy(train[0][0][0]).permute(2, 0, 1).float() / 255.0  # HWC → CHW
+    expected = (first - torch.tensor([0.5, 0.4, 0.3]).view(3, 1, 1)) / torch.tensor([0.2, 0.25, 0.5]).view(3, 1, 1)
+    torch.testing.assert_close(data.train.x[0], expected)
+
+
+def test_missing_cifar10_names_files_and_folder(tmp_path: Path) -> None:
+    with pytest.raises(DataUnavailableError) as caught:
+        load_data({"source": "cifar10", "mean": 0.5, "std": 0.25, "download": False}, tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path / "cifar-10-batches-py") in message
+    assert "data_batch_5" in message and "test_batch" in message and "\n" not in message
+
+
+def test_svmlight_text_files_load_as_28x28_images(tmp_path: Path) -> None:
+    def line(label: int, pixels: dict[int, int]) -> str:  # one-based feature indices, as LIBSVM writes them
+        return " ".join([str(label)] + [f"{index}:{value}" for index, value in sorted(pixels.items())])
+
+    (tmp_path / "train.txt").write_text("\n".join([line(3, {1: 255, 784: 51}), line(7, {29: 102})]) + "\n")
+    (tmp_path / "test.txt").write_text(line(1, {400: 255}) + "\n")
+    cfg = {"source": "mnist_svmlight", "train_file": "train.txt", "test_file": "test.txt", "mean": 0.0, "std": 1.0}
+
+    data = load_data(cfg, tmp_path)
+
+    assert data.train.x.shape == (2, 1, 28, 28) and data.train.y.tolist() == [3, 7] and data.test.y.tolist() == [1]
+    assert data.train.x[0, 0, 0, 0] == 1.0 and data.train.x[0, 0, 27, 27] == pytest.approx(0.2)
+    assert data.train.x[1, 0, 1, 0] == pytest.approx(0.4)  # feature 29 → pixel 28 → row 1, column 0
+    assert data.train.x.sum() == pytest.approx(1.0 + 0.2 + 0.4)
+
+
+def test_missing_svmlight_file_is_named(tmp_path: Path) -> None:
+    cfg = {"source": "mnist_svmlight", "train_file": "train.txt", "test_file": "test.txt", "mean": 0.0, "std": 1.0}
+    with pytest.raises(DataUnavailableError, match="train.txt, test.txt"):
+        load_data(cfg, tmp_path)
+
+
+def test_digits_color_is_a_32x32_colour_task_with_the_digits_labels(tmp_path: Path) -> None:
+    colour = load_data({"source": "digits_color", "mean": 0.0, "std": 1.0}, tmp_path)
+    grey = load_data({"source": "digits", "mean": 0.0, "std": 1.0}, tmp_path)
+    assert colour.input_shape == (3, 32, 32)
+    assert torch.equal(colour.train.y, grey.train.y) and torch.equal(colour.test.y, grey.test.y)
+    assert 0.0 <= colour.train.x.min() and colour.train.x.max() <= 1.0
+    # Colours differ between images: the per-image channel means are not all alike.
+    assert colour.train.x.mean(dim=(2, 3)).std(dim=0).min() > 0.05
+
+
+def test_validation_split_takes_the_last_fraction_of_the_training_set(tmp_path: Path) -> None:
+    whole = load_data({"source": "digits", "mean": 0.0, "std": 1.0}, tmp_path)
+    split = load_data({"source": "digits", "mean": 0.0, "std": 1.0, "validation_split": 0.1}, tmp_path)
+    assert len(split.val) == 144 and len(split.train) == 1437 - 144  # round(1437 × 0.1) = 144
+    assert torch.equal(split.val.x, whole.train.x[-144:]) and torch.equal(split.train.y, whole.train.y[:-144])
+    assert torch.equal(split.test.x, whole.test.x)
+    assert whole.val is whole.test  # no split: validation is the test set, as the course material does
+
+
+def test_data_shape_accounts_for_crop() -> None:
+    from trainables.data import data_shape
+
+    assert data_shape({"source": "mnist"}) == ((1, 28, 28), 10)
+    assert data_shape({"source": "cifar10"}) == ((3, 32, 32), 10)
+    assert data_shape({"source": "digits", "crop": 24}) == ((1, 24, 24), 10)

@@ -73,8 +73,46 @@ def spec_of(*layers: dict[str, Any], width: float = 1.0) -> dict[str, Any]:
     return {"name": "t", "width": width, "dropout": 0.5, "layers": list(layers)}
 
 
+# The course material's other models at width 1: (input shape, hand-computed count).
+COURSE_MODELS: dict[str, tuple[tuple[int, int, int], int]] = {
+    "syde_mlp_a": (MNIST_SHAPE, (784 * 32 + 32) + (32 * 10 + 10)),
+    "syde_mlp_softmax": (MNIST_SHAPE, (784 * 32 + 32) + (32 * 10 + 10)),
+    "syde_mlp_deep": (MNIST_SHAPE, (784 * 256 + 256) + (256 * 256 + 256) + (256 * 10 + 10)),
+    # 122,570: the count the Keras/TensorFlow CIFAR-10 CNN tutorial prints.
+    "syde_cnn": ((3, 32, 32), (32 * 3 * 9 + 32) + (64 * 32 * 9 + 64) + (64 * 64 * 9 + 64) + (1024 * 64 + 64) + (64 * 10 + 10)),
+    "syde_cnn_bn": (
+        (3, 32, 32),
+        (32 * 3 * 9 + 32) + 2 * 32 + (64 * 32 * 9 + 64) + 2 * 64 + (64 * 64 * 9 + 64) + 2 * 64 + (1024 * 128 + 128) + (128 * 10 + 10),
+    ),
+    "sds_net1": (MNIST_SHAPE, (8 * 16 + 8) + (8 * 12 * 12 * 128 + 128) + (128 * 10 + 10)),
+    "sds_net2": (MNIST_SHAPE, (8 * 16 + 8) + (8 * 8 * 16 + 8) + (8 * 11 * 11 * 128 + 128) + (128 * 10 + 10)),
+    "sds_net3": (MNIST_SHAPE, (32 * 9 + 32) + (32 * 32 * 9 + 32) + (32 * 12 * 12 * 128 + 128) + (128 * 10 + 10)),
+    "cloudmesh_mlp": (MNIST_SHAPE, (784 * 64 + 64) + (64 * 10 + 10)),  # 50,890 as the material's summary
+    # ConvNetJS on 24×24 crops.
+    "cjs_baseline": ((1, 24, 24), (8 * 25 + 8) + (16 * 8 * 25 + 16) + (16 * 4 * 4 * 10 + 10)),
+    "cjs_8_8": ((1, 24, 24), (8 * 25 + 8) + (8 * 8 * 25 + 8) + (8 * 4 * 4 * 10 + 10)),
+    "cjs_16_16": ((1, 24, 24), (16 * 25 + 16) + (16 * 16 * 25 + 16) + (16 * 4 * 4 * 10 + 10)),
+    "cjs_kernel10": ((1, 24, 24), (8 * 100 + 8) + (16 * 8 * 100 + 16) + (16 * 4 * 4 * 10 + 10)),
+    "cjs_nopool": ((1, 24, 24), (8 * 25 + 8) + (16 * 8 * 25 + 16) + (16 * 24 * 24 * 10 + 10)),
+    "cjs_extra_conv": ((1, 24, 24), (8 * 25 + 8) + (16 * 8 * 25 + 16) + (16 * 16 * 25 + 16) + (16 * 2 * 2 * 10 + 10)),
+    "cjs_wide": ((1, 24, 24), (32 * 9 + 32) + 3 * (32 * 32 * 9 + 32) + (32 * 4 * 4 * 10 + 10)),
+    "cjs_deep": (
+        (1, 24, 24),
+        (32 * 25 + 32) + (64 * 32 * 25 + 64) + (64 * 64 * 25 + 64) + (64 * 4 * 4 * 100 + 100) + (100 * 10 + 10),
+    ),
+}
+
+
 def test_every_model_yaml_has_expected_counts() -> None:
-    assert sorted(p.stem for p in MODEL_DIR.glob("*.yaml")) == sorted(EXPECTED_PARAMS)
+    assert sorted(p.stem for p in MODEL_DIR.glob("*.yaml")) == sorted([*EXPECTED_PARAMS, *COURSE_MODELS])
+
+
+@pytest.mark.parametrize("name", sorted(COURSE_MODELS))
+def test_course_model_yaml_builds_with_exact_parameter_count(name: str) -> None:
+    shape, expected = COURSE_MODELS[name]
+    model = build_model(load_spec(MODEL_DIR / f"{name}.yaml"), shape, CLASSES).eval()
+    assert model(torch.randn(3, *shape)).shape == (3, CLASSES)
+    assert count_parameters(model) == expected
 
 
 @pytest.mark.parametrize("width", [0.5, 1.0, 2.0])

@@ -83,15 +83,15 @@ def _runs(workdir: Path) -> list:
     return client.search_runs([experiment.experiment_id], max_results=1000)
 
 
-def _plan(workdir: Path, *overrides: str) -> dict:
-    result = _sweep(workdir, "plan", STUDY, *overrides, "--json")
+def _plan(workdir: Path, study: str, *overrides: str) -> dict:
+    result = _sweep(workdir, "plan", study, *overrides, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def test_whole_study_runs_once_and_a_second_invocation_runs_nothing(workdir: Path) -> None:
     overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={_uri(workdir)}")
-    plan = _plan(workdir, *overrides)
+    plan = _plan(workdir, STUDY, *overrides)
     assert len(plan["trials"]) == 20
 
     first = _sweep(workdir, "run", STUDY, *overrides)
@@ -127,7 +127,7 @@ def test_whole_study_runs_once_and_a_second_invocation_runs_nothing(workdir: Pat
     assert "0 trials to run" in second.stdout
     assert len(_runs(workdir)) == 20
     assert time.monotonic() - started < 60  # the acceptance bar is 15 s on an idle machine
-    assert {t["status"] for t in _plan(workdir, *overrides)["trials"]} == {"finished"}
+    assert {t["status"] for t in _plan(workdir, STUDY, *overrides)["trials"]} == {"finished"}
 
 
 def _wait_for_first_epoch(db: Path, process: subprocess.Popen[str], timeout: float = 180) -> None:
@@ -193,3 +193,45 @@ def test_interrupted_run_resumes_without_duplicates(workdir: Path, interruption:
         if "sweeps.resumed_from_epoch" in run.data.tags:
             resumed.append(int(run.data.tags["sweeps.resumed_from_epoch"]))
     assert resumed and all(1 <= epoch <= 4 for epoch in resumed)  # resumed from a checkpoint, not epoch 0
+
+
+PHASES = {"phase_data_load_seconds", "phase_build_seconds", "phase_train_seconds", "phase_test_seconds"}
+
+
+@pytest.mark.parametrize("study", ["syde522", "sds_convnet", "convnetjs", "cloudmesh_mlp"])
+def test_course_study_runs_end_to_end_offline(workdir: Path, study: str) -> None:
+    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={_uri(workdir)}")
+    plan = _plan(workdir, study, *overrides)
+    result = _sweep(workdir, "run", study, *overrides)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    client = MlflowClient(_uri(workdir))
+    runs = client.search_runs([client.get_experiment_by_name(study).experiment_id], max_results=1000)
+    assert sorted(run.data.tags["sweeps.trial_id"] for run in runs) == sorted(t["id"] for t in plan["trials"])
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        metrics = run.data.metrics
+        assert PHASES | {"test_acc", "forward_ms_per_example", "backward_ms_per_example", "examples_seen"} <= set(metrics)
+        assert all(metrics[phase] >= 0.0 for phase in PHASES) and metrics["phase_train_seconds"] > 0.0
+        assert {"sys.os", "sys.cpu", "sys.cpu_count", "sys.memory_gib", "sys.python", "sys.torch", "sys.gpu"} <= set(run.data.tags)
+    artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert {"machine.json", "confusion_matrix.csv"} <= artifacts
+
+
+def test_repeats_are_ten_runs_in_one_group_and_not_rerun(workdir: Path) -> None:
+    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={_uri(workdir)}", "--questions", "q01")
+    first = _sweep(workdir, "run", "syde522", *overrides)
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    client = MlflowClient(_uri(workdir))
+    experiment = client.get_experiment_by_name("syde522").experiment_id
+    runs = client.search_runs([experiment], max_results=1000)
+    assert len(runs) == 10
+    assert len({run.data.tags["sweeps.group"] for run in runs}) == 1
+    assert sorted(int(run.data.params["seed"]) for run in runs) == list(range(1, 11))
+    losses = {run.data.metrics["train_loss"] for run in runs}
+    assert len(losses) > 1  # fresh weights each time: the seeds really differ
+
+    second = _sweep(workdir, "run", "syde522", *overrides)
+    assert second.returncode == 0 and "0 trials to run" in second.stdout
+    assert len(client.search_runs([experiment], max_results=1000)) == 10

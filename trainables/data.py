@@ -14,10 +14,23 @@ from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
-SOURCES: tuple[str, ...] = ("mnist", "fashion_mnist", "digits", "digits_permuted", "synthetic")
+
+# Image shape (C, H, W) of every source; all have ten classes.
+SHAPES: dict[str, tuple[int, int, int]] = {
+    "mnist": (1, 28, 28),
+    "fashion_mnist": (1, 28, 28),
+    "mnist_svmlight": (1, 28, 28),  # MNIST as LIBSVM text files (data.train_file, data.test_file)
+    "cifar10": (3, 32, 32),
+    "digits": (1, 28, 28),
+    "digits_permuted": (1, 28, 28),
+    "digits_color": (3, 32, 32),  # the offline stand-in for CIFAR-10
+    "synthetic": (1, 28, 28),
+}
+SOURCES: tuple[str, ...] = tuple(SHAPES)
 
 NUM_CLASSES = 10  # every source has ten classes
-IMAGE_SIDE = 28  # pixels; every source is served as 1×28×28
+IMAGE_SIDE = 28  # pixels: the grey sources are 28×28
+COLOR_SIDE = 32  # pixels: the colour sources are 32×32
 
 # Files torchvision's MNIST and FashionMNIST read from <root>/<ClassName>/raw/.
 RAW_FILES: tuple[str, ...] = (
@@ -30,19 +43,22 @@ RAW_FILES: tuple[str, ...] = (
 DIGITS_TRAIN_SIZE = 1437  # of scikit-learn's 1797 images; the other 360 are the test split
 DIGITS_SPLIT_SEED = 1797  # fixes which digits images land in train and test
 DIGITS_PIXEL_PERMUTATION_SEED = 784  # fixes the pixel shuffle of digits_permuted
+DIGITS_COLOR_SEED = 3072  # fixes the foreground/background colours of digits_color
+
+# torchvision's CIFAR-10 python batches, in <root>/cifar-10-batches-py/.
+CIFAR10_FILES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
 
 SYNTHETIC_DEFAULT_SIZE = 60_000  # examples, as many as MNIST's train split
 SYNTHETIC_DEFAULT_TEST_SIZE = 10_000  # examples, as many as MNIST's test split
 
-# torchvision classes by source; looked up when used (importing torchvision costs ~2 s).
-_TORCHVISION_CLASSES: dict[str, str] = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
-
-
-def data_shape(source: str) -> tuple[tuple[int, int, int], int]:
-    """Input shape (C, H, W) and class count of `source`, without loading it (for planning)."""
+def data_shape(cfg: Mapping[str, Any]) -> tuple[tuple[int, int, int], int]:
+    """The model's input shape (C, H, W) — after `data.crop` — and the class count, without loading."""
+    source = cfg.get("source")
     if source not in SOURCES:
         raise ValueError(f"data.source must be one of {', '.join(SOURCES)}; got {source!r}")
-    return (1, IMAGE_SIDE, IMAGE_SIDE), NUM_CLASSES
+    channels, height, width = SHAPES[source]
+    crop = cfg.get("crop")
+    return ((channels, crop, crop) if crop else (channels, height, width)), NUM_CLASSES
 
 
 class DataUnavailableError(FileNotFoundError):
@@ -61,9 +77,10 @@ class Split:
 @dataclass(frozen=True)
 class InMemoryData:
     train: Split
+    val: Split  # the test set, or the last `data.validation_split` of the training set (as Keras)
     test: Split
     num_classes: int
-    input_shape: tuple[int, int, int]  # (C, H, W)
+    input_shape: tuple[int, int, int]  # (C, H, W) of the stored images (before any crop)
     source: str  # which source was loaded
 
 
@@ -81,22 +98,41 @@ def load_data(cfg: Mapping[str, Any], root: str | Path, device: torch.device | s
     source = cfg.get("source")
     if source not in SOURCES:
         raise ValueError(f"data.source must be one of {', '.join(SOURCES)}; got {source!r}")
-    mean = float(_required(cfg, "mean"))
-    std = float(_required(cfg, "std"))
-    if std <= 0:
-        raise ValueError(f"data.std must be positive; got {std}")
+    mean = _per_channel(cfg, "mean")
+    std = _per_channel(cfg, "std")
+    if (std <= 0).any():
+        raise ValueError(f"data.std must be positive; got {cfg['std']}")
     raw = _LOADERS[source](cfg, Path(root))
     target = torch.device(device)
     train = _to_split(raw.train_x, raw.train_y, mean, std, target)
     test = _to_split(raw.test_x, raw.test_y, mean, std, target)
+    train, val = _validation_split(train, test, float(cfg.get("validation_split") or 0.0))
     channels, height, width = train.x.shape[1:]
     return InMemoryData(
         train=train,
+        val=val,
         test=test,
         num_classes=NUM_CLASSES,
         input_shape=(channels, height, width),
         source=source,
     )
+
+
+def _per_channel(cfg: Mapping[str, Any], key: str) -> torch.Tensor:
+    """data.mean / data.std: one number for every channel, or one per channel; shaped (1, C, 1, 1)."""
+    value = _required(cfg, key)
+    values = [float(v) for v in value] if isinstance(value, (list, tuple)) else [float(value)]
+    return torch.tensor(values, dtype=torch.float32).reshape(1, -1, 1, 1)
+
+
+def _validation_split(train: Split, test: Split, fraction: float) -> tuple[Split, Split]:
+    """(train, val): the test set as val when `fraction` is 0, else the train set's last `fraction`."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"data.validation_split must be in [0, 1); got {fraction}")
+    if fraction == 0.0:
+        return train, test
+    cut = len(train) - max(1, round(len(train) * fraction))  # Keras: the last samples, before shuffling
+    return Split(train.x[:cut], train.y[:cut]), Split(train.x[cut:], train.y[cut:])
 
 
 def _required(cfg: Mapping[str, Any], key: str) -> Any:
@@ -105,13 +141,27 @@ def _required(cfg: Mapping[str, Any], key: str) -> Any:
     return cfg[key]
 
 
-def _to_split(x01: torch.Tensor, y: torch.Tensor, mean: float, std: float, device: torch.device) -> Split:
+def _to_split(x01: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> Split:
     # Out-of-place arithmetic and copy=True: cached digits tensors must never be shared with callers.
     x = ((x01 - mean) / std).to(device)
     return Split(x=x, y=y.to(device=device, dtype=torch.int64, copy=True))
 
 
-# --- torchvision: MNIST and Fashion-MNIST -----------------------------------
+# --- files on disk: torchvision's MNIST, Fashion-MNIST, CIFAR-10; MNIST as svmlight text -----
+
+
+@dataclass(frozen=True)
+class _FileSet:
+    folder: str  # under data.root, where torchvision's class reads (and downloads) them
+    files: tuple[str, ...]
+    dataset: str  # torchvision.datasets class that downloads and reads them
+
+
+_FILE_SETS: dict[str, _FileSet] = {
+    "mnist": _FileSet("MNIST/raw", RAW_FILES, "MNIST"),
+    "fashion_mnist": _FileSet("FashionMNIST/raw", RAW_FILES, "FashionMNIST"),
+    "cifar10": _FileSet("cifar-10-batches-py", CIFAR10_FILES, "CIFAR10"),
+}
 
 
 def ensure_available(cfg: Mapping[str, Any], root: str | Path) -> None:
@@ -119,62 +169,106 @@ def ensure_available(cfg: Mapping[str, Any], root: str | Path) -> None:
 
     Raises DataUnavailableError naming the missing files and folder; bundled sources need nothing.
     """
-    if cfg.get("source") in _TORCHVISION_CLASSES:
-        _ensure_raw_files(_torchvision_class(cfg["source"]), Path(root), download=bool(cfg.get("download", False)))
+    source = cfg.get("source")
+    if source in _FILE_SETS:
+        _ensure_files(_FILE_SETS[source], Path(root), download=bool(cfg.get("download", False)))
+    elif source == "mnist_svmlight":
+        _svmlight_paths(cfg, Path(root))
 
 
-def _torchvision_class(source: str) -> type[Any]:
-    import torchvision
+def _dataset_class(file_set: _FileSet) -> type[Any]:
+    import torchvision  # imported here: it costs ~2 s and only on-disk sources need it
 
-    return getattr(torchvision.datasets, _TORCHVISION_CLASSES[source])
+    if file_set.dataset == "CIFAR10":
+        return _cifar10_class()
+    return getattr(torchvision.datasets, file_set.dataset)
+
+
+def _cifar10_class() -> type[Any]:
+    from torchvision.datasets import CIFAR10
+
+    class CIFAR10Files(CIFAR10):  # type: ignore[misc]
+        """torchvision's reader, the per-file md5s dropped: a download is still checked by its archive's md5."""
+
+        train_list = [[name, None] for name, _ in CIFAR10.train_list]
+        test_list = [[name, None] for name, _ in CIFAR10.test_list]
+        meta = {**CIFAR10.meta, "md5": None}
+
+    return CIFAR10Files
 
 
 def _load_torchvision(cfg: Mapping[str, Any], root: Path) -> _RawSplits:
-    dataset_cls = _torchvision_class(cfg["source"])
-    _ensure_raw_files(dataset_cls, root, download=bool(cfg.get("download", False)))
-    train = dataset_cls(root, train=True, download=False)
-    test = dataset_cls(root, train=False, download=False)
-    return _RawSplits(_uint8_to_unit(train.data), train.targets, _uint8_to_unit(test.data), test.targets)
+    file_set = _FILE_SETS[cfg["source"]]
+    _ensure_files(file_set, root, download=bool(cfg.get("download", False)))
+    dataset_cls = _dataset_class(file_set)
+    train = dataset_cls(str(root), train=True, download=False)
+    test = dataset_cls(str(root), train=False, download=False)
+    return _RawSplits(_images_to_unit(train.data), _labels(train.targets), _images_to_unit(test.data), _labels(test.targets))
 
 
-def _ensure_raw_files(dataset_cls: type[Any], root: Path, download: bool) -> None:
-    folder = root / dataset_cls.__name__ / "raw"  # torchvision's raw_folder
-    missing = _missing_files(folder)
+def _ensure_files(file_set: _FileSet, root: Path, download: bool) -> None:
+    folder = root / file_set.folder
+    missing = _missing_files(folder, file_set.files)
     if missing and download:
         try:
-            dataset_cls(root, train=True, download=True)
+            _dataset_class(file_set)(str(root), train=True, download=True)
         except (RuntimeError, OSError) as err:  # torchvision wraps failed mirrors in RuntimeError
             raise DataUnavailableError(_unavailable_message(missing, folder, "download failed")) from err
-        missing = _missing_files(folder)
+        missing = _missing_files(folder, file_set.files)
     if missing:
         raise DataUnavailableError(_unavailable_message(missing, folder, "download is off"))
 
 
-def _missing_files(folder: Path) -> list[str]:
-    return [name for name in RAW_FILES if not (folder / name).is_file()]
+def _missing_files(folder: Path, files: tuple[str, ...]) -> list[str]:
+    return [name for name in files if not (folder / name).is_file()]
 
 
 def _unavailable_message(missing: list[str], folder: Path, reason: str) -> str:
     return (
         f"missing {', '.join(missing)} in {folder} ({reason}); "
-        "copy the files there, or set offline=true to use the bundled stand-ins (digits, digits_permuted)"
+        "copy the files there, or set offline=true to use the bundled stand-ins"
     )
 
 
-def _uint8_to_unit(images: torch.Tensor) -> torch.Tensor:
-    """(N, H, W) uint8 → (N, 1, H, W) float32 in [0, 1]."""
-    return images.unsqueeze(1).to(torch.float32) / 255.0
+def _svmlight_paths(cfg: Mapping[str, Any], root: Path) -> tuple[Path, Path]:
+    """data.train_file / data.test_file, relative to data.root unless absolute; both must exist."""
+    paths = {key: root / str(_required(cfg, key)) for key in ("train_file", "test_file")}
+    missing = [path for path in paths.values() if not path.is_file()]
+    if missing:
+        folder = missing[0].parent
+        raise DataUnavailableError(_unavailable_message([p.name for p in missing], folder, "svmlight files"))
+    return paths["train_file"], paths["test_file"]
+
+
+def _load_svmlight(cfg: Mapping[str, Any], root: Path) -> _RawSplits:
+    """MNIST as LIBSVM/svmlight text: `label index:value …`, 784 features, values 0–255."""
+    from sklearn.datasets import load_svmlight_files  # imported here: scikit-learn is slow to import
+
+    train_path, test_path = _svmlight_paths(cfg, root)
+    features = IMAGE_SIDE * IMAGE_SIDE
+    train_x, train_y, test_x, test_y = load_svmlight_files(
+        [str(train_path), str(test_path)], n_features=features, dtype="float32", zero_based="auto"
+    )
+
+    def images(sparse: Any) -> torch.Tensor:
+        dense = torch.from_numpy(sparse.toarray())  # one split at a time: 60 000 × 784 float32 = 188 MB
+        return dense.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE) / 255.0
+
+    return _RawSplits(images(train_x), _labels(train_y), images(test_x), _labels(test_y))
+
+
+def _labels(values: Any) -> torch.Tensor:
+    return torch.as_tensor(values).to(torch.int64)
+
+
+def _images_to_unit(images: Any) -> torch.Tensor:
+    """uint8 (N, H, W) grey (torchvision MNIST) or (N, H, W, 3) colour (CIFAR-10, numpy) → float32 (N, C, H, W) in [0, 1]."""
+    tensor = torch.as_tensor(images)
+    tensor = tensor.unsqueeze(1) if tensor.dim() == 3 else tensor.permute(0, 3, 1, 2)
+    return tensor.to(torch.float32) / 255.0
 
 
 # --- scikit-learn digits and the permuted variant ---------------------------
-
-
-def _load_digits(cfg: Mapping[str, Any], root: Path) -> _RawSplits:
-    return _digits_splits()
-
-
-def _load_digits_permuted(cfg: Mapping[str, Any], root: Path) -> _RawSplits:
-    return _digits_permuted_splits()
 
 
 @functools.lru_cache(maxsize=1)  # per process: repeated trials in one worker reuse it
@@ -201,6 +295,25 @@ def _digits_permuted_splits() -> _RawSplits:
         _permute_pixels(digits.test_x, permutation),
         digits.test_y,
     )
+
+
+@functools.lru_cache(maxsize=1)  # per process, like _digits_splits
+def _digits_color_splits() -> _RawSplits:
+    """The digits at 32×32 in colour: a random foreground and background colour per image.
+
+    The CIFAR-10 stand-in: its shape (3×32×32) and its nuisance colour make it a different task
+    from the grey stand-ins, while the labels stay learnable from the strokes.
+    """
+    digits = _digits_splits()
+    generator = torch.Generator().manual_seed(DIGITS_COLOR_SEED)
+
+    def colour(images: torch.Tensor) -> torch.Tensor:
+        grey = F.interpolate(images, size=(COLOR_SIDE, COLOR_SIDE), mode="bilinear", align_corners=False)
+        foreground = torch.rand((len(images), 3, 1, 1), generator=generator)
+        background = torch.rand((len(images), 3, 1, 1), generator=generator)
+        return grey * foreground + (1.0 - grey) * background
+
+    return _RawSplits(colour(digits.train_x), digits.train_y, colour(digits.test_x), digits.test_y)
 
 
 def _permute_pixels(images: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
@@ -240,7 +353,10 @@ def _random_labels(count: int, generator: torch.Generator) -> torch.Tensor:
 _LOADERS: dict[str, Callable[[Mapping[str, Any], Path], _RawSplits]] = {
     "mnist": _load_torchvision,
     "fashion_mnist": _load_torchvision,
-    "digits": _load_digits,
-    "digits_permuted": _load_digits_permuted,
+    "mnist_svmlight": _load_svmlight,
+    "cifar10": _load_torchvision,
+    "digits": lambda cfg, root: _digits_splits(),
+    "digits_permuted": lambda cfg, root: _digits_permuted_splits(),
+    "digits_color": lambda cfg, root: _digits_color_splits(),
     "synthetic": _load_synthetic,
 }

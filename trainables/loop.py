@@ -3,6 +3,7 @@
 The data set sits in memory as one normalised tensor on the trial's device and is sliced per batch.
 After every epoch the loop calls `report` with that epoch's metrics and a way to take a checkpoint;
 `train(..., resume=state)` continues from such a checkpoint exactly as if it had never stopped.
+The last report also carries the test set's metrics, the confusion matrix and the phase timings.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any
 
 import torch
 
-from trainables.data import InMemoryData, Split, load_data
+from trainables.augment import center_crop, random_crop
+from trainables.data import InMemoryData, Split, data_shape, load_data
 from trainables.losses import LOSSES, Loss
-from trainables.metrics import confusion_matrix
+from trainables.metrics import confusion_matrix, first_crossing
 from trainables.model import build_model
 from trainables.optim import build_optimizer
 
@@ -44,6 +46,17 @@ class Placement:
     channels_last: bool = True  # NHWC tensors and weights (faster convolutions on CPU)
 
 
+@dataclass(frozen=True)
+class _EpochStats:
+    loss: float
+    accuracy: float
+    seconds: float  # the whole training pass
+    forward_seconds: float
+    backward_seconds: float  # backward pass and optimizer step
+    batch_sizes: torch.Tensor  # (batches,) on the CPU
+    batch_correct: torch.Tensor  # (batches,) on the CPU
+
+
 def train(
     config: Mapping[str, Any],
     data_root: str | Path,
@@ -54,13 +67,16 @@ def train(
     """Train `config` (a validated trial config as plain data) for `config.trainer.epochs` epochs."""
     torch.set_num_threads(placement.threads)
     device = torch.device(placement.device)
-    data = load_data(config["data"], data_root, device)
+    clock = time.perf_counter()
+    data = _prepared(load_data(config["data"], data_root, device), config["data"].get("crop"), placement)
+    phases = {"data_load": time.perf_counter() - clock}
+
+    clock = time.perf_counter()
     torch.manual_seed(config["seed"])
-    model = build_model(config["model"], data.input_shape, data.num_classes).to(device)
-    layout = torch.channels_last if placement.channels_last and len(data.input_shape) == 3 else None
-    if layout is not None:
-        model = model.to(memory_format=layout)
-        data = _with_layout(data, layout)
+    input_shape, num_classes = data_shape(config["data"])
+    model = build_model(config["model"], input_shape, num_classes).to(device)
+    if placement.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model.parameters(), config["optim"])
     shuffle = torch.Generator().manual_seed(config["seed"])
     history: list[dict[str, float]] = []
@@ -72,52 +88,95 @@ def train(
             torch.cuda.set_rng_state(resume["cuda_rng"], device)
         shuffle.set_state(resume["shuffle_rng"])
         history = list(resume["history"])
+    phases["build"] = time.perf_counter() - clock
 
     trainer = config["trainer"]
     loss_fn = LOSSES[trainer["loss"]]
+    crop = config["data"].get("crop")
+    threshold = float(trainer["threshold"])
     epochs = trainer["epochs"]
-    if history and len(history) >= epochs:  # trained to the end, but stopped before the last report
-        predicted = _evaluate(model, loss_fn, data.test, trainer["test_batch_size"])[2]
-        checkpoint = _checkpointer(model, optimizer, shuffle, history, device)
-        report(EpochReport(len(history), history[-1], checkpoint, _confusion(predicted, data)))
-        return
     for epoch in range(len(history) + 1, epochs + 1):
+        stats = _train_epoch(model, optimizer, loss_fn, data.train, trainer["batch_size"], shuffle, crop)
         started = time.perf_counter()
-        train_loss, train_acc = _train_epoch(model, optimizer, loss_fn, data.train, trainer["batch_size"], shuffle)
-        _synchronize(device)
-        train_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        val_loss, val_acc, predicted = _evaluate(model, loss_fn, data.test, trainer["test_batch_size"])
-        eval_seconds = time.perf_counter() - started
+        val_loss, val_acc, _ = _evaluate(model, loss_fn, data.val, trainer["test_batch_size"])
+        seen_before = len(history) * len(data.train)
         metrics = {
             "epoch": float(epoch),
-            "train_loss": train_loss,
-            "train_acc": train_acc,
+            "train_loss": stats.loss,
+            "train_acc": stats.accuracy,
             "val_loss": val_loss,
             "val_acc": val_acc,
-            "epoch_seconds": train_seconds,  # the training pass alone; evaluation is eval_seconds
-            "eval_seconds": eval_seconds,
-            "examples_per_second": len(data.train) / train_seconds,
+            "epoch_seconds": stats.seconds,  # the training pass alone; evaluation is eval_seconds
+            "eval_seconds": time.perf_counter() - started,
+            "examples_per_second": len(data.train) / stats.seconds,
+            "examples_seen": float(seen_before + len(data.train)),
+            "forward_ms_per_example": 1000.0 * stats.forward_seconds / len(data.train),
+            "backward_ms_per_example": 1000.0 * stats.backward_seconds / len(data.train),
         }
+        crossing = first_crossing(stats.batch_sizes, stats.batch_correct, threshold, int(trainer["accuracy_window"]))
+        _carry_crossings(metrics, history, threshold, crossing, seen_before)
         history.append(metrics)
-        last = epoch == epochs
-        report(
-            EpochReport(
-                epoch=epoch,
-                metrics=metrics,
-                checkpoint=_checkpointer(model, optimizer, shuffle, history, device),
-                confusion_matrix=_confusion(predicted, data) if last else None,
-            )
-        )
+        if epoch < epochs:
+            report(EpochReport(epoch, metrics, _checkpointer(model, optimizer, shuffle, history, device), None))
+    _final_report(model, loss_fn, data, trainer, history, phases, report, _checkpointer(model, optimizer, shuffle, history, device))
 
 
-def _with_layout(data: InMemoryData, layout: torch.memory_format) -> InMemoryData:
-    def convert(split: Split) -> Split:
-        return Split(x=split.x.contiguous(memory_format=layout), y=split.y)
+def _final_report(
+    model: torch.nn.Module,
+    loss_fn: Loss,
+    data: InMemoryData,
+    trainer: Mapping[str, Any],
+    history: list[dict[str, float]],
+    phases: dict[str, float],
+    report: Report,
+    checkpoint: Callable[[], Checkpoint],
+) -> None:
+    """The last epoch's metrics plus the test set, the confusion matrix and the phase timings.
+
+    Also what a resumed trial sends when it had trained to the end but stopped before reporting it.
+    """
+    started = time.perf_counter()
+    test_loss, test_acc, predicted = _evaluate(model, loss_fn, data.test, trainer["test_batch_size"])
+    phases["test"] = time.perf_counter() - started
+    phases["train"] = sum(epoch["epoch_seconds"] for epoch in history)
+    metrics = {
+        **history[-1],
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+        **{f"phase_{name}_seconds": seconds for name, seconds in phases.items()},
+    }
+    matrix = confusion_matrix(predicted, data.test.y, data.num_classes).tolist()
+    report(EpochReport(len(history), metrics, checkpoint, matrix))
+
+
+def _carry_crossings(
+    metrics: dict[str, float], history: list[dict[str, float]], threshold: float, crossing: int | None, seen_before: int
+) -> None:
+    """Examples seen until the windowed train accuracy, and the val accuracy, first reached `threshold`."""
+    train_key, val_key = f"examples_to_train_acc_{threshold:g}", f"examples_to_val_acc_{threshold:g}"
+    previous = history[-1] if history else {}
+    if train_key in previous:
+        metrics[train_key] = previous[train_key]
+    elif crossing is not None:
+        metrics[train_key] = float(seen_before + crossing)
+    if val_key in previous:
+        metrics[val_key] = previous[val_key]
+    elif metrics["val_acc"] >= threshold:
+        metrics[val_key] = metrics["examples_seen"]  # val accuracy is measured once per epoch
+
+
+def _prepared(data: InMemoryData, crop: int | None, placement: Placement) -> InMemoryData:
+    """Evaluation splits centre-cropped once; the layout every batch will use."""
+    def convert(split: Split, cropped: bool) -> Split:
+        x = center_crop(split.x, crop) if crop and cropped else split.x
+        if placement.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return Split(x=x, y=split.y)
 
     return InMemoryData(
-        train=convert(data.train),
-        test=convert(data.test),
+        train=convert(data.train, cropped=False),  # cropped at random, per example, per batch
+        val=convert(data.val, cropped=True),
+        test=convert(data.test, cropped=True),
         num_classes=data.num_classes,
         input_shape=data.input_shape,
         source=data.source,
@@ -131,25 +190,76 @@ def _train_epoch(
     split: Split,
     batch_size: int,
     shuffle: torch.Generator,
-) -> tuple[float, float]:
-    """One pass in a fresh random order; returns the mean loss and accuracy over the pass."""
+    crop: int | None,
+) -> _EpochStats:
+    """One pass in a fresh random order, with per-batch accuracies for the threshold metric."""
     model.train()
     count = len(split)
-    order = torch.randperm(count, generator=shuffle).to(split.x.device)
+    device = split.x.device
+    clock = _PassClock(device)
+    started = time.perf_counter()
+    order = torch.randperm(count, generator=shuffle).to(device)
     # Sums stay on the device: one synchronisation per epoch, not per batch.
-    loss_sum = torch.zeros((), device=split.x.device)
-    correct = torch.zeros((), dtype=torch.int64, device=split.x.device)
+    loss_sum = torch.zeros((), device=device)
+    sizes, correct = [], []
     for start in range(0, count, batch_size):
         index = order[start : start + batch_size]
         inputs, targets = split.x[index], split.y[index]
+        if crop:
+            inputs = random_crop(inputs, crop, shuffle)
+        clock.mark()
         optimizer.zero_grad(set_to_none=True)
         output = model(inputs)
         loss = loss_fn(output, targets)
+        clock.forward_done()
         loss.backward()
         optimizer.step()
+        clock.backward_done()
         loss_sum += loss.detach() * len(index)
-        correct += (output.detach().argmax(1) == targets).sum()
-    return loss_sum.item() / count, correct.item() / count
+        correct.append((output.detach().argmax(1) == targets).sum())
+        sizes.append(len(index))
+    batch_correct = torch.stack(correct).cpu()  # the epoch's one synchronisation
+    forward, backward = clock.totals()
+    return _EpochStats(
+        loss=loss_sum.item() / count,
+        accuracy=batch_correct.sum().item() / count,
+        seconds=time.perf_counter() - started,
+        forward_seconds=forward,
+        backward_seconds=backward,
+        batch_sizes=torch.tensor(sizes),
+        batch_correct=batch_correct,
+    )
+
+
+class _PassClock:
+    """Forward and backward seconds per epoch: wall clock on the CPU, CUDA events on a GPU (no per-batch sync)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self._cuda = device.type == "cuda"
+        self._marks: list[Any] = []
+
+    def _now(self) -> Any:
+        if not self._cuda:
+            return time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def mark(self) -> None:
+        self._marks.append(self._now())
+
+    forward_done = mark
+    backward_done = mark
+
+    def totals(self) -> tuple[float, float]:
+        if self._cuda:
+            torch.cuda.synchronize()
+        spans = [self._seconds(a, b) for a, b in zip(self._marks, self._marks[1:], strict=False)]
+        # Marks come in threes per batch: start, forward done, backward done.
+        return sum(spans[0::3]), sum(spans[1::3])
+
+    def _seconds(self, start: Any, end: Any) -> float:
+        return start.elapsed_time(end) / 1000.0 if self._cuda else end - start
 
 
 @torch.no_grad()
@@ -170,10 +280,6 @@ def _evaluate(
     return loss_sum.item() / len(split), accuracy, predicted
 
 
-def _confusion(predicted: torch.Tensor, data: InMemoryData) -> list[list[int]]:
-    return confusion_matrix(predicted, data.test.y, data.num_classes).tolist()
-
-
 def _checkpointer(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -192,8 +298,3 @@ def _checkpointer(
         }
 
     return take
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

@@ -15,8 +15,14 @@ def _mse_one_hot(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(output, F.one_hot(target, output.shape[1]).to(output.dtype))
 
 
+def _crossentropy_on_probabilities(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Keras' sparse categorical cross-entropy after a softmax layer (probabilities clipped at 1e-7)."""
+    return F.nll_loss(torch.log(output.clamp(1e-7, 1.0 - 1e-7)), target)
+
+
 LOSSES: dict[str, Loss] = {
     "nll": F.nll_loss,  # the model ends in log_softmax
     "cross_entropy": F.cross_entropy,  # the model ends in raw logits
     "mse": _mse_one_hot,
+    "sparse_categorical_crossentropy": _crossentropy_on_probabilities,  # the model ends in softmax
 }

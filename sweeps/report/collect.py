@@ -1,0 +1,99 @@
+"""Reading a study's trial runs back from MLflow: per-epoch curves, end-of-run numbers, tags, artifacts.
+
+Nothing is trained and nothing is written: a planned trial without a run is simply absent from
+`StudyRecord.runs` (the report shows it as missing).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sweeps.errors import SweepError
+from sweeps.plan import Plan
+from sweeps.tracking import _client, _trial_runs, store_exists
+
+# Logged every epoch (step = epoch) by the runner.
+EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "eval_seconds", "examples_per_second")
+CONFUSION_MATRIX = "confusion_matrix.csv"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    trial_id: str
+    run_id: str
+    name: str
+    status: str  # MLflow's run status in lower case: finished, running, killed, failed
+    planned_epochs: int  # trainer.epochs of the trial
+    curves: dict[str, list[float]]  # metric → value per epoch, epoch 1 first (EPOCH_METRICS)
+    metrics: dict[str, float]  # every metric's latest value, end-of-run ones (test_acc, phase_*) included
+    tags: dict[str, str]
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "finished"
+
+    @property
+    def epochs_logged(self) -> int:
+        return len(self.curves.get("val_acc", []))
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    plan: Plan
+    experiment_id: str
+    runs: dict[str, RunRecord]  # trial id → its run; planned trials without one are missing
+
+
+def read_study(plan: Plan) -> StudyRecord:
+    """The runs of every planned trial; a missing store or experiment is bad input (nothing to report)."""
+    uri = plan.runtime.tracking.uri
+    if not store_exists(uri):
+        raise SweepError(f"tracking.uri: no MLflow store at {uri}; run `sweep run {plan.study}` first")
+    client = _client(uri)
+    experiment = client.get_experiment_by_name(plan.study)
+    if experiment is None:
+        raise SweepError(f"tracking.uri: no experiment {plan.study!r} in {uri}; run `sweep run {plan.study}` first")
+    found = _trial_runs(client, experiment.experiment_id)
+    planned = {trial.id: trial for trial in plan.trials}
+    runs = {
+        trial_id: _record(client, run, planned[trial_id].config["trainer"]["epochs"])
+        for trial_id, run in found.items()
+        if trial_id in planned
+    }
+    return StudyRecord(plan, experiment.experiment_id, runs)
+
+
+def _record(client: Any, run: Any, planned_epochs: int) -> RunRecord:
+    curves = {}
+    for key in EPOCH_METRICS:
+        by_epoch = {metric.step: metric.value for metric in client.get_metric_history(run.info.run_id, key)}
+        curves[key] = [by_epoch[epoch] for epoch in sorted(by_epoch)]
+    return RunRecord(
+        trial_id=run.data.tags["sweeps.trial_id"],
+        run_id=run.info.run_id,
+        name=run.info.run_name,
+        status=run.info.status.lower(),
+        planned_epochs=planned_epochs,
+        curves=curves,
+        metrics=dict(run.data.metrics),
+        tags=dict(run.data.tags),
+    )
+
+
+def read_confusion_matrix(uri: str, run_id: str) -> np.ndarray | None:
+    """The run's test-set confusion matrix (rows: true class), or None when the run logged none."""
+    client = _client(uri)
+    if CONFUSION_MATRIX not in {artifact.path for artifact in client.list_artifacts(run_id)}:
+        return None
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per tiny CSV is noise
+    with tempfile.TemporaryDirectory() as folder:
+        with Path(client.download_artifacts(run_id, CONFUSION_MATRIX, folder)).open(newline="") as table:
+            rows = list(csv.reader(table))[1:]  # the first row is the header `true\predicted,0,1,…`
+    return np.array([[int(count) for count in row[1:]] for row in rows], dtype=np.int64)

@@ -1,0 +1,139 @@
+"""The report's figures as PNG files, drawn with matplotlib's Agg canvas (no display, no pyplot state)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from sweeps.report.stats import Stat, VariantRow
+
+DPI = 110  # dots per inch: a 10-inch-wide figure is 1100 pixels
+_SPLITS = (("train", "-"), ("val", "--"))  # metric prefix, line style
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(figure)
+    figure.savefig(path, dpi=DPI)  # every figure lays itself out ("constrained"): no second, "tight" pass
+    return path
+
+
+def curves(rows: Sequence[VariantRow], title: str, path: Path) -> Path:
+    """Loss and accuracy per epoch, one colour per variant; repeats as thin lines, their mean and ± std band."""
+    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    loss, accuracy = figure.subplots(1, 2)
+    for index, row in enumerate(rows):
+        colour = f"C{index % 10}"
+        for axes, metric in ((loss, "loss"), (accuracy, "acc")):
+            for split, style in _SPLITS:
+                _draw_metric(axes, row, f"{split}_{metric}", colour, style)
+    for axes, name in ((loss, "loss"), (accuracy, "accuracy")):
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(name)
+        axes.grid(alpha=0.3)
+        axes.xaxis.get_major_locator().set_params(integer=True)
+    handles = [Line2D([], [], color=f"C{i % 10}", label=row.label) for i, row in enumerate(rows)]
+    handles += [Line2D([], [], color="grey", linestyle=style, label=split) for split, style in _SPLITS]
+    if any(not run.finished for row in rows for run in row.runs):
+        handles.append(Line2D([], [], color="grey", linestyle=":", label="not finished"))
+    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize="small")
+    figure.suptitle(title)
+    return _save(figure, path)
+
+
+def _draw_metric(axes: Axes, row: VariantRow, key: str, colour: str, style: str) -> None:
+    finished = [run.curves[key] for run in row.finished if run.curves.get(key)]
+    if len(finished) == 1:
+        axes.plot(_epochs(finished[0]), finished[0], color=colour, linestyle=style, marker="o", markersize=3)
+    elif finished:
+        for values in finished:
+            axes.plot(_epochs(values), values, color=colour, linestyle=style, linewidth=0.7, alpha=0.35)
+        length = min(map(len, finished))  # finished repeats have the same epochs
+        stacked = np.array([values[:length] for values in finished])
+        mean, std = stacked.mean(axis=0), stacked.std(axis=0, ddof=1)
+        axes.plot(_epochs(mean), mean, color=colour, linestyle=style, linewidth=2)
+        axes.fill_between(_epochs(mean), mean - std, mean + std, color=colour, alpha=0.15, linewidth=0)
+    for run in row.runs:
+        if not run.finished and run.curves.get(key):
+            axes.plot(_epochs(run.curves[key]), run.curves[key], color=colour, linestyle=":", marker="x", markersize=3)
+
+
+def _epochs(values: Sequence[float]) -> np.ndarray:
+    return np.arange(1, len(values) + 1)
+
+
+@dataclass(frozen=True)
+class AxisPoint:
+    x: float  # the varied value, e.g. a learning rate
+    val: Stat
+    train: Stat
+
+
+def metric_vs_axis(series: dict[str, list[AxisPoint]], axis: str, title: str, path: Path) -> Path:
+    """Final val (solid) and train (dashed) accuracy against one numeric override, ± std as error bars."""
+    figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+    axes = figure.subplots()
+    for index, (name, points) in enumerate(series.items()):
+        points = sorted(points, key=lambda point: point.x)
+        xs = [point.x for point in points]
+        for attribute, style, split in (("val", "-", "val"), ("train", "--", "train")):
+            stats = [getattr(point, attribute) for point in points]
+            axes.errorbar(
+                xs,
+                [stat.mean for stat in stats],
+                yerr=[stat.std or 0.0 for stat in stats],
+                color=f"C{index % 10}",
+                linestyle=style,
+                marker="o",
+                capsize=3,
+                label=f"{name} {split}".strip(),
+            )
+    values = sorted({point.x for points in series.values() for point in points})
+    if values[0] > 0 and values[-1] / values[0] >= 10:  # a decade or more apart: lr, batch size, hidden units
+        axes.set_xscale("log")
+    axes.set_xticks(values, [f"{value:g}" for value in values])
+    axes.minorticks_off()
+    axes.set_xlabel(axis)
+    axes.set_ylabel("final accuracy")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    axes.set_title(title)
+    return _save(figure, path)
+
+
+def confusion_matrix(matrix: np.ndarray, title: str, path: Path) -> Path:
+    """Counts per (true, predicted) class, coloured by the share of the true class's examples."""
+    figure = Figure(figsize=(5.5, 5), layout="constrained")
+    axes = figure.subplots()
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    for (true, predicted), count in np.ndenumerate(matrix):
+        colour = "white" if shares[true, predicted] > 0.5 else "black"
+        axes.text(predicted, true, str(count), ha="center", va="center", fontsize=7, color=colour)
+    classes = np.arange(matrix.shape[0])
+    axes.set_xticks(classes)
+    axes.set_yticks(classes)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_title(title, fontsize="medium")
+    return _save(figure, path)
+
+
+def image_grid(images: np.ndarray, labels: Sequence[int], title: str, path: Path) -> Path:
+    """Images (N, H, W) with pixel values in [0, 1] as a square grid, each titled with its label."""
+    side = int(np.ceil(np.sqrt(len(images))))
+    figure = Figure(figsize=(1.2 * side, 1.3 * side + 0.3), layout="constrained")
+    for index, axes in enumerate(figure.subplots(side, side, squeeze=False).flat):
+        axes.set_axis_off()
+        if index < len(images):
+            axes.imshow(images[index], cmap="gray", vmin=0.0, vmax=1.0)
+            axes.set_title(str(labels[index]), fontsize=8)
+    figure.suptitle(title, fontsize="medium")
+    return _save(figure, path)

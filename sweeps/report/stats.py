@@ -1,0 +1,126 @@
+"""A question's table: per variant, each number as the mean ± std over its finished repeats.
+
+Only finished runs are aggregated (a partial run's "final" accuracy is not final); partial and missing
+repeats are counted in the row's status so that none is silently dropped.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sweeps.plan import PlannedQuestion, PlannedVariant
+from sweeps.report.collect import RunRecord, StudyRecord
+
+
+@dataclass(frozen=True)
+class Stat:
+    mean: float
+    std: float | None  # sample standard deviation (n − 1) over the repeats; None for a single run
+    count: int
+
+
+def summarise(values: Sequence[float]) -> Stat | None:
+    if not values:
+        return None
+    std = statistics.stdev(values) if len(values) > 1 else None
+    return Stat(statistics.fmean(values), std, len(values))
+
+
+def over_epochs(key: str, reduce: Callable[[list[float]], float]) -> Callable[[RunRecord], float | None]:
+    return lambda run: reduce(run.curves[key]) if run.curves.get(key) else None
+
+
+def _final(values: list[float]) -> float:
+    return values[-1]
+
+
+def end_of_run(key: str) -> Callable[[RunRecord], float | None]:
+    return lambda run: run.metrics.get(key)
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    value: Callable[[RunRecord], float | None]  # one run's number; None when it did not log it
+    digits: int  # decimals shown
+
+
+FINAL_VAL_ACC = Column("final val acc", over_epochs("val_acc", _final), 4)
+FINAL_TRAIN_ACC = Column("final train acc", over_epochs("train_acc", _final), 4)
+TRAIN_SECONDS = Column("train seconds", over_epochs("epoch_seconds", sum), 2)  # training passes only, no evaluation
+SECONDS_PER_EPOCH = Column("seconds / epoch", over_epochs("epoch_seconds", statistics.fmean), 3)
+COLUMNS: tuple[Column, ...] = (
+    FINAL_VAL_ACC,
+    Column("best val acc", over_epochs("val_acc", max), 4),
+    FINAL_TRAIN_ACC,
+    Column("final train loss", over_epochs("train_loss", _final), 4),
+    Column("final val loss", over_epochs("val_loss", _final), 4),
+    Column("test acc", end_of_run("test_acc"), 4),  # end-of-run metric; runs before it was logged lack it
+    TRAIN_SECONDS,
+    SECONDS_PER_EPOCH,
+)
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    variant: PlannedVariant
+    label: str  # its overrides, e.g. "optim.lr=0.001"
+    runs: list[RunRecord]  # the runs that exist, finished or not, in repeat order
+    missing: list[str]  # trial ids with no run
+    parameters: int  # trainable parameters of its model
+    stats: dict[str, Stat | None]  # column title → over the finished runs
+
+    @property
+    def finished(self) -> list[RunRecord]:
+        return [run for run in self.runs if run.finished]
+
+    @property
+    def status(self) -> str:
+        """"finished", or what is missing: "2/3 finished · running: epoch 1/2 · 1 missing"."""
+        repeats = len(self.variant.trials)
+        if len(self.finished) == repeats:
+            return "finished"
+        parts = [f"{len(self.finished)}/{repeats} finished"] if repeats > 1 else []
+        parts += [f"{run.status}: epoch {run.epochs_logged}/{run.planned_epochs}" for run in self.runs if not run.finished]
+        parts += [f"{len(self.missing)} missing" if repeats > 1 else "missing"] if self.missing else []
+        return " · ".join(parts)
+
+
+def variant_label(variant: PlannedVariant) -> str:
+    return " ".join(f"{key}={format_value(value)}" for key, value in variant.overrides.items()) or "(baseline)"
+
+
+def format_value(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def variant_rows(question: PlannedQuestion, study: StudyRecord) -> list[VariantRow]:
+    rows = []
+    for variant in question.variants:
+        runs = [study.runs[trial_id] for trial_id in variant.trials if trial_id in study.runs]
+        finished = [run for run in runs if run.finished]
+        stats = {
+            column.title: summarise([value for value in map(column.value, finished) if value is not None])
+            for column in COLUMNS
+        }
+        tagged = [run.tags["sweeps.parameters"] for run in runs if "sweeps.parameters" in run.tags]
+        parameters = int(tagged[0]) if tagged else study.plan.trial(variant.trial).parameters
+        missing = [trial_id for trial_id in variant.trials if trial_id not in study.runs]
+        rows.append(VariantRow(variant, variant_label(variant), runs, missing, parameters, stats))
+    return rows
+
+
+def format_stat(stat: Stat | None, digits: int) -> str:
+    if stat is None:
+        return "—"
+    if stat.std is None:
+        return f"{stat.mean:.{digits}f}"
+    return f"{stat.mean:.{digits}f} ± {stat.std:.{digits}f}"
+
+
+def best_row(rows: Sequence[VariantRow]) -> VariantRow | None:
+    """The variant with the highest mean final val accuracy among those with a finished run."""
+    scored = [row for row in rows if row.stats[FINAL_VAL_ACC.title] is not None]
+    return max(scored, key=lambda row: row.stats[FINAL_VAL_ACC.title].mean, default=None)  # type: ignore[union-attr]

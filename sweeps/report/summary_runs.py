@@ -1,0 +1,46 @@
+"""Per-question summary runs in the study's experiment: the section's figures and Markdown as artifacts.
+
+They carry `sweeps.kind=summary` and no `sweeps.trial_id`, so they never count as trials, and
+`sweeps.questions=<id>` so the question's filter in the MLflow UI lists its summary next to its trials.
+A later report finds a question's summary run by its tags and overwrites its artifacts: no duplicates.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from sweeps.report.collect import StudyRecord
+from sweeps.report.sections import FIGURES
+from sweeps.tracking import KIND, QUESTIONS, STUDY, _client
+
+SUMMARY_KIND = "summary"
+QUESTION = "sweeps.question"  # the one question a summary run is about
+SECTION = "section.md"
+
+
+def log_summary(study: StudyRecord, question: str, markdown: str, figures: Sequence[Path], run_id: str | None) -> str:
+    """Log one question's section to its summary run (`run_id`, or a new one); returns the run's id."""
+    client = _client(study.plan.runtime.tracking.uri)
+    if run_id is None:
+        tags = {KIND: SUMMARY_KIND, QUESTION: question, QUESTIONS: question, STUDY: study.plan.study}
+        run_id = client.create_run(study.experiment_id, run_name=f"{question} summary", tags=tags).info.run_id
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / SECTION).write_text(markdown, encoding="utf-8")
+        (Path(folder) / FIGURES).mkdir()
+        for figure in figures:  # the layout the section's Markdown links to
+            shutil.copyfile(figure, Path(folder) / FIGURES / figure.name)
+        client.log_artifacts(run_id, folder)
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def summary_runs(study: StudyRecord) -> dict[str, str]:
+    """Question id → the run id of its existing summary run."""
+    client = _client(study.plan.runtime.tracking.uri)
+    found = client.search_runs(
+        [study.experiment_id], filter_string=f"tags.`{KIND}` = '{SUMMARY_KIND}'", max_results=1000
+    )
+    return {run.data.tags[QUESTION]: run.info.run_id for run in found if QUESTION in run.data.tags}

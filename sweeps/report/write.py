@@ -1,0 +1,66 @@
+"""Writing a study's report folder and logging each question's summary run to MLflow."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from sweeps.plan import Plan
+from sweeps.report.benchmark import benchmark_blocks
+from sweeps.report.collect import StudyRecord, read_study
+from sweeps.report.document import Block, Heading, Image, Paragraph
+from sweeps.report.render import to_html, to_markdown
+from sweeps.report.sections import ReportContext, question_section
+from sweeps.report.summary_runs import log_summary, summary_runs
+
+INDEX, MARKDOWN, BENCHMARK = "index.html", "report.md", "benchmark.md"
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    folder: Path
+    questions: int
+    trial_status: Counter[str]  # finished, running, killed, failed, missing → trials
+    figures: list[Path]
+    summary_runs: dict[str, str]  # question id → its summary run's id
+
+
+def write_report(plan: Plan, folder: Path) -> WrittenReport:
+    """index.html, report.md, benchmark.md and figures/ in `folder`; a summary run per question in MLflow."""
+    study = read_study(plan)
+    context = ReportContext(study, folder)
+    status = Counter(study.runs[trial.id].status if trial.id in study.runs else "missing" for trial in plan.trials)
+    sections = {question.id: question_section(question, context) for question in plan.questions}
+    existing = summary_runs(study)
+    logged = {
+        question: log_summary(study, question, to_markdown(blocks), _figures(folder, blocks), existing.get(question))
+        for question, blocks in sections.items()
+    }
+    body = [*_header(study, status), *(block for blocks in sections.values() for block in blocks)]
+    benchmark = benchmark_blocks(study)
+    folder.mkdir(parents=True, exist_ok=True)
+    page = [*body, Heading(2, "Benchmark", anchor="benchmark"), *benchmark]
+    (folder / INDEX).write_text(to_html(page, f"{plan.title} ({plan.study})"), encoding="utf-8")
+    (folder / MARKDOWN).write_text(to_markdown(body), encoding="utf-8")
+    (folder / BENCHMARK).write_text(to_markdown([Heading(1, f"{plan.study}: benchmark"), *benchmark]), encoding="utf-8")
+    return WrittenReport(folder, len(plan.questions), status, _figures(folder, body), logged)
+
+
+def _header(study: StudyRecord, status: Counter[str]) -> list[Block]:
+    plan = study.plan
+    counts = ", ".join(f"{count} {name}" for name, count in sorted(status.items()))
+    sources = ", ".join(sorted({f"{t.config['data']['name']} → {t.config['data']['source']}" for t in plan.trials}))
+    return [
+        Heading(1, f"{plan.title} ({plan.study})"),
+        Paragraph(
+            f"{len(plan.questions)} questions, {len(plan.trials)} unique trials ({counts}), read from "
+            f"{plan.runtime.tracking.uri}, experiment {plan.study}. Data: {sources}. "
+            f"Benchmark: {BENCHMARK}. A question's runs in the MLflow UI (`sweep ui`): "
+            f"tags.`sweeps.questions` LIKE '%{plan.questions[0].id}%'."
+        ),
+    ]
+
+
+def _figures(folder: Path, blocks: list[Block]) -> list[Path]:
+    return list(dict.fromkeys(folder / block.path for block in blocks if isinstance(block, Image)))

@@ -1,0 +1,79 @@
+"""`sweep ui`: the MLflow UI of the configured tracking store, served on the loopback interface only."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from pydantic import ValidationError
+
+from sweeps.compose import CONF_DIR
+from sweeps.errors import SweepError
+from sweeps.schema import TrackingConfig, describe_validation_error
+from sweeps.server import ServerOptions, serve
+from sweeps.tracking import QUESTIONS, _client, sqlite_path, store_exists
+
+HOST = "127.0.0.1"  # loopback only: the runs are this machine's user's, not the network's
+ARTIFACTS = "mlartifacts"  # beside a SQLite store, where `sweep run` puts each study's artifacts
+
+
+def configured_uri(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> str:
+    """`tracking.uri` of conf/config.yaml with the user's overrides applied (no study needed)."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(conf_dir), version_base=None):
+            tracking = OmegaConf.to_container(compose("config", overrides=list(overrides)).tracking, resolve=True)
+    except (HydraException, OmegaConfBaseException) as error:
+        raise SweepError(f"overrides: {str(error).strip().splitlines()[0]}") from None
+    try:
+        return TrackingConfig.model_validate(tracking).uri
+    except ValidationError as error:
+        raise SweepError(describe_validation_error(error, "tracking")) from None
+
+
+def experiment_links(uri: str, port: int) -> dict[str, str]:
+    """Experiment name → the URL of its runs in the UI, for every experiment in the store."""
+    client = _client(uri)
+    return {
+        experiment.name: f"http://{HOST}:{port}/#/experiments/{experiment.experiment_id}/runs"
+        for experiment in client.search_experiments()
+        if experiment.name != "Default"  # MLflow's own, empty unless something logged outside sweeps
+    }
+
+
+def start(uri: str, port: int, out: TextIO) -> int:
+    """Print where the UI is and how to filter a question's runs, then become the MLflow server (Ctrl-C stops it)."""
+    if uri.startswith(("http://", "https://", "databricks")):
+        print(f"sweep ui: {uri} is a tracking server: its UI is at {uri}", file=out)
+        return 0
+    if not store_exists(uri):
+        raise SweepError(f"tracking.uri: no MLflow store at {uri}; run `sweep run STUDY` first")
+    _check_port_free(port)
+    store = sqlite_path(uri)
+    artifacts = store.parent / ARTIFACTS if store is not None else Path(ARTIFACTS).absolute()
+    print(f"sweep ui: MLflow UI for {uri} at http://{HOST}:{port}", file=out)
+    for name, link in experiment_links(uri, port).items():
+        print(f"  {name}: {link}", file=out)
+    print(f"A question's runs (search box): tags.`{QUESTIONS}` LIKE '%q05%'", file=out)
+    out.flush()
+    serve(ServerOptions(host=HOST, port=port, backend_store_uri=uri, artifacts_destination=str(artifacts)))
+
+
+def _check_port_free(port: int) -> None:
+    if not 0 < port < 65536:
+        raise SweepError(f"--port: must be 1–65535 (got {port})")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise SweepError(f"--port: {port} is in use on {HOST}; pick another, e.g. --port {port + 1}") from None

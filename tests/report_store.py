@@ -1,0 +1,69 @@
+"""A study's MLflow store written with chosen numbers, through the runner's own MLflow writer (no training).
+
+`sweeps.tracking.StudyRuns` creates each trial's run with the real tags, logs its epochs and finishes it
+with a confusion matrix in the runner's CSV layout, so `sweep report` and `sweep ui` read it as they
+read a real study's store. Tests choose the numbers, so they know what the report must show.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sweeps.plan import Plan, PlannedTrial
+from sweeps.tracking import StudyRuns
+
+CLASSES = 10
+MACHINE = {"hostname": "testhost", "cpu": "Test CPU", "cpu_count": "2", "memory_gib": "4.0", "gpu": "none"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a trial's run holds: its epochs (all of them, or fewer when it stopped), and whether it finished."""
+
+    val_acc: list[float]  # per epoch; the other metrics are derived from it
+    finished: bool = True
+
+
+def epoch_metrics(outcome: Outcome) -> list[dict[str, float]]:
+    """Every metric the runner logs per epoch, as simple functions of val_acc (a test recomputes them)."""
+    return [
+        {
+            "epoch": epoch,
+            "val_acc": acc,
+            "train_acc": acc + 0.05,
+            "val_loss": 2.0 - acc,
+            "train_loss": 1.9 - acc,
+            "epoch_seconds": 0.5 + 0.1 * epoch,
+            "eval_seconds": 0.05,
+            "examples_per_second": 1000.0 * epoch,
+        }
+        for epoch, acc in enumerate(outcome.val_acc, start=1)
+    ]
+
+
+def confusion_csv(correct: int) -> bytes:
+    """The runner's confusion_matrix.csv layout: `correct` on the diagonal, one miss per row."""
+    matrix = [[correct if i == j else int(j == (i + 1) % CLASSES) for j in range(CLASSES)] for i in range(CLASSES)]
+    table = io.StringIO()
+    csv.writer(table).writerows([["true\\predicted", *range(CLASSES)]] + [[i, *row] for i, row in enumerate(matrix)])
+    return table.getvalue().encode()
+
+
+def write_store(uri: str, plan: Plan, outcome: Callable[[PlannedTrial], Outcome | None]) -> dict[str, str]:
+    """One run per planned trial that `outcome` gives an Outcome (None: the trial stays missing); trial id → run id."""
+    runs = StudyRuns(uri, plan.study)
+    written = {}
+    for trial in plan.trials:
+        chosen = outcome(trial)
+        if chosen is None:
+            continue
+        run_id, _ = runs.open(trial, offline=True)
+        runs.log_epochs(run_id, epoch_metrics(chosen))
+        runs.set_tags(run_id, {f"sys.{key}": value for key, value in MACHINE.items()})
+        if chosen.finished:
+            runs.finish(run_id, {"confusion_matrix.csv": confusion_csv(correct=30)})
+        written[trial.id] = run_id  # an unfinished run stays RUNNING, as a trial still training
+    return written

@@ -1,0 +1,126 @@
+"""The real `sweep` command (`python -m sweeps`), run in a fresh working directory per test.
+
+`sweep plan` must write nothing: no MLflow store, no checkpoint folder, no data folder.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+STUDY = "jhu_fashion"
+QUESTION_IDS = ["q01", "q02", "q03", "q04", "q05", "q06", "q07", "q08", "q09", "q10", "q12"]
+
+
+def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sweeps", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_bad_input(result: subprocess.CompletedProcess[str]) -> str:
+    """Exit 2, nothing on stdout, exactly one stderr line `sweep: error: …`, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("sweep: error: ")
+    assert result.stdout == ""
+    return lines[0]
+
+
+def test_plan_json_is_one_object_with_20_new_trials(tmp_path: Path) -> None:
+    result = sweep("plan", STUDY, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)  # the whole of stdout is one JSON document
+    assert isinstance(document, dict)
+    assert document["study"] == STUDY
+    assert [q["id"] for q in document["questions"]] == QUESTION_IDS
+    assert sum(len(q["variants"]) for q in document["questions"]) == 31
+    assert len(document["trials"]) == 20
+    assert {t["status"] for t in document["trials"]} == {"new"}
+    ids = {t["id"] for t in document["trials"]}
+    assert {v["trial"] for q in document["questions"] for v in q["variants"]} == ids
+    assert list(tmp_path.iterdir()) == []  # default store sqlite:///mlflow.db (in cwd) not created
+
+
+def test_human_plan_lists_questions_and_counts_and_creates_no_store(tmp_path: Path) -> None:
+    store = tmp_path / "x.db"
+    uri = f"sqlite:///{store}"
+    result = sweep("plan", STUDY, f"tracking.uri={uri}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for qid in QUESTION_IDS:
+        assert f"\n{qid}  " in out, qid
+    assert "31 question-variants, 20 unique trials" in out
+    assert "0 finished, 0 partial, 20 new" in out
+    assert uri in out
+    assert not store.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_questions_option_selects(tmp_path: Path) -> None:
+    result = sweep("plan", STUDY, "offline=true", "--questions", "q03,q01", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [q["id"] for q in document["questions"]] == ["q01", "q03"]
+    assert len(document["trials"]) == 4
+    assert document["offline"] is True
+    assert {t["data_source"] for t in document["trials"]} == {"digits", "digits_permuted"}
+
+
+def test_overrides_may_follow_options(tmp_path: Path) -> None:
+    result = sweep("plan", STUDY, "--questions", "q01", "--json", "offline=true", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["offline"] is True
+
+
+# In-process validation is covered by test_validation.py; these check the command's exit and stderr.
+BAD_INPUT = [
+    ("negative lr", ["plan", STUDY, "optim.lr=-1"], ("optim.lr", "greater than 0")),
+    ("unknown optimizer", ["plan", STUDY, "optim=foo"], ("optim", "adam", "sgd")),
+    ("unknown question", ["plan", STUDY, "--questions", "q99"], ("q99", "q01")),
+    ("run validates before Ray", ["run", STUDY, "data=cifar"], ("data", "cifar", "mnist")),
+]
+
+
+@pytest.mark.parametrize(("args", "phrases"), [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], phrases: tuple[str, ...]) -> None:
+    line = assert_bad_input(sweep(*args, cwd=tmp_path))
+    for phrase in phrases:
+        assert phrase in line
+    assert list(tmp_path.iterdir()) == []  # not even `sweep run` wrote anything
+
+
+def test_deleting_seed_is_bad_input(tmp_path: Path) -> None:
+    assert "seed" in assert_bad_input(sweep("plan", STUDY, "~seed", cwd=tmp_path))  # no omegaconf traceback
+
+
+@pytest.mark.parametrize("command", [["plan"], ["run"]], ids=["plan", "run"])
+def test_subcommand_help_mentions_overrides(tmp_path: Path, command: list[str]) -> None:
+    result = sweep(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "OVERRIDE" in result.stdout
+    assert "override" in result.stdout.lower().replace("OVERRIDE", "")  # explained, not only named
+    assert "trainer.epochs=1" in result.stdout
+    assert STUDY in result.stdout
+
+
+def test_top_level_help_exits_0_and_lists_commands(tmp_path: Path) -> None:
+    result = sweep("--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "plan" in result.stdout and "run" in result.stdout
+    assert STUDY in result.stdout
+
+
+def test_top_level_help_mentions_overrides(tmp_path: Path) -> None:
+    assert "override" in sweep("--help", cwd=tmp_path).stdout.lower()

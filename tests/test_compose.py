@@ -1,0 +1,148 @@
+"""Every study composes with every option of every config group; `xN` scaling; variant composition.
+
+Like lightning-hydra-template's test that composes every config: a new YAML in conf/ that does not
+validate against the schema (or does not build its model) fails here before anyone runs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from sweeps.compose import CONF_DIR, CONFIG_GROUPS, Composer, available_studies, group_options, scale
+from sweeps.errors import SweepError
+from sweeps.plan import plan_study
+
+
+def first_question(study: str) -> str:
+    return str(OmegaConf.load(CONF_DIR / "study" / f"{study}.yaml").study.questions[0].id)
+
+
+STUDIES = available_studies()
+COMBINATIONS = [
+    pytest.param(study, group, option, offline, id=f"{study}-{group}={option}{'-offline' if offline else ''}")
+    for study in STUDIES
+    for group in CONFIG_GROUPS
+    for option in group_options(group)
+    for offline in ((False, True) if group == "data" else (False,))
+]
+
+
+def test_conf_has_studies_and_every_group() -> None:
+    assert "jhu_fashion" in STUDIES
+    for group in CONFIG_GROUPS:
+        assert group_options(group), f"conf/{group}/ has no options"
+    assert all(Path(CONF_DIR / "study" / f"{s}.yaml").is_file() for s in STUDIES)
+
+
+@pytest.mark.parametrize(("study", "group", "option", "offline"), COMBINATIONS)
+def test_every_study_composes_with_every_group_option(study: str, group: str, option: str, offline: bool) -> None:
+    overrides = [f"{group}={option}"] + (["offline=true"] if offline else [])
+    qid = first_question(study)
+    plan = plan_study(study, overrides, questions=[qid])  # validates the baseline and the question's trials
+    assert [q.id for q in plan.questions] == [qid]
+    assert plan.trials and all(t.parameters > 0 for t in plan.trials)
+    baseline = Composer(study, overrides, CONF_DIR).baseline
+    if "name" in baseline[group]:
+        assert baseline[group].name == option  # the choice really took effect
+    if offline:
+        assert all(t.config["data"]["source"] == t.config["data"]["standin"] for t in plan.trials)
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_every_study_plans_as_shipped(study: str) -> None:
+    plan = plan_study(study, ["offline=true"])
+    assert plan.questions and plan.trials
+    assert len({q.id for q in plan.questions}) == len(plan.questions)
+
+
+# --- scale ------------------------------------------------------------------------------------
+
+SCALES = [
+    # (base, factor, expected)
+    (256, 0.125, 32),
+    (256, 8.0, 2048),
+    (256, 1.0, 256),
+    (10, 2.0, 20),
+    (7, 1 / 7, 1),  # 7 × 0.142857… is 1 within float error
+    (256, 0.3, 77),  # an int stays an int, rounded: 76.8 → 77
+    (10, 0.33, 3),  # 3.3 → 3
+    (1, 0.75, 1),  # never below 1 (one epoch × 0.75 is still one epoch)
+    (10, 0.01, 1),  # 0.1 → 1, not 0
+    (0.01, 0.1, 0.001),
+    (0.01, 10.0, 0.1),
+    (0.1, 3.0, 0.3),  # 0.30000000000000004 in plain floats
+    (0.7, 0.1, 0.07),  # 0.06999999999999999 in plain floats
+    (1.0, 2.0, 2.0),
+    (0.5, 2.0, 1.0),  # a float base stays a float even when the product is whole
+]
+
+
+@pytest.mark.parametrize(("base", "factor", "expected"), SCALES)
+def test_scale(base: float, factor: float, expected: float) -> None:
+    result = scale(base, factor, "where")
+    assert result == expected
+    assert type(result) is type(base)
+
+
+@pytest.mark.parametrize(("base", "factor"), [(256, 0.0), (0, 2.0), (-3, 2.0), (5, -1.0)])
+def test_scale_of_an_int_must_stay_a_positive_whole_number(base: int, factor: float) -> None:
+    with pytest.raises(SweepError) as caught:
+        scale(base, factor, "q06 trainer.batch_size")
+    message = str(caught.value)
+    assert message.startswith("q06 trainer.batch_size: ")
+    assert f"x{factor:g} of {base}" in message
+    assert "positive whole number" in message
+    assert "\n" not in message
+
+
+# --- variants on a composed baseline ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def composer() -> Composer:
+    return Composer("jhu_fashion", [], CONF_DIR)
+
+
+@pytest.mark.parametrize("written", ["x0.1", "x.1", "x1e-1", "X0.1"])
+def test_relative_spellings(composer: Composer, written: str) -> None:
+    config, absolute = composer.variant({"optim.lr": written}, "test")
+    assert absolute == {"optim.lr": 0.001}
+    assert config.optim.lr == 0.001
+
+
+@pytest.mark.parametrize("written", ["0.1x", "x", "xx2", "x-2", "2"])
+def test_non_relative_strings_are_kept_as_written(composer: Composer, written: str) -> None:
+    _, absolute = composer.variant({"optim.lr": written}, "test")
+    assert absolute == {"optim.lr": written}  # not scaled: the schema rejects it later
+
+
+def test_variants_do_not_leak_into_each_other(composer: Composer) -> None:
+    first, _ = composer.variant({"optim.lr": 0.5, "trainer.epochs": 7}, "a")
+    second, _ = composer.variant({"model.dropout": 0.1}, "b")
+    assert (first.optim.lr, first.trainer.epochs) == (0.5, 7)
+    assert (second.optim.lr, second.trainer.epochs, second.model.dropout) == (0.01, 10, 0.1)
+    assert (composer.baseline.optim.lr, composer.baseline.trainer.epochs) == (0.01, 10)
+    first.optim.lr = 123.0  # a caller mutating its config changes nothing for the next caller
+    again, _ = composer.variant({"optim.lr": 0.5, "trainer.epochs": 7}, "a")
+    assert again.optim.lr == 0.5
+
+
+def test_group_variant_replaces_the_group(composer: Composer) -> None:
+    config, absolute = composer.variant({"optim": "adam"}, "q04")
+    assert absolute == {"optim": "adam"}
+    assert config.optim.name == "adam" and "momentum" not in config.optim
+    assert config.model.name == "jhu_baseline"  # the rest of the baseline is kept
+
+
+def test_dropout_interpolation_follows_the_variant(composer: Composer) -> None:
+    config, _ = composer.variant({"model.dropout": 0.25}, "q05")
+    resolved = OmegaConf.to_container(config.model, resolve=True)
+    assert [layer["p"] for layer in resolved["layers"] if "p" in layer] == [0.25, 0.25]
+
+
+def test_relative_value_needs_a_numeric_baseline(composer: Composer) -> None:
+    with pytest.raises(SweepError, match=r"^ctx: trainer\.loss: x2 needs a numeric baseline value \(got 'nll'\)$"):
+        composer.variant({"trainer.loss": "x2"}, "ctx")
