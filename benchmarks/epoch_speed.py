@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.datasets import VisionDataset
 
-from trainables.data import load_data
+from trainables.data import InMemoryData, load_data
 from trainables.loop import EpochReport, Placement, train
 from trainables.machine import machine_record
 from trainables.model import build_model
@@ -60,10 +60,6 @@ COURSE_STD = 0.3081
 # Acceptance thresholds (ratios of seconds per epoch).
 SWEEPS_OVER_BARE_MAX = 1.10
 COURSE_OVER_SWEEPS_MIN = 2.0
-
-Model = nn.Module
-Optimizer = torch.optim.Optimizer
-
 
 @dataclass(frozen=True)
 class Way:
@@ -110,10 +106,13 @@ def trial_config(size: int, batch_size: int) -> dict[str, Any]:
     return config
 
 
-def _fresh(config: dict[str, Any]) -> tuple[Model, Optimizer]:
-    """The model and optimizer exactly as `train` builds them: same seed, same initial weights."""
+def _fresh(config: dict[str, Any], data: InMemoryData) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """A model with `train`'s initial weights (same seed, same spec) and SGD as the course writes it.
+
+    The config's other SGD keys (dampening, nesterov, weight_decay) are torch's defaults.
+    """
     torch.manual_seed(config["seed"])
-    model = build_model(config["model"], (1, 28, 28), 10)
+    model = build_model(config["model"], data.input_shape, data.num_classes)
     optim = config["optim"]
     optimizer = torch.optim.SGD(model.parameters(), lr=optim["lr"], momentum=optim["momentum"])
     return model, optimizer
@@ -129,7 +128,7 @@ def _sweeps_way(config: dict[str, Any], threads: int, channels_last: bool, warm:
         def report(epoch: EpochReport) -> None:
             seconds.append(epoch.metrics["epoch_seconds"])
 
-        train(cfg, ".", report, placement)  # "." : the synthetic source reads no files
+        train(cfg, ".", report, placement)  # data root ".": the synthetic source reads no files
         return seconds[0]
 
     def epoch_seconds() -> float:
@@ -139,7 +138,7 @@ def _sweeps_way(config: dict[str, Any], threads: int, channels_last: bool, warm:
     return epoch_seconds
 
 
-def _course_epoch(model: Model, optimizer: Optimizer, loader: DataLoader[Any]) -> float:
+def _course_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: DataLoader[Any]) -> float:
     """The course material's training loop, without its logging; returns seconds."""
     started = time.perf_counter()
     model.train()
@@ -153,24 +152,25 @@ def _course_epoch(model: Model, optimizer: Optimizer, loader: DataLoader[Any]) -
 
 
 def _course_way(
-    config: dict[str, Any], images: torch.Tensor, labels: torch.Tensor, batch_size: int, warm: int
+    config: dict[str, Any], data: InMemoryData, images: torch.Tensor, batch_size: int, warm: int
 ) -> Callable[[], float]:
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((COURSE_MEAN,), (COURSE_STD,))])
+    labels = data.train.y
     full = UInt8Images(images, labels, transform)
     warmup = UInt8Images(images[:warm], labels[:warm], transform)
 
     def epoch_seconds() -> float:
-        # The loader is made after seeding so its shuffle order is the same every repeat.
-        model, optimizer = _fresh(config)
+        # Each loader is made after _fresh seeds torch, so its shuffle order is the same every repeat.
+        model, optimizer = _fresh(config, data)
         _course_epoch(model, optimizer, DataLoader(warmup, batch_size=batch_size, shuffle=True, num_workers=0))
-        model, optimizer = _fresh(config)
+        model, optimizer = _fresh(config, data)
         return _course_epoch(model, optimizer, DataLoader(full, batch_size=batch_size, shuffle=True, num_workers=0))
 
     return epoch_seconds
 
 
 def _bare_epoch(
-    model: Model, optimizer: Optimizer, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int
 ) -> float:
     """Slice the in-memory tensor per batch and step; nothing else. Returns seconds."""
     started = time.perf_counter()
@@ -185,14 +185,13 @@ def _bare_epoch(
     return time.perf_counter() - started
 
 
-def _bare_way(
-    config: dict[str, Any], x: torch.Tensor, y: torch.Tensor, batch_size: int, warm: int
-) -> Callable[[], float]:
+def _bare_way(config: dict[str, Any], data: InMemoryData, batch_size: int, warm: int) -> Callable[[], float]:
     seed = config["seed"]
+    x, y = data.train.x, data.train.y
 
     def epoch_seconds() -> float:
-        _bare_epoch(*_fresh(config), x[:warm], y[:warm], batch_size, seed)
-        return _bare_epoch(*_fresh(config), x, y, batch_size, seed)
+        _bare_epoch(*_fresh(config, data), x[:warm], y[:warm], batch_size, seed)
+        return _bare_epoch(*_fresh(config, data), x, y, batch_size, seed)
 
     return epoch_seconds
 
@@ -203,15 +202,14 @@ def build_ways(config: dict[str, Any], threads: int) -> list[Way]:
     size = config["data"]["size"]
     warm = min(size, WARMUP_FULL_BATCHES * batch_size + size % batch_size)
     data = load_data(config["data"], ".", "cpu")
-    x, y = data.train.x, data.train.y
     # The same pixels unnormalised (mean 0, std 1: [0, 1)), as the uint8 the course's MNIST files hold.
     unit = load_data({**config["data"], "mean": 0.0, "std": 1.0}, ".", "cpu").train.x
     images = (unit * 255).round().to(torch.uint8).squeeze(1).contiguous()  # (N, 28, 28)
     return [
         Way("a", "sweeps, channels_last", _sweeps_way(config, threads, True, warm)),
         Way("a2", "sweeps, NCHW", _sweeps_way(config, threads, False, warm)),
-        Way("b", "course (PIL+DataLoader)", _course_way(config, images, y, batch_size, warm)),
-        Way("c", "bare in-memory", _bare_way(config, x, y, batch_size, warm)),
+        Way("b", "course (PIL+DataLoader)", _course_way(config, data, images, batch_size, warm)),
+        Way("c", "bare in-memory", _bare_way(config, data, batch_size, warm)),
     ]
 
 

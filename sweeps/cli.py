@@ -155,15 +155,11 @@ def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sweeps.plan import plan_study
-    from sweeps.report.write import INDEX, write_report
+    from sweeps.report.write import write_report
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
     report = write_report(plan, Path(args.out or Path("reports") / plan.study))
-    status = ", ".join(f"{count} {name}" for name, count in sorted(report.trial_status.items()))
-    print(
-        f"{plan.study}: {report.questions} questions ({len(plan.trials)} trials: {status}), "
-        f"{len(report.figures)} figures → {report.folder / INDEX}; summaries in MLflow ({plan.runtime.tracking.uri})"
-    )
+    print(f"{plan.study}: {report.describe()}")
     return 0
 
 

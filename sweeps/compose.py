@@ -49,7 +49,7 @@ class Composer:
         self._conf_dir = conf_dir
         self._study = study
         self._composed: dict[tuple[str, ...], DictConfig] = {}  # a Hydra compose costs ~0.1 s
-        overrides = [*self._study_baseline(), *overrides]  # the user's come last and win
+        overrides = [*self._study_baseline(_parse(overrides)), *overrides]  # the user's come last and win
         parsed = _parse(overrides)
         self._overrides = [(override.key_or_group, text) for override, text in parsed]
         self._check_overrides(parsed)
@@ -62,12 +62,20 @@ class Composer:
             config = compose("config", overrides=[f"+study={self._study}", *overrides], return_hydra_config=True)
         return {group: config.hydra.runtime.choices[group] for group in CONFIG_GROUPS}
 
-    def _study_baseline(self) -> list[str]:
-        """The study's `baseline:` values as overrides: like the user's, they give way to a variant's group."""
+    def _study_baseline(self, user: list[tuple[Override, str]]) -> list[str]:
+        """The study's `baseline:` values as overrides. Like the user's, they give way to a group
+        switched to another option, by a variant or by the user (`optim=adagrad` drops `optim.rho`)."""
         values = OmegaConf.select(self._compose([], context="study"), "study.baseline", default=None)
         if values is None:
             return []
-        return [f"{key}={json.dumps(value)}" for key, value in OmegaConf.to_container(values, resolve=True).items()]
+        study_choices = self._chosen_options([])
+        switched = {
+            override.key_or_group
+            for override, _ in user
+            if override.key_or_group in CONFIG_GROUPS and override.value() != study_choices[override.key_or_group]
+        }
+        baseline = OmegaConf.to_container(values, resolve=True)
+        return [f"{key}={json.dumps(value)}" for key, value in baseline.items() if not _under_any(key, switched)]
 
     def _check_overrides(self, parsed: list[tuple[Override, str]]) -> None:
         """Unknown group options and keys, named with what is allowed, before Hydra's own errors."""
@@ -99,13 +107,7 @@ class Composer:
         return config, {**groups, **absolute}
 
     def _absolute(self, key: str, value: Any, context: str) -> Any:
-        match = _RELATIVE.match(value) if isinstance(value, str) else None
-        if match is None:
-            return value
-        base = OmegaConf.select(self.baseline, key, default=None)
-        if isinstance(base, bool) or not isinstance(base, (int, float)):
-            raise SweepError(f"{context}: {key}: {value} needs a numeric baseline value (got {base!r})")
-        return scale(base, float(match["factor"]), f"{context}: {key}")
+        return absolute(OmegaConf.select(self.baseline, key, default=None), value, f"{context}: {key}")
 
     def _compose(self, overrides: list[str], context: str) -> DictConfig:
         """A fresh copy of the composed config (callers update it in place)."""
@@ -117,6 +119,16 @@ class Composer:
                 except (HydraException, OmegaConfBaseException) as error:
                     raise SweepError(f"{context}: {_first_line(error)}") from None
         return copy.deepcopy(self._composed[key])
+
+
+def absolute(base: Any, value: Any, where: str) -> Any:
+    """`value`, or — written `xN` — N times `base` (the baseline's, or a stage's source trial's, value)."""
+    match = _RELATIVE.match(value) if isinstance(value, str) else None
+    if match is None:
+        return value
+    if isinstance(base, bool) or not isinstance(base, (int, float)):
+        raise SweepError(f"{where}: {value} needs a numeric value to multiply (got {base!r})")
+    return scale(base, float(match["factor"]), where)
 
 
 def scale(base: int | float, factor: float, where: str) -> int | float:

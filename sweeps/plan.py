@@ -20,13 +20,12 @@ from pydantic import ValidationError
 
 from sweeps.compose import CONF_DIR, Composer
 from sweeps.errors import SweepError
-from sweeps.schema import NOT_HASHED, QuestionConfig, RuntimeConfig, StudyConfig, TrialConfig, describe_validation_error
-from trainables.data import data_shape
-from trainables.model import ModelSpecError, build_model, count_parameters
+from sweeps.schema import QuestionConfig, RuntimeConfig, StudyConfig, describe_validation_error
+from trainables.kinds import kind
+from trainables.schema import TrialBase
 
 Status = Literal["new", "partial", "finished"]
-TRIAL_KEYS = ("data", "model", "optim", "trainer", "seed")
-_TOP_LEVEL = {*TRIAL_KEYS, "offline", "tracking", "resources", "paths", "study"}
+_RUNTIME_KEYS = {"offline", "tracking", "resources", "paths", "study"}
 
 
 @dataclass(frozen=True)
@@ -47,13 +46,22 @@ class PlannedQuestion:
     id: str
     text: str
     note: str | None
-    variants: list[PlannedVariant]
+    variants: list[PlannedVariant]  # a search has none; a stage's are resolved when its source is done
+    config: QuestionConfig  # as the study writes it
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    @property
+    def depends_on(self) -> list[str]:
+        return [self.config.from_.question] if self.config.from_ else []
 
 
 @dataclass
 class PlannedTrial:
     id: str
-    config: dict[str, Any]  # TrialConfig as JSON data: what the id hashes and the trainable gets
+    config: dict[str, Any]  # the trial config as JSON data: what the id hashes and the trainable gets
     name: str  # the first question and variant that asked for it, e.g. "q03 optim.lr=0.001"
     parameters: int  # trainable parameters of its model
     group: str  # group_id: trials that differ only in seed share it
@@ -67,10 +75,16 @@ class Plan:
     title: str
     runtime: RuntimeConfig
     questions: list[PlannedQuestion]
-    trials: list[PlannedTrial]
+    trials: list[PlannedTrial]  # every grid question's trials; searches and stages add theirs when run
+    overrides: list[str]  # the user's, to compose a search's samples and a stage's variants later
+    conf_dir: Path
+    order: list[str]  # search and stage questions, each after the question it starts from
 
     def trial(self, trial_id: str) -> PlannedTrial:
         return next(trial for trial in self.trials if trial.id == trial_id)
+
+    def question(self, question_id: str) -> PlannedQuestion:
+        return next(question for question in self.questions if question.id == question_id)
 
     def to_json(self) -> dict[str, Any]:
         """The `sweep plan --json` document (../shared/contracts.md)."""
@@ -83,7 +97,10 @@ class Plan:
                     "id": question.id,
                     "text": question.text,
                     **({"note": question.note} if question.note else {}),
-                    **({"repeats": len(question.variants[0].trials)} if len(question.variants[0].trials) > 1 else {}),
+                    "kind": question.kind,
+                    **({"repeats": question.config.repeats} if question.config.repeats > 1 else {}),
+                    **({"depends_on": question.depends_on} if question.depends_on else {}),
+                    **_stage_json(question.config),
                     "variants": [_variant_json(variant) for variant in question.variants],
                 }
                 for question in self.questions
@@ -107,21 +124,36 @@ class Plan:
 def _variant_json(variant: PlannedVariant) -> dict[str, Any]:
     repeats = {"trials": variant.trials} if len(variant.trials) > 1 else {}
     reference = {"reference": True} if variant.reference else {}
-    return {"trial": variant.trial, **repeats, "group": variant.group, "overrides": variant.overrides, **reference}
+    first = variant.trials[0] if variant.trials else None  # None: a stage whose source is not done yet
+    return {"trial": first, **repeats, "group": variant.group, "overrides": variant.overrides, **reference}
 
 
-def trial_id(config: TrialConfig) -> str:
+def _stage_json(question: QuestionConfig) -> dict[str, Any]:
+    """What a search samples and where a stage starts from (`sweep plan --json`)."""
+    extra: dict[str, Any] = {}
+    if question.search is not None:
+        extra["search"] = question.search.model_dump(mode="json")
+    if question.from_ is not None:
+        extra["from"] = question.from_.model_dump(mode="json")
+        extra["train"] = question.train
+    if question.compare_with:
+        extra["compare_with"] = [compare.model_dump(mode="json") for compare in question.compare_with]
+    return extra
+
+
+def trial_id(config: TrialBase) -> str:
     """12 hex digits of the SHA-256 of the config's canonical JSON, less the keys in NOT_HASHED.
 
     Keys at their schema default are left out too, so a key added later with a default that keeps
     the old behaviour leaves every recorded trial's id — and its finished run — as it was.
     """
-    return _digest(config.model_dump(mode="json", exclude=NOT_HASHED, exclude_defaults=True))
+    return _digest(config.model_dump(mode="json", exclude=config.NOT_HASHED, exclude_defaults=True))
 
 
-def group_id(config: TrialConfig) -> str:
+def group_id(config: TrialBase) -> str:
     """Like trial_id but blind to the seed: the repeats of one variant share it."""
-    return _digest(config.model_dump(mode="json", exclude={**NOT_HASHED, "seed": True}, exclude_defaults=True))
+    exclude = {**config.NOT_HASHED, "seed": True}
+    return _digest(config.model_dump(mode="json", exclude=exclude, exclude_defaults=True))
 
 
 def _digest(content: dict[str, Any]) -> str:
@@ -138,14 +170,41 @@ def plan_study(
     """Compose, validate and deduplicate every trial of `study`; raises SweepError on bad input."""
     composer = Composer(study, overrides, conf_dir)
     _check_top_level(composer.baseline)
-    study_config = _validate(StudyConfig, _container(composer.baseline.study, "study"), prefix="study")
-    runtime = _validate(RuntimeConfig, _runtime_data(composer.baseline))
+    study_config = validate(StudyConfig, _container(composer.baseline.study, "study"), prefix="study")
+    runtime = validate(RuntimeConfig, _runtime_data(composer.baseline))
     selected = _select(study_config, questions)
-    baseline = _trial(composer.baseline, runtime, "the baseline")  # a bad override is reported as itself
-    _parameters(baseline, "the baseline")
+    baseline = trial_config(composer.baseline, runtime, "the baseline")  # a bad override is reported as itself
+    model_parameters(baseline, "the baseline")
     trials: dict[str, PlannedTrial] = {}
     planned = [_plan_question(question, composer, runtime, trials) for question in selected]
-    return Plan(study_config.name, study_config.title, runtime, planned, list(trials.values()))
+    order = dependency_order([question for question in selected if question.kind != "grid"])
+    return Plan(
+        study_config.name, study_config.title, runtime, planned, list(trials.values()), list(overrides), conf_dir, order
+    )
+
+
+def dependency_order(questions: Sequence[QuestionConfig]) -> list[str]:
+    """Question ids, each after the one it starts `from`; a cycle is a SweepError naming it."""
+    by_id = {question.id: question for question in questions}
+    order: list[str] = []
+    visiting: list[str] = []
+
+    def visit(question_id: str) -> None:
+        if question_id in order:
+            return
+        if question_id in visiting:
+            cycle = " → ".join([*visiting[visiting.index(question_id) :], question_id])
+            raise SweepError(f"study.questions: `from` makes a cycle: {cycle}")
+        visiting.append(question_id)
+        source = by_id[question_id].from_
+        if source is not None and source.question in by_id:
+            visit(source.question)
+        visiting.pop()
+        order.append(question_id)
+
+    for question_id in by_id:
+        visit(question_id)
+    return order
 
 
 def variants_of(question: QuestionConfig) -> list[dict[str, Any]]:
@@ -159,73 +218,117 @@ def variants_of(question: QuestionConfig) -> list[dict[str, Any]]:
 def _plan_question(
     question: QuestionConfig, composer: Composer, runtime: RuntimeConfig, trials: dict[str, PlannedTrial]
 ) -> PlannedQuestion:
+    if question.kind == "search":
+        from sweeps.search_space import search_space  # checks the grammar now, before anything runs
+
+        search_space(question.search.space, f"{question.id}.search.space")  # type: ignore[union-attr]
+        composer.variant(question.search.fixed, f"{question.id}.search.fixed")  # type: ignore[union-attr]
+        return PlannedQuestion(question.id, question.text, question.note, [], question)
+    if question.kind == "stage":  # resolved against its source's best trial when that is done
+        written = [PlannedVariant([], "", variant, reference=False) for variant in variants_of(question)]
+        return PlannedQuestion(question.id, question.text, question.note, written, question)
     variants = []
     for written in variants_of(question):
         context = f"{question.id} " + " ".join(f"{key}={value}" for key, value in written.items())
         config, absolute = composer.variant(written, context)
-        first = _trial(config, runtime, context)
-        parameters = _parameters(first, context)
+        first = trial_config(config, runtime, context)
         name = f"{question.id} " + " ".join(f"{key}={value}" for key, value in absolute.items())
-        ids = []
-        for repeat in range(question.repeats):
-            trial = first.model_copy(update={"seed": first.seed + repeat})
-            tid = trial_id(trial)
-            if tid not in trials:
-                suffix = f" seed={trial.seed}" if question.repeats > 1 else ""
-                trials[tid] = PlannedTrial(tid, trial.model_dump(mode="json"), name + suffix, parameters, group_id(trial))
-            if question.id not in trials[tid].questions:
-                trials[tid].questions.append(question.id)
-            ids.append(tid)
+        ids = add_repeats(first, question, name, trials, model_parameters(first, context))
         variants.append(PlannedVariant(ids, group_id(first), absolute, reference=False))
     if question.reference is not None:
-        reference = group_id(_trial(composer.variant(question.reference, f"{question.id}.reference")[0], runtime, ""))
+        reference = group_id(trial_config(composer.variant(question.reference, f"{question.id}.reference")[0], runtime, ""))
         if reference not in {variant.group for variant in variants}:
             raise SweepError(f"{question.id}.reference: matches none of the question's variants")
         variants = [PlannedVariant(v.trials, v.group, v.overrides, v.group == reference) for v in variants]
-    return PlannedQuestion(question.id, question.text, question.note, variants)
+    return PlannedQuestion(question.id, question.text, question.note, variants, question)
 
 
-def _trial(config: DictConfig, runtime: RuntimeConfig, context: str) -> TrialConfig:
+def add_repeats(
+    first: TrialBase, question: QuestionConfig, name: str, trials: dict[str, PlannedTrial], parameters: int
+) -> list[str]:
+    """The ids of `first`'s repeats (seeds seed … seed+repeats-1), each added to `trials` once."""
+    ids = []
+    for repeat in range(question.repeats):
+        trial = first.model_copy(update={"seed": first.seed + repeat})
+        tid = trial_id(trial)
+        if tid not in trials:
+            suffix = f" seed={trial.seed}" if question.repeats > 1 else ""
+            trials[tid] = PlannedTrial(tid, trial.model_dump(mode="json"), name + suffix, parameters, group_id(trial))
+        if question.id not in trials[tid].questions:
+            trials[tid].questions.append(question.id)
+        ids.append(tid)
+    return ids
+
+
+def trial_config(config: DictConfig, runtime: RuntimeConfig, context: str) -> TrialBase:
+    """The trial config of the trainable the config names, validated by that trainable's schema."""
+    try:
+        schema = kind(config.get("trainable", "image")).schema
+    except ValueError as error:
+        raise SweepError(str(error)) from None
     # A key deleted by an override (`~seed`) is left out, so the schema reports it as required.
-    data = {key: _container(config[key], f"{context}: {key}") for key in TRIAL_KEYS if key in config}
+    fields = [key for key in schema.model_fields if key in config]
+    data = {key: _container(config[key], f"{context}: {key}") for key in fields}
     if runtime.offline and isinstance(data.get("data"), dict):
         data["data"]["source"] = data["data"].get("standin")  # the plan and the run record which one
-    return _validate(TrialConfig, data, context=context)
+    return validate(schema, data, context=context)
 
 
-def _parameters(trial: TrialConfig, context: str) -> int:
-    """Builds the model on the meta device: shapes checked, parameters counted, no memory used."""
-    input_shape, num_classes = data_shape(trial.data.model_dump())
-    import torch  # local: only planning needs the meta device
-
+def model_parameters(trial: TrialBase, context: str) -> int:
+    """The trainable's own plan-time check of its model against its data, and its parameter count."""
     try:
-        with torch.device("meta"):
-            return count_parameters(build_model(trial.model.model_dump(mode="json"), input_shape, num_classes))
-    except ModelSpecError as error:
+        return kind(trial.trainable).parameters(trial.model_dump(mode="json"))
+    except ValueError as error:  # ModelSpecError and bad data settings alike
         raise SweepError(f"{error} (in {context})") from None
 
 
 def _select(study: StudyConfig, questions: Sequence[str] | None) -> list[QuestionConfig]:
+    """The questions asked for, with every question they start from or compare with (in study order)."""
     if not questions:
         return list(study.questions)
-    known = [question.id for question in study.questions]
-    unknown = [q for q in questions if q not in known]
+    by_id = {question.id: question for question in study.questions}
+    unknown = [q for q in questions if q not in by_id]
     if unknown:
-        raise SweepError(f"--questions: unknown question {unknown[0]!r}; allowed: {', '.join(known)}")
-    return [question for question in study.questions if question.id in questions]
+        raise SweepError(f"--questions: unknown question {unknown[0]!r}; allowed: {', '.join(by_id)}")
+    wanted: set[str] = set()
+    todo = list(questions)
+    while todo:
+        question = by_id[todo.pop()]
+        if question.id not in wanted:
+            wanted.add(question.id)
+            todo += [c.question for c in question.compare_with] + ([question.from_.question] if question.from_ else [])
+    return [question for question in study.questions if question.id in wanted]
 
 
 def _runtime_data(baseline: DictConfig) -> dict[str, Any]:
+    """Runtime settings with every local path made absolute: trials run in other working directories."""
     data = {key: _container(baseline[key], key) for key in ("tracking", "resources", "paths", "offline") if key in baseline}
     if isinstance(data.get("paths"), dict):
-        data["paths"] = {key: str(Path(value).expanduser().absolute()) for key, value in data["paths"].items()}
+        data["paths"] = {key: _absolute_location(value) for key, value in data["paths"].items()}
+    tracking = data.get("tracking")
+    if isinstance(tracking, dict) and str(tracking.get("uri", "")).startswith(_SQLITE):
+        tracking["uri"] = _SQLITE + _absolute_location(tracking["uri"][len(_SQLITE) :])
     return data
 
 
+_SQLITE = "sqlite:///"
+
+
+def _absolute_location(location: Any) -> Any:
+    """A local path made absolute; a URI (s3://…) or a non-string left as it is."""
+    if not isinstance(location, str) or "://" in location:
+        return location
+    return str(Path(location).expanduser().absolute())
+
+
 def _check_top_level(baseline: DictConfig) -> None:
-    unknown = sorted(set(baseline) - _TOP_LEVEL)
+    try:
+        allowed = _RUNTIME_KEYS | set(kind(baseline.get("trainable", "image")).schema.model_fields)
+    except ValueError as error:
+        raise SweepError(str(error)) from None
+    unknown = sorted(set(baseline) - allowed)
     if unknown:
-        raise SweepError(f"{unknown[0]}: unknown key; allowed: {', '.join(sorted(_TOP_LEVEL))}")
+        raise SweepError(f"{unknown[0]}: unknown key; allowed: {', '.join(sorted(allowed))}")
 
 
 def _container(node: Any, context: str) -> Any:
@@ -237,7 +340,7 @@ def _container(node: Any, context: str) -> Any:
         raise SweepError(f"{context}: {str(error).splitlines()[0]}") from None
 
 
-def _validate(schema: type[Any], data: Mapping[str, Any], prefix: str = "", context: str = "") -> Any:
+def validate(schema: type[Any], data: Mapping[str, Any], prefix: str = "", context: str = "") -> Any:
     """`schema` applied to `data`; the first problem as one line, `[context]` saying which variant."""
     try:
         return schema.model_validate(data)

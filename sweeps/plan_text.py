@@ -16,7 +16,19 @@ def print_plan(plan: Plan, out: TextIO) -> None:
         print(f"\n{question.id}  {question.text}", file=out)
         if question.note:
             print(f"     note: {question.note}", file=out)
+        config = question.config
+        if config.search is not None:
+            space = ", ".join(f"{key}={value}" for key, value in config.search.space.items())
+            print(f"     search: {config.search.num_samples} samples of {space}", file=out)
+            print(f"     best by {config.search.metric} ({config.search.mode}); scheduler {config.search.scheduler.name}", file=out)
+        if config.from_ is not None:
+            action = "fine-tunes" if config.train else "evaluates (no training)"
+            print(f"     {action} the {config.from_.select} trial of {config.from_.question} by {config.from_.metric}", file=out)
         for variant in question.variants:
+            if not variant.trials:
+                label = " ".join(f"{key}={value}" for key, value in variant.overrides.items())
+                print(f"     {label:<40} (resolved once {config.from_.question} is done)", file=out)  # type: ignore[union-attr]
+                continue
             label = " ".join(f"{key}={value}" for key, value in variant.overrides.items()) or "(baseline)"
             reference = "  ← compared with" if variant.reference else ""
             if len(variant.trials) > 1:
@@ -28,9 +40,12 @@ def print_plan(plan: Plan, out: TextIO) -> None:
     sources = sorted({f"{t.config['data']['name']} → {t.config['data']['source']}" for t in plan.trials})
     counts = Counter(status.values())
     print(f"\ndata: {', '.join(sources)}", file=out)
+    grid = [question for question in plan.questions if question.kind == "grid"]
+    later = [f"{q.id} ({q.kind})" for q in plan.questions if q.kind != "grid"]
     print(
-        f"{sum(len(q.variants) for q in plan.questions)} question-variants, {len(plan.trials)} unique trials: "
-        f"{counts['finished']} finished, {counts['partial']} partial, {counts['new']} new",
+        f"{sum(len(q.variants) for q in grid)} question-variants, {len(plan.trials)} unique trials: "
+        f"{counts['finished']} finished, {counts['partial']} partial, {counts['new']} new"
+        + (f"; then {', '.join(later)}" if later else ""),
         file=out,
     )
     print(f"MLflow: {plan.runtime.tracking.uri} · experiment {plan.study}", file=out)

@@ -1,7 +1,8 @@
-"""The typed schema every resolved trial config and study file is checked against before anything runs.
+"""The typed schema of a study file and of where trials run, checked before anything runs.
 
-`TrialConfig` is what a trial trains with and what its id hashes; `RuntimeConfig` says where and how
-trials run and are recorded (none of it changes a result, so none of it is in the id).
+A trial's own config (what it trains with, what its id hashes) is its trainable's schema
+(trainables/kinds.py); `RuntimeConfig` says where and how trials run and are recorded — none of it
+changes a result, so none of it is in a trial id.
 """
 
 from __future__ import annotations
@@ -12,121 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from trainables.data import SOURCES
-from trainables.losses import LOSSES
-from trainables.optim import OPTIMIZERS
-
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-PositiveFloat = Annotated[float, Field(gt=0.0)]
-NonNegativeFloat = Annotated[float, Field(ge=0.0)]
-PositiveInt = Annotated[int, Field(ge=1)]
-
-DataSource = Literal[SOURCES]  # type: ignore[valid-type]
-
-
-class Strict(BaseModel):
-    """Unknown keys and silent type coercions are errors (a typo must never be ignored)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class DataConfig(Strict):
-    name: DataSource
-    source: DataSource  # what is loaded: `name`, or its stand-in when offline=true
-    standin: DataSource  # offline counterpart; `source` records the choice
-    mean: float | Annotated[list[float], Field(min_length=1)]  # one for all channels, or one per channel
-    std: PositiveFloat | Annotated[list[PositiveFloat], Field(min_length=1)]
-    download: bool = True  # fetch into paths.data_root when missing (online users)
-    validation_split: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0  # 0: validate on the test set
-    crop: PositiveInt | None = None  # random crops of this side when training, centre crops when evaluating
-    size: PositiveInt | None = None  # synthetic only: training examples
-    test_size: PositiveInt | None = None  # synthetic only
-    train_file: str | None = None  # mnist_svmlight only: paths under paths.data_root
-    test_file: str | None = None
-
-
-class ModelConfig(Strict):
-    name: str
-    width: PositiveFloat = 1.0  # multiplier on conv filters and hidden units
-    dropout: Probability = 0.5  # p of every layer written `p: ${model.dropout}`
-    hidden: PositiveInt | None = None  # units of every layer written `units: ${model.hidden}`
-    layers: list[dict[str, Any]] = Field(min_length=1)
-    note: str | None = None  # why this model (Q12 asks); prose, not in the trial id
-
-
-class SGDConfig(Strict):
-    name: Literal["sgd"]
-    lr: PositiveFloat
-    momentum: NonNegativeFloat = 0.0
-    dampening: NonNegativeFloat = 0.0
-    nesterov: bool = False
-    weight_decay: NonNegativeFloat = 0.0
-
-
-class AdamConfig(Strict):
-    name: Literal["adam"]
-    lr: PositiveFloat
-    betas: Annotated[list[Probability], Field(min_length=2, max_length=2)] = [0.9, 0.999]
-    eps: PositiveFloat = 1e-8
-    weight_decay: NonNegativeFloat = 0.0
-    amsgrad: bool = False
-
-
-class RMSpropConfig(Strict):
-    name: Literal["rmsprop"]
-    lr: PositiveFloat
-    alpha: Probability = 0.99
-    eps: PositiveFloat = 1e-8
-    momentum: NonNegativeFloat = 0.0
-    weight_decay: NonNegativeFloat = 0.0
-    centered: bool = False
-
-
-class AdadeltaConfig(Strict):
-    name: Literal["adadelta"]
-    lr: PositiveFloat
-    rho: Probability = 0.9
-    eps: PositiveFloat = 1e-6
-    weight_decay: NonNegativeFloat = 0.0
-
-
-class AdagradConfig(Strict):
-    name: Literal["adagrad"]
-    lr: PositiveFloat
-    lr_decay: NonNegativeFloat = 0.0
-    eps: PositiveFloat = 1e-10
-    weight_decay: NonNegativeFloat = 0.0
-
-
-OptimConfig = Annotated[
-    SGDConfig | AdamConfig | RMSpropConfig | AdadeltaConfig | AdagradConfig,
-    Field(discriminator="name"),
-]
-OPTIMIZER_NAMES = tuple(OPTIMIZERS)
-
-
-class TrainerConfig(Strict):
-    epochs: PositiveInt
-    batch_size: PositiveInt
-    test_batch_size: PositiveInt
-    loss: Literal[tuple(LOSSES)]  # type: ignore[valid-type]
-    threshold: Probability = 0.9  # accuracy for the examples-seen-until metrics
-    accuracy_window: PositiveInt = 1000  # examples the running train accuracy is taken over
-
-
-# Keys that do not change what a trial computes, so they stay out of its id.
-NOT_HASHED: dict[str, Any] = {"data": {"standin", "download"}, "model": {"note"}}
-
-
-class TrialConfig(Strict):
-    """Everything a trial's result depends on; its JSON form (less NOT_HASHED) is its id."""
-
-    data: DataConfig
-    model: ModelConfig
-    optim: OptimConfig
-    trainer: TrainerConfig
-    seed: Annotated[int, Field(ge=0)]
-
+from trainables.schema import OPTIMIZER_NAMES, NonNegativeFloat, PositiveFloat, PositiveInt, Strict
 
 TRACKING_SCHEMES = ("sqlite:///", "http://", "https://", "postgresql://", "mysql://", "databricks")
 
@@ -185,7 +72,46 @@ class RuntimeConfig(Strict):
     paths: PathsConfig
 
 
+class SchedulerConfig(Strict):
+    """Early stopping of a search's trials: ASHA (Ray Tune's ASHAScheduler), or none."""
+
+    name: Literal["asha", "none"] = "asha"
+    grace_period: PositiveInt = 1  # epochs every trial runs before it may be stopped
+    reduction_factor: Annotated[float, Field(gt=1.0)] = 3.0  # keep the best 1/reduction_factor at each rung
+
+
+class SearchConfig(Strict):
+    """An open-ended question: Optuna samples `space` (Hydra's sweep grammar) through Ray Tune."""
+
+    space: dict[str, str] = Field(min_length=1)  # key → choice(…) | range(…) | interval(…) | tag(log, interval(…))
+    fixed: dict[str, Any] = Field(default_factory=dict)  # overrides every sample shares (optim: adam, …)
+    metric: str = "val_acc"
+    mode: Literal["max", "min"] = "max"
+    num_samples: PositiveInt
+    max_concurrent: PositiveInt | None = None
+    scheduler: SchedulerConfig = SchedulerConfig()
+    seed: Annotated[int, Field(ge=0)] = 0  # Optuna's sampler seed
+
+
+class FromConfig(Strict):
+    """A stage's starting point: the final weights and config of another question's selected trial."""
+
+    question: str
+    select: Literal["best"] = "best"
+    metric: str = "val_acc"
+    mode: Literal["max", "min"] = "max"
+
+
+class CompareConfig(Strict):
+    """A run of another question that this one's are compared with (Q15: the plain MNIST run of Q1)."""
+
+    question: str
+    variant: dict[str, Any] = Field(default_factory=dict)  # as that question writes it
+
+
 class QuestionConfig(Strict):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     text: str
     note: str | None = None
@@ -193,14 +119,27 @@ class QuestionConfig(Strict):
     variants: list[dict[str, Any]] = Field(default_factory=list)  # or an explicit list
     reference: dict[str, Any] | None = None  # the variant the others are compared with
     repeats: PositiveInt = 1  # trials per variant that differ only in seed (seed, seed+1, …)
+    search: SearchConfig | None = None  # instead of a grid: sample a space
+    from_: FromConfig | None = Field(default=None, alias="from")  # variants start from that trial
+    train: bool = True  # false: a stage only evaluates its starting weights (no optimizer step)
+    compare_with: list[CompareConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_way_of_listing_variants(self) -> QuestionConfig:
-        if bool(self.grid) == bool(self.variants):
-            raise ValueError(f"question {self.id}: give exactly one of `grid` or `variants`")
+        ways = [name for name, given in (("grid", self.grid), ("variants", self.variants), ("search", self.search)) if given]
+        if len(ways) != 1:
+            raise ValueError(f"question {self.id}: give exactly one of `grid`, `variants` or `search`")
         if any(not values for values in self.grid.values()):
             raise ValueError(f"question {self.id}: every grid key needs at least one value")
+        if self.search is not None and self.from_ is not None:
+            raise ValueError(f"question {self.id}: a search cannot start `from` another question")
+        if not self.train and self.from_ is None:
+            raise ValueError(f"question {self.id}: `train: false` needs `from:` weights to evaluate")
         return self
+
+    @property
+    def kind(self) -> Literal["grid", "search", "stage"]:
+        return "search" if self.search is not None else "stage" if self.from_ is not None else "grid"
 
 
 class StudyConfig(Strict):
@@ -217,6 +156,10 @@ class StudyConfig(Strict):
         duplicated = sorted({i for i in ids if ids.count(i) > 1})
         if duplicated:
             raise ValueError(f"question ids must be unique; repeated: {', '.join(duplicated)}")
+        for question in self.questions:
+            for source in [c.question for c in question.compare_with] + ([question.from_.question] if question.from_ else []):
+                if source not in ids:
+                    raise ValueError(f"question {question.id}: unknown question {source!r}; allowed: {', '.join(ids)}")
         return self
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import subprocess
 import tempfile
 import time
@@ -73,8 +74,9 @@ class StudyRuns:
             self.experiment_id = experiment.experiment_id
         self._runs = {tid: run.info.run_id for tid, run in _trial_runs(self.client, self.experiment_id).items()}
 
-    def open(self, trial: PlannedTrial, offline: bool) -> tuple[str, int]:
-        """The run of `trial` (created, or the interrupted one continued) and its last logged epoch."""
+    def open(self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}) -> tuple[str, int]:
+        """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
+        (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
         run_id = self._runs.get(trial.id)
         if run_id is not None:
             self.client.set_tag(run_id, QUESTIONS, ",".join(trial.questions))
@@ -93,12 +95,68 @@ class StudyRuns:
                 "sweeps.offline": str(offline).lower(),
                 "sweeps.parameters": str(trial.parameters),
                 **_git_tags(),
+                **tags,
             },
         )
         run_id = run.info.run_id
         self._runs[trial.id] = run_id
         self.client.log_batch(run_id, params=_params(trial.config))
-        return run_id, 0
+        return run_id, -1
+
+    def run_id(self, trial_id: str) -> str | None:
+        return self._runs.get(trial_id)
+
+    def search_run(self, question: str) -> tuple[str, bool]:
+        """The parent run of a question's search (created if new), and whether the search finished."""
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{KIND}` = 'search' and tags.`{QUESTIONS}` = '{question}'",
+            max_results=1,
+        )
+        if found:
+            return found[0].info.run_id, found[0].info.status == "FINISHED"
+        tags = {KIND: "search", QUESTIONS: question, STUDY: self.study, **_git_tags()}
+        return self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id, False
+
+    def best_trial(self, question: str, metric: str, mode: str) -> Any | None:
+        """The finished trial run answering `question` with the best final `metric`; None if none yet.
+
+        Early-stopped trials (KILLED) and failures never count: only runs trained to their end.
+        """
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{KIND}` = 'trial' and attributes.status = 'FINISHED'",
+            max_results=5000,
+        )
+        answering = [r for r in runs if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics]
+        if not answering:
+            return None
+        sign = 1.0 if mode == "max" else -1.0
+        return max(answering, key=lambda run: sign * run.data.metrics[metric])
+
+    def trial_config(self, run: Any) -> dict[str, Any]:
+        """A finished trial's resolved config, read back from its `config.yaml` artifact."""
+        import yaml
+        from mlflow.artifacts import download_artifacts
+
+        with tempfile.TemporaryDirectory() as folder:
+            path = download_artifacts(run_id=run.info.run_id, artifact_path="config.yaml", dst_path=folder, tracking_uri=self.client.tracking_uri)
+            return yaml.safe_load(Path(path).read_text())
+
+    def register_best(self, question: str, run: Any, metric: str) -> str:
+        """Register a search's best trial's weights in the model registry as `<study>-<question>`."""
+        name = f"{self.study}-{question}"
+        if not self.client.search_registered_models(filter_string=f"name = '{name}'"):
+            self.client.create_registered_model(name, tags={STUDY: self.study, QUESTIONS: question})
+        versions = self.client.search_model_versions(filter_string=f"name = '{name}' and run_id = '{run.info.run_id}'")
+        if not versions:
+            self.client.create_model_version(
+                name,
+                source=f"{run.info.artifact_uri}/checkpoint",
+                run_id=run.info.run_id,
+                tags={metric: str(run.data.metrics[metric]), TRIAL_ID: run.data.tags[TRIAL_ID]},
+            )
+        return name
 
     def update_questions(self, trials: Iterable[PlannedTrial]) -> None:
         """A finished trial that a newly added question shares answers that question too."""
@@ -129,15 +187,15 @@ class StudyRuns:
 
         self.client.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
-    def finish(self, run_id: str, artifacts: Mapping[str, bytes | Path]) -> None:
-        """Log the artifacts (name → bytes, or a file to copy) and mark the run FINISHED."""
+    def finish(self, run_id: str, artifacts: Mapping[str, bytes | Path], status: str = "FINISHED") -> None:
+        """Log the artifacts (name → bytes, or a file to copy) and end the run (FINISHED, or KILLED)."""
         with tempfile.TemporaryDirectory() as folder:
             for name, content in artifacts.items():
                 target = Path(folder) / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(content if isinstance(content, bytes) else content.read_bytes())
             self.client.log_artifacts(run_id, folder)
-        self.client.set_terminated(run_id, "FINISHED")
+        self.client.set_terminated(run_id, status)
 
     def close(self, run_id: str, status: str) -> None:
         self.client.set_terminated(run_id, status)
@@ -148,6 +206,7 @@ def _client(uri: str) -> Any:
 
     for noisy in ("mlflow", "alembic"):  # schema-migration chatter on a new store
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per download otherwise
     return MlflowClient(tracking_uri=uri)
 
 
@@ -173,8 +232,9 @@ def _status(run: Any) -> Status:
 
 
 def _last_epoch(client: Any, run_id: str) -> int:
+    """The last epoch logged (0 is an evaluation-only stage's), -1 if none."""
     history = client.get_metric_history(run_id, "val_acc")
-    return max((metric.step for metric in history), default=0)
+    return max((metric.step for metric in history), default=-1)
 
 
 def _params(config: Mapping[str, Any]) -> list[Any]:

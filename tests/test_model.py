@@ -87,6 +87,11 @@ COURSE_MODELS: dict[str, tuple[tuple[int, int, int], int]] = {
     "sds_net1": (MNIST_SHAPE, (8 * 16 + 8) + (8 * 12 * 12 * 128 + 128) + (128 * 10 + 10)),
     "sds_net2": (MNIST_SHAPE, (8 * 16 + 8) + (8 * 8 * 16 + 8) + (8 * 11 * 11 * 128 + 128) + (128 * 10 + 10)),
     "sds_net3": (MNIST_SHAPE, (32 * 9 + 32) + (32 * 32 * 9 + 32) + (32 * 12 * 12 * 128 + 128) + (128 * 10 + 10)),
+    "fashion_cnn": (
+        MNIST_SHAPE,
+        (32 * 9 + 32) + 64 + (32 * 32 * 9 + 32) + 64 + (64 * 32 * 9 + 64) + 128 + (64 * 64 * 9 + 64) + 128
+        + (64 * 7 * 7 * 128 + 128) + (128 * 10 + 10),
+    ),
     "cloudmesh_mlp": (MNIST_SHAPE, (784 * 64 + 64) + (64 * 10 + 10)),  # 50,890 as the material's summary
     # ConvNetJS on 24×24 crops.
     "cjs_baseline": ((1, 24, 24), (8 * 25 + 8) + (16 * 8 * 25 + 16) + (16 * 4 * 4 * 10 + 10)),

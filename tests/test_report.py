@@ -211,9 +211,8 @@ def test_summary_runs_hold_the_figures_and_a_second_report_updates_them(reported
         assert logged == set(re.findall(r"\]\((figures/[^)]+)\)", sections[question]))
         assert "section.md" in {artifact.path for artifact in client.list_artifacts(run_id)}
 
-    env = {**os.environ, "HOME": str(reported.workdir / "home")}
-    again = _sweep(reported.workdir, env, "report", STUDY, *reported.overrides, "--questions", ",".join(QUESTIONS))
-    assert again.returncode == 0, again.stderr
+    again = write_report(reported.plan, reported.workdir / "again")  # in-process: the fixture ran the CLI's
+    assert again.summary_runs == first
     assert summaries() == first  # the same runs, updated: none added
     statuses = read_statuses(reported.uri, STUDY)
     assert statuses == {trial.id: "finished" for trial in reported.plan.trials}  # summaries are not trials
@@ -248,18 +247,19 @@ study:
 """
 
 
-@pytest.fixture
-def repeats_plan(tmp_path: Path) -> Plan:
+@pytest.fixture(scope="module")
+def repeats_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    tmp_path = tmp_path_factory.mktemp("repeats")
     conf = tmp_path / "conf"
     shutil.copytree(CONF_DIR, conf)
     (conf / "study" / "repeats.yaml").write_text(REPEATS_STUDY)
     overrides = ["offline=true", "trainer.epochs=2", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"]
     plan = plan_study("repeats", overrides, conf_dir=conf)
     ones, tens = (variant.trials for variant in plan.questions[0].variants)
-    chosen = {
-        ones[0]: Outcome([0.4, 0.5]),
+    chosen = {  # final val acc 0.5, 0.6, 0.7; best 0.6, 0.6, 0.8
+        ones[0]: Outcome([0.6, 0.5]),
         ones[1]: Outcome([0.5, 0.6]),
-        ones[2]: Outcome([0.6, 0.7]),
+        ones[2]: Outcome([0.8, 0.7]),
         tens[0]: Outcome([0.3, 0.4]),
         tens[1]: Outcome([0.2], finished=False),  # still training: one epoch of two
     }  # tens[2] never ran
@@ -272,7 +272,8 @@ def test_repeats_aggregate_to_mean_and_sample_std_over_finished_runs(repeats_pla
     final = ones.stats["final val acc"]
     assert final is not None and final.count == 3
     assert final.mean == pytest.approx(0.6) and final.std == pytest.approx(0.1)  # n − 1: population std is 0.082
-    assert ones.stats["best val acc"].mean == pytest.approx(0.6)  # type: ignore[union-attr]
+    best = ones.stats["best val acc"]
+    assert best is not None and best.mean == pytest.approx(2 / 3) and best.std == pytest.approx(0.11547, abs=1e-5)
     assert ones.status == "finished"
     only = tens.stats["final val acc"]
     assert only is not None and (only.count, only.std) == (1, None) and only.mean == pytest.approx(0.4)
@@ -286,7 +287,9 @@ def test_repeats_report_shows_mean_and_std_and_every_unfinished_trial(repeats_pl
     assert [row["variant"] for row in variants] == ["optim.lr=0.01 (reference)", "optim.lr=0.1"]
     assert variants[0]["final val acc"] == "0.6000 ± 0.1000"
     assert variants[0]["final train acc"] == "0.6500 ± 0.1000"  # report_store: train_acc = val_acc + 0.05
+    assert variants[0]["best val acc"] == "0.6667 ± 0.1155"
     assert variants[0]["train seconds"] == "1.30 ± 0.00"  # 0.6 s + 0.7 s per run
+    assert variants[0]["seconds / epoch"] == "0.650 ± 0.000"
     assert variants[1]["final val acc"] == "0.4000"
     assert variants[1]["status"] == "1/3 finished · running: epoch 1/2 · 1 missing"
     assert [row["status"] for row in runs] == ["finished"] * 4 + ["running", "missing"]

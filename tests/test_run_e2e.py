@@ -235,3 +235,56 @@ def test_repeats_are_ten_runs_in_one_group_and_not_rerun(workdir: Path) -> None:
     second = _sweep(workdir, "run", "syde522", *overrides)
     assert second.returncode == 0 and "0 trials to run" in second.stdout
     assert len(client.search_runs([experiment], max_results=1000)) == 10
+
+
+def _artifact_weights(client: MlflowClient, run_id: str, folder: Path) -> dict:
+    import torch
+    from mlflow.artifacts import download_artifacts
+
+    path = download_artifacts(run_id=run_id, artifact_path="checkpoint/model.pt", dst_path=str(folder), tracking_uri=client.tracking_uri)
+    return torch.load(path, weights_only=True)
+
+
+def test_search_then_evaluation_and_fine_tuning_stages(workdir: Path, tmp_path: Path) -> None:
+    import torch
+
+    overrides = ("offline=true", "trainer.epochs=3", f"tracking.uri={_uri(workdir)}", "--questions", "q14,q15")
+    first = _sweep(workdir, "run", STUDY, *overrides)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "is registered as model jhu_fashion-q13" in first.stdout
+
+    client = MlflowClient(_uri(workdir))
+    runs = _runs(workdir)
+    search = [run for run in runs if run.data.tags["sweeps.questions"] == "q13" and run.data.tags["sweeps.kind"] == "trial"]
+    (parent,) = [run for run in runs if run.data.tags.get("sweeps.kind") == "search"]
+    assert parent.info.status == "FINISHED" and "sweeps.trial_id" not in parent.data.tags
+    assert len(search) == 12 and all(run.data.tags["mlflow.parentRunId"] == parent.info.run_id for run in search)
+    stopped = [run for run in search if run.data.tags.get("sweeps.outcome") == "early_stopped"]
+    assert stopped, "ASHA stopped no trial"
+    for run in stopped:  # recorded honestly: not FAILED, not FINISHED, with the epoch reached
+        assert run.info.status == "KILLED" and int(run.data.tags["sweeps.stopped_at_epoch"]) < 3
+    finished = [run for run in search if run.info.status == "FINISHED"]
+    best = max(finished, key=lambda run: run.data.metrics["val_acc"])
+    (version,) = client.search_model_versions("name = 'jhu_fashion-q13'")
+    assert version.run_id == best.info.run_id
+
+    (q14,) = [run for run in runs if run.data.tags["sweeps.questions"] == "q14"]
+    (q15,) = [run for run in runs if run.data.tags["sweeps.questions"] == "q15"]
+    for stage in (q14, q15):
+        assert stage.info.status == "FINISHED"
+        assert stage.data.params["init_from"] == best.data.tags["sweeps.trial_id"]
+        assert stage.data.params["data.source"] == "digits"  # MNIST's stand-in, MNIST-shaped
+    # Q14: evaluation only — no epoch trained, and its final weights are the best checkpoint's exactly.
+    assert q14.data.params["trainer.epochs"] == "0" and "epoch_seconds" not in q14.data.metrics
+    best_weights = _artifact_weights(client, best.info.run_id, tmp_path / "best")
+    q14_weights = _artifact_weights(client, q14.info.run_id, tmp_path / "q14")
+    assert best_weights.keys() == q14_weights.keys()
+    assert all(torch.equal(best_weights[name], q14_weights[name]) for name in best_weights)
+    # Q15: fine-tuned from those weights at the best learning rate ÷ 100; it trained, so they moved.
+    assert float(q15.data.params["optim.lr"]) == pytest.approx(float(best.data.params["optim.lr"]) / 100, rel=1e-9)
+    q15_weights = _artifact_weights(client, q15.info.run_id, tmp_path / "q15")
+    assert not all(torch.equal(best_weights[name], q15_weights[name]) for name in best_weights)
+
+    again = _sweep(workdir, "run", STUDY, *overrides)
+    assert again.returncode == 0 and "0 trials to run" in again.stdout, again.stdout + again.stderr
+    assert len(_runs(workdir)) == len(runs)

@@ -17,34 +17,12 @@ from typing import Any
 import torch
 
 from trainables.augment import center_crop, random_crop
+from trainables.callback import Checkpoint, EpochReport, Placement, Report
 from trainables.data import InMemoryData, Split, data_shape, load_data
 from trainables.losses import LOSSES, Loss
 from trainables.metrics import confusion_matrix, first_crossing
 from trainables.model import build_model
 from trainables.optim import build_optimizer
-
-Checkpoint = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    epoch: int  # epochs completed, from 1
-    metrics: dict[str, float]
-    checkpoint: Callable[[], Checkpoint]  # state that resumes after this epoch; taken only when called
-    confusion_matrix: list[list[int]] | None  # test set, rows = true class; after the last epoch only
-
-
-Report = Callable[[EpochReport], None]
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where a trial computes; none of it changes the result beyond floating-point order."""
-
-    device: str = "cpu"
-    threads: int = 1  # torch intra-op threads: the CPUs the trial was given
-    channels_last: bool = True  # NHWC tensors and weights (faster convolutions on CPU)
-
 
 @dataclass(frozen=True)
 class _EpochStats:
@@ -80,8 +58,9 @@ def train(
     optimizer = build_optimizer(model.parameters(), config["optim"])
     shuffle = torch.Generator().manual_seed(config["seed"])
     history: list[dict[str, float]] = []
-    if resume is not None:
+    if resume is not None:  # weights alone start a stage from another trial's; a full state resumes
         model.load_state_dict(resume["model"])
+    if resume is not None and "optimizer" in resume:
         optimizer.load_state_dict(resume["optimizer"])
         torch.set_rng_state(resume["torch_rng"])
         if device.type == "cuda":
@@ -135,10 +114,13 @@ def _final_report(
 
     Also what a resumed trial sends when it had trained to the end but stopped before reporting it.
     """
+    if not history:  # trainer.epochs = 0: the starting weights, evaluated as they are
+        val_loss, val_acc, _ = _evaluate(model, loss_fn, data.val, trainer["test_batch_size"])
+        history.append({"epoch": 0.0, "val_loss": val_loss, "val_acc": val_acc, "examples_seen": 0.0})
     started = time.perf_counter()
     test_loss, test_acc, predicted = _evaluate(model, loss_fn, data.test, trainer["test_batch_size"])
     phases["test"] = time.perf_counter() - started
-    phases["train"] = sum(epoch["epoch_seconds"] for epoch in history)
+    phases["train"] = sum(epoch.get("epoch_seconds", 0.0) for epoch in history)
     metrics = {
         **history[-1],
         "test_loss": test_loss,
@@ -146,7 +128,7 @@ def _final_report(
         **{f"phase_{name}_seconds": seconds for name, seconds in phases.items()},
     }
     matrix = confusion_matrix(predicted, data.test.y, data.num_classes).tolist()
-    report(EpochReport(len(history), metrics, checkpoint, matrix))
+    report(EpochReport(int(history[-1]["epoch"]), metrics, checkpoint, matrix))
 
 
 def _carry_crossings(

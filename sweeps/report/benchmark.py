@@ -6,7 +6,7 @@ import statistics
 
 from sweeps.report.collect import RunRecord, StudyRecord
 from sweeps.report.document import Block, Heading, Paragraph, Table
-from sweeps.report.stats import SECONDS_PER_EPOCH, TRAIN_SECONDS, Column, end_of_run, over_epochs
+from sweeps.report.stats import SECONDS_PER_EPOCH, TEST_ACC, TRAIN_SECONDS, Column, end_of_run, over_epochs
 
 MACHINE = ("hostname", "os", "cpu", "cpu_count", "memory_gib", "gpu", "python", "torch")  # tags sys.<name>
 TIMINGS: tuple[Column, ...] = (
@@ -19,7 +19,7 @@ TIMINGS: tuple[Column, ...] = (
     Column("build s", end_of_run("phase_build_seconds"), 2),
     Column("train phase s", end_of_run("phase_train_seconds"), 2),
     Column("test s", end_of_run("phase_test_seconds"), 2),
-    Column("test acc", end_of_run("test_acc"), 4),
+    TEST_ACC,
 )
 
 

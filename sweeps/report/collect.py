@@ -94,6 +94,6 @@ def read_confusion_matrix(uri: str, run_id: str) -> np.ndarray | None:
         return None
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per tiny CSV is noise
     with tempfile.TemporaryDirectory() as folder:
-        with Path(client.download_artifacts(run_id, CONFUSION_MATRIX, folder)).open(newline="") as table:
-            rows = list(csv.reader(table))[1:]  # the first row is the header `true\predicted,0,1,…`
+        text = Path(client.download_artifacts(run_id, CONFUSION_MATRIX, folder)).read_text()
+    rows = list(csv.reader(text.splitlines()))[1:]  # below the header `true\predicted,0,1,…`
     return np.array([[int(count) for count in row[1:]] for row in rows], dtype=np.int64)

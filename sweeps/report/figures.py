@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -15,7 +16,7 @@ from matplotlib.lines import Line2D
 from sweeps.report.stats import Stat, VariantRow
 
 DPI = 110  # dots per inch: a 10-inch-wide figure is 1100 pixels
-_SPLITS = (("train", "-"), ("val", "--"))  # metric prefix, line style
+_SPLITS: tuple[tuple[str, Literal["-", "--"]], ...] = (("train", "-"), ("val", "--"))  # metric prefix, line style
 
 
 def _save(figure: Figure, path: Path) -> Path:

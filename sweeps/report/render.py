@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from sweeps.report.document import Block, Heading, Image, Paragraph, Table
+from sweeps.report.document import Block, Heading, Paragraph, Table
 
 # Inline so index.html needs nothing but the figures beside it.
 _STYLE = """
@@ -33,7 +33,7 @@ def _markdown(block: Block) -> str:
     if isinstance(block, Table):
         lines = [_markdown_row(block.header), _markdown_row(["---"] * len(block.header))]
         return "\n".join(lines + [_markdown_row(row) for row in block.rows])
-    return f"![{block.caption}]({block.path})\n\n*{block.caption}*"
+    return f"![{block.caption}]({block.path})\n\n*{block.caption}*"  # an Image
 
 
 def _markdown_row(cells: Sequence[str]) -> str:
@@ -41,16 +41,17 @@ def _markdown_row(cells: Sequence[str]) -> str:
 
 
 def to_html(blocks: Sequence[Block], title: str) -> str:
-    """One page: a table of contents of the level-2 headings, then every block."""
+    """One page: the first block (the title), a table of contents of the level-2 headings, the other blocks."""
     contents = "".join(
         f'<li><a href="#{html.escape(block.anchor)}">{html.escape(block.text)}</a></li>'
         for block in blocks
         if isinstance(block, Heading) and block.level == 2 and block.anchor
     )
-    body = "\n".join(_html(block) for block in blocks)
+    first, *rest = (_html(block) for block in blocks)
+    body = "\n".join([first, f"<nav><ul>{contents}</ul></nav>", *rest])
     return (
         f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
-        f"<style>{_STYLE}</style>\n</head>\n<body>\n<nav><ul>{contents}</ul></nav>\n{body}\n</body>\n</html>\n"
+        f"<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
 
 
@@ -64,5 +65,5 @@ def _html(block: Block) -> str:
         head = "".join(f"<th>{html.escape(cell)}</th>" for cell in block.header)
         rows = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in block.rows)
         return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
-    path, caption = html.escape(block.path), html.escape(block.caption)
+    path, caption = html.escape(block.path), html.escape(block.caption)  # an Image
     return f'<figure><img src="{path}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'

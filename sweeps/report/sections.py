@@ -1,7 +1,8 @@
-"""One report section per question, built by the renderer registered for the question's kind.
+"""One report section per question, built by the builder registered for the question's kind.
 
-Every question today lists variants (a grid or an explicit list). A new kind (a search, a stage that
-fine-tunes another question's checkpoint) adds its builder to SECTIONS under its kind's name.
+`grid` questions list their variants (a grid or an explicit list). Another kind (`search`: the best
+trial, the trials over time, which stopped early; `stage`: e.g. fine-tuned vs trained from scratch)
+adds its builder to SECTIONS under its kind's name; until then its section says it has none.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sweeps.plan import PlannedQuestion
 from sweeps.report import figures
@@ -25,11 +27,12 @@ from sweeps.report.stats import (
     format_value,
     variant_label,
     variant_rows,
+    varying_keys,
 )
 from trainables.data import DataUnavailableError
 
 FIGURES = "figures"  # sub-folder of the report folder (and of a summary run's artifacts)
-VARIANTS_KIND = "variants"
+IMAGE = "image"  # the trainable whose data sets have sample images (trainables/data.py)
 
 
 @dataclass
@@ -50,46 +53,51 @@ class ReportContext:
 SectionBuilder = Callable[[PlannedQuestion, ReportContext], list[Block]]
 
 
-def question_kind(question: PlannedQuestion) -> str:
-    # Planned questions carry no kind yet: all of them list variants.
-    return getattr(question, "kind", VARIANTS_KIND)
-
-
 def question_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
-    kind = question_kind(question)
     heading = Heading(2, f"{question.id}: {question.text}", anchor=question.id)
-    builder = SECTIONS.get(kind)
+    builder = SECTIONS.get(question.kind)
     if builder is None:
-        return [heading, Paragraph(f"This report has no section for questions of kind {kind!r} yet.")]
+        return [heading, Paragraph(f"This report has no section for {question.kind} questions yet.")]
     return [heading, *builder(question, context)]
 
 
-def variants_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
+def grid_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
     """What varies, the table, the runs, the curves, metric vs each numeric axis, confusion matrix, samples."""
     rows = variant_rows(question, context.study)
-    blocks: list[Block] = [Paragraph(_what_varies(question))]
+    blocks: list[Block] = [Paragraph(_what_varies(question, rows))]
     if question.note:
         blocks.append(Paragraph(f"Note: {question.note}"))
     blocks += [_table(rows), _runs_table(rows), _curves(question, rows, context)]
     blocks += [_metric_vs_axis(question, rows, axis, context) for axis in _numeric_axes(question)]
     blocks += _confusion(question, rows, context)
-    for source in dict.fromkeys(context.study.plan.trial(v.trial).config["data"]["source"] for v in question.variants):
-        blocks += _samples(source, context)
+    sources: dict[str, dict[str, Any]] = {}  # data source → the first of its configs the question uses
+    for variant in question.variants:
+        config = context.study.plan.trial(variant.trial).config
+        if config.get("trainable", IMAGE) == IMAGE:  # other kinds of trainable have no images to show
+            sources.setdefault(config["data"]["source"], config["data"])
+    for data in sources.values():
+        blocks += _samples(data, context)
     return blocks
 
 
-SECTIONS: dict[str, SectionBuilder] = {VARIANTS_KIND: variants_section}
+SECTIONS: dict[str, SectionBuilder] = {"grid": grid_section}
 
 
-def _what_varies(question: PlannedQuestion) -> str:
-    keys = dict.fromkeys(key for variant in question.variants for key in variant.overrides)
-    values = {key: dict.fromkeys(format_value(v.overrides[key]) for v in question.variants if key in v.overrides) for key in keys}
-    varies = "; ".join(f"{key} ∈ {{{', '.join(written)}}}" for key, written in values.items())
-    reference = next((variant for variant in question.variants if variant.reference), None)
-    compared = f" Compared with: {variant_label(reference)}." if reference else ""
+def _what_varies(question: PlannedQuestion, rows: list[VariantRow]) -> str:
+    keys = varying_keys(question)
     repeats = len(question.variants[0].trials)
-    repeated = f" Each variant is run {repeats} times with seeds that differ: numbers are mean ± std (n − 1)." if repeats > 1 else ""
-    return f"Varies: {varies or 'nothing'}.{compared}{repeated}"
+    values = [
+        f"{key} ∈ {{{', '.join(dict.fromkeys(format_value(v.overrides[key]) for v in question.variants if key in v.overrides))}}}"
+        for key in keys
+    ]
+    text = f"Varies: {'; '.join(values) or ('only the seed' if repeats > 1 else 'nothing')}."
+    common = [key for key in question.variants[0].overrides if key not in keys]
+    if common:
+        text += f" Every variant sets {variant_label(question.variants[0], common)}."
+    text += "".join(f" Compared with: {row.label}." for row in rows if row.variant.reference)
+    if repeats > 1:
+        text += f" Each variant is run {repeats} times with seeds that differ: numbers are mean ± std (n − 1)."
+    return text
 
 
 def _curves(question: PlannedQuestion, rows: list[VariantRow], context: ReportContext) -> Image:
@@ -102,7 +110,7 @@ def _curves(question: PlannedQuestion, rows: list[VariantRow], context: ReportCo
 
 
 def _metric_vs_axis(question: PlannedQuestion, rows: list[VariantRow], axis: str, context: ReportContext) -> Block:
-    series = _axis_series(rows, axis)
+    series = _axis_series(question, rows, axis)
     if not series:
         return Paragraph(f"Accuracy vs {axis}: no variant has a finished run yet.")
     title = f"{question.id}: final accuracy vs {axis}"
@@ -140,26 +148,28 @@ def _runs_table(rows: list[VariantRow]) -> Table:
 
 
 def _numeric_axes(question: PlannedQuestion) -> list[str]:
-    """Override keys that every variant sets to a number, with at least two different numbers."""
-    keys = dict.fromkeys(key for variant in question.variants for key in variant.overrides)
-    axes = []
-    for key in keys:
-        values = [variant.overrides.get(key) for variant in question.variants]
-        numeric = all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values)
-        if numeric and len(set(values)) > 1:
-            axes.append(key)
-    return axes
+    """Varying override keys that every variant sets to a number."""
+    return [
+        key
+        for key in varying_keys(question)
+        if all(_is_number(variant.overrides.get(key)) for variant in question.variants)
+    ]
 
 
-def _axis_series(rows: list[VariantRow], axis: str) -> dict[str, list[figures.AxisPoint]]:
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _axis_series(question: PlannedQuestion, rows: list[VariantRow], axis: str) -> dict[str, list[figures.AxisPoint]]:
     """Points per combination of the other overrides (Q2: epochs, one series per data set)."""
     series: dict[str, list[figures.AxisPoint]] = {}
+    others = [key for key in varying_keys(question) if key != axis]
     for row in rows:
         val, train = row.stats[FINAL_VAL_ACC.title], row.stats[FINAL_TRAIN_ACC.title]
         if val is None or train is None:
             continue
-        others = " ".join(f"{k}={format_value(v)}" for k, v in row.variant.overrides.items() if k != axis)
-        series.setdefault(others, []).append(figures.AxisPoint(float(row.variant.overrides[axis]), val, train))
+        name = variant_label(row.variant, others) if others else ""
+        series.setdefault(name, []).append(figures.AxisPoint(float(row.variant.overrides[axis]), val, train))
     return series
 
 
@@ -177,13 +187,12 @@ def _confusion(question: PlannedQuestion, rows: list[VariantRow], context: Repor
     return [Image(relative, f"{question.id}: test-set confusion matrix of the best variant, {best.label} (run {run.name}).")]
 
 
-def _samples(source: str, context: ReportContext) -> list[Block]:
-    plan = context.study.plan
-    data = next(trial.config["data"] for trial in plan.trials if trial.config["data"]["source"] == source)
+def _samples(data: dict[str, Any], context: ReportContext) -> list[Block]:
+    source = data["source"]
     title = f"{source}: the first {SAMPLE_COUNT} training images, with their labels"
 
     def draw(path: Path) -> None:
-        images, labels = first_images(data, plan.runtime.paths.data_root, SAMPLE_COUNT)
+        images, labels = first_images(data, context.study.plan.runtime.paths.data_root, SAMPLE_COUNT)
         figures.image_grid(images, labels, title, path)
 
     try:

@@ -6,12 +6,15 @@ repeats are counted in the row's status so that none is silently dropped.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sweeps.plan import PlannedQuestion, PlannedVariant
 from sweeps.report.collect import RunRecord, StudyRecord
+
+PARAMETERS = "sweeps.parameters"  # tag: the model's trainable parameters
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Column:
 
 FINAL_VAL_ACC = Column("final val acc", over_epochs("val_acc", _final), 4)
 FINAL_TRAIN_ACC = Column("final train acc", over_epochs("train_acc", _final), 4)
+TEST_ACC = Column("test acc", end_of_run("test_acc"), 4)  # logged at the run's end; older runs lack it
 TRAIN_SECONDS = Column("train seconds", over_epochs("epoch_seconds", sum), 2)  # training passes only, no evaluation
 SECONDS_PER_EPOCH = Column("seconds / epoch", over_epochs("epoch_seconds", statistics.fmean), 3)
 COLUMNS: tuple[Column, ...] = (
@@ -57,7 +61,7 @@ COLUMNS: tuple[Column, ...] = (
     FINAL_TRAIN_ACC,
     Column("final train loss", over_epochs("train_loss", _final), 4),
     Column("final val loss", over_epochs("val_loss", _final), 4),
-    Column("test acc", end_of_run("test_acc"), 4),  # end-of-run metric; runs before it was logged lack it
+    TEST_ACC,
     TRAIN_SECONDS,
     SECONDS_PER_EPOCH,
 )
@@ -66,9 +70,8 @@ COLUMNS: tuple[Column, ...] = (
 @dataclass(frozen=True)
 class VariantRow:
     variant: PlannedVariant
-    label: str  # its overrides, e.g. "optim.lr=0.001"
+    label: str  # what sets it apart from the question's other variants, e.g. "optim.lr=0.001"
     runs: list[RunRecord]  # the runs that exist, finished or not, in repeat order
-    missing: list[str]  # trial ids with no run
     parameters: int  # trainable parameters of its model
     stats: dict[str, Stat | None]  # column title → over the finished runs
 
@@ -77,19 +80,38 @@ class VariantRow:
         return [run for run in self.runs if run.finished]
 
     @property
+    def missing(self) -> list[str]:
+        """Trial ids of the variant that have no run."""
+        logged = {run.trial_id for run in self.runs}
+        return [trial_id for trial_id in self.variant.trials if trial_id not in logged]
+
+    @property
     def status(self) -> str:
-        """"finished", or what is missing: "2/3 finished · running: epoch 1/2 · 1 missing"."""
+        """`finished`, or what is not: `2/3 finished · running: epoch 1/2 · 1 missing`."""
         repeats = len(self.variant.trials)
         if len(self.finished) == repeats:
             return "finished"
         parts = [f"{len(self.finished)}/{repeats} finished"] if repeats > 1 else []
         parts += [f"{run.status}: epoch {run.epochs_logged}/{run.planned_epochs}" for run in self.runs if not run.finished]
-        parts += [f"{len(self.missing)} missing" if repeats > 1 else "missing"] if self.missing else []
+        if self.missing:
+            parts.append(f"{len(self.missing)} missing" if repeats > 1 else "missing")
         return " · ".join(parts)
 
 
-def variant_label(variant: PlannedVariant) -> str:
-    return " ".join(f"{key}={format_value(value)}" for key, value in variant.overrides.items()) or "(baseline)"
+def varying_keys(question: PlannedQuestion) -> list[str]:
+    """Override keys whose value differs between the question's variants (a key left out counts as a value)."""
+    keys = dict.fromkeys(key for variant in question.variants for key in variant.overrides)
+    return [
+        key
+        for key in keys
+        if len({json.dumps(variant.overrides.get(key), sort_keys=True) for variant in question.variants}) > 1
+    ]
+
+
+def variant_label(variant: PlannedVariant, keys: Sequence[str]) -> str:
+    """The variant's values of `keys` (the varying ones), e.g. "optim.lr=0.001"."""
+    shown = [f"{key}={format_value(variant.overrides[key])}" for key in keys if key in variant.overrides]
+    return " ".join(shown) or "all runs"  # a question of one variant: its repeats are the point
 
 
 def format_value(value: object) -> str:
@@ -98,6 +120,7 @@ def format_value(value: object) -> str:
 
 def variant_rows(question: PlannedQuestion, study: StudyRecord) -> list[VariantRow]:
     rows = []
+    keys = varying_keys(question)
     for variant in question.variants:
         runs = [study.runs[trial_id] for trial_id in variant.trials if trial_id in study.runs]
         finished = [run for run in runs if run.finished]
@@ -105,10 +128,9 @@ def variant_rows(question: PlannedQuestion, study: StudyRecord) -> list[VariantR
             column.title: summarise([value for value in map(column.value, finished) if value is not None])
             for column in COLUMNS
         }
-        tagged = [run.tags["sweeps.parameters"] for run in runs if "sweeps.parameters" in run.tags]
+        tagged = [run.tags[PARAMETERS] for run in runs if PARAMETERS in run.tags]  # what the run trained
         parameters = int(tagged[0]) if tagged else study.plan.trial(variant.trial).parameters
-        missing = [trial_id for trial_id in variant.trials if trial_id not in study.runs]
-        rows.append(VariantRow(variant, variant_label(variant), runs, missing, parameters, stats))
+        rows.append(VariantRow(variant, variant_label(variant, keys), runs, parameters, stats))
     return rows
 
 

@@ -13,6 +13,7 @@ from sweeps.report.document import Block, Heading, Image, Paragraph
 from sweeps.report.render import to_html, to_markdown
 from sweeps.report.sections import ReportContext, question_section
 from sweeps.report.summary_runs import log_summary, summary_runs
+from sweeps.tracking import QUESTIONS
 
 INDEX, MARKDOWN, BENCHMARK = "index.html", "report.md", "benchmark.md"
 
@@ -25,6 +26,13 @@ class WrittenReport:
     figures: list[Path]
     summary_runs: dict[str, str]  # question id → its summary run's id
 
+    def describe(self) -> str:
+        """One line for the terminal: what was written where."""
+        return (
+            f"{self.questions} questions ({trial_counts(self.trial_status)}), {len(self.figures)} figures → "
+            f"{self.folder / INDEX}, {MARKDOWN}, {BENCHMARK}; {len(self.summary_runs)} summary runs in MLflow"
+        )
+
 
 def write_report(plan: Plan, folder: Path) -> WrittenReport:
     """index.html, report.md, benchmark.md and figures/ in `folder`; a summary run per question in MLflow."""
@@ -32,11 +40,6 @@ def write_report(plan: Plan, folder: Path) -> WrittenReport:
     context = ReportContext(study, folder)
     status = Counter(study.runs[trial.id].status if trial.id in study.runs else "missing" for trial in plan.trials)
     sections = {question.id: question_section(question, context) for question in plan.questions}
-    existing = summary_runs(study)
-    logged = {
-        question: log_summary(study, question, to_markdown(blocks), _figures(folder, blocks), existing.get(question))
-        for question, blocks in sections.items()
-    }
     body = [*_header(study, status), *(block for blocks in sections.values() for block in blocks)]
     benchmark = benchmark_blocks(study)
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,22 +47,31 @@ def write_report(plan: Plan, folder: Path) -> WrittenReport:
     (folder / INDEX).write_text(to_html(page, f"{plan.title} ({plan.study})"), encoding="utf-8")
     (folder / MARKDOWN).write_text(to_markdown(body), encoding="utf-8")
     (folder / BENCHMARK).write_text(to_markdown([Heading(1, f"{plan.study}: benchmark"), *benchmark]), encoding="utf-8")
+    existing = summary_runs(study)  # the files come first: they stand even if the store then fails
+    logged = {
+        question: log_summary(study, question, to_markdown(blocks), _figures(folder, blocks), existing.get(question))
+        for question, blocks in sections.items()
+    }
     return WrittenReport(folder, len(plan.questions), status, _figures(folder, body), logged)
 
 
 def _header(study: StudyRecord, status: Counter[str]) -> list[Block]:
     plan = study.plan
-    counts = ", ".join(f"{count} {name}" for name, count in sorted(status.items()))
     sources = ", ".join(sorted({f"{t.config['data']['name']} → {t.config['data']['source']}" for t in plan.trials}))
     return [
         Heading(1, f"{plan.title} ({plan.study})"),
         Paragraph(
-            f"{len(plan.questions)} questions, {len(plan.trials)} unique trials ({counts}), read from "
+            f"{len(plan.questions)} questions, {trial_counts(status)}, read from "
             f"{plan.runtime.tracking.uri}, experiment {plan.study}. Data: {sources}. "
             f"Benchmark: {BENCHMARK}. A question's runs in the MLflow UI (`sweep ui`): "
-            f"tags.`sweeps.questions` LIKE '%{plan.questions[0].id}%'."
+            f"tags.`{QUESTIONS}` LIKE '%{plan.questions[0].id}%'."
         ),
     ]
+
+
+def trial_counts(status: Counter[str]) -> str:
+    """E.g. `8 unique trials: 7 finished, 1 missing`."""
+    return f"{sum(status.values())} unique trials: " + ", ".join(f"{count} {name}" for name, count in sorted(status.items()))
 
 
 def _figures(folder: Path, blocks: list[Block]) -> list[Path]:

@@ -1,0 +1,84 @@
+"""Search questions: Optuna samples the study's space through Ray Tune, with ASHA stopping early.
+
+Each sample is composed exactly like a grid variant (groups first, then values), so it is a trial
+with a content-hash id, an MLflow run under the search's parent run, and a resumable checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import ConcurrencyLimiter, Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from sweeps.compose import Composer
+from sweeps.plan import Plan, PlannedQuestion, PlannedTrial, group_id, model_parameters, trial_config, trial_id
+from sweeps.search_space import search_space
+
+
+class _ComposingSearcher(Searcher):
+    """Wraps Optuna's searcher: each suggested sample becomes a whole trial payload."""
+
+    def __init__(self, inner: Searcher, compose: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        super().__init__(metric=inner.metric, mode=inner.mode)
+        self._inner = inner
+        self._compose = compose
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any], **spec: Any) -> bool:
+        return self._inner.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        sample = self._inner.suggest(trial_id)
+        if sample is None or sample == Searcher.FINISHED:
+            return sample
+        return {**sample, "trial": self._compose(sample)}
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        self._inner.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        self._inner.on_trial_complete(trial_id, result=result, error=error)
+
+
+def run_search(plan: Plan, question: PlannedQuestion, composer: Composer, recorder: Any, parent_run: str) -> None:
+    """Run `question`'s search to its end; its parent run is marked FINISHED unless interrupted."""
+    from sweeps.runner import fit, payload  # the runner imports this module
+
+    search = question.config.search
+    assert search is not None
+    space = search_space(search.space, f"{question.id}.search.space")
+    fixed, _ = composer.variant(search.fixed, f"{question.id}.search.fixed")
+    epochs = int(fixed.trainer.epochs)
+
+    def compose(sample: dict[str, Any]) -> dict[str, Any]:
+        written = {**search.fixed, **sample}
+        context = f"{question.id} sample " + " ".join(f"{key}={value}" for key, value in sample.items())
+        config, absolute = composer.variant(written, context)
+        trial = trial_config(config, plan.runtime, context)
+        name = f"{question.id} " + " ".join(f"{key}={_short(value)}" for key, value in absolute.items())
+        planned = PlannedTrial(trial_id(trial), trial.model_dump(mode="json"), name, model_parameters(trial, context), group_id(trial))
+        planned.questions.append(question.id)
+        return payload(plan, planned, parent_run=parent_run)
+
+    searcher: Searcher = _ComposingSearcher(OptunaSearch(seed=search.seed), compose)
+    if search.max_concurrent:
+        searcher = ConcurrencyLimiter(searcher, max_concurrent=search.max_concurrent)
+    scheduler = None
+    if search.scheduler.name == "asha":
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",  # one result per epoch
+            max_t=epochs,
+            grace_period=min(search.scheduler.grace_period, epochs),
+            reduction_factor=search.scheduler.reduction_factor,
+        )
+    recorder.expect(search.num_samples, epochs)
+    options = {"search_alg": searcher, "scheduler": scheduler, "num_samples": search.num_samples, "metric": search.metric, "mode": search.mode}
+    fit(plan, recorder, space, options)
+    if not recorder.interrupted():
+        recorder.close_search(parent_run)
+
+
+def _short(value: Any) -> Any:
+    return f"{value:.4g}" if isinstance(value, float) else value

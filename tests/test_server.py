@@ -1,0 +1,112 @@
+"""`sweep server`: the `mlflow server` process it becomes, its bad input, and a real start with --auth."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from loopback import free_port, wait_until_up
+from mlflow.tracking import MlflowClient
+
+from sweeps.errors import SweepError
+from sweeps.server import ServerOptions, server_process
+
+CREDENTIALS = {"MLFLOW_TRACKING_USERNAME": "sweeper", "MLFLOW_TRACKING_PASSWORD": "a-long-enough-password"}
+
+
+def _option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+def test_runs_mlflow_on_loopback_with_paths_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    process = server_process(ServerOptions(backend_store_uri="sqlite:///db/mlflow.db", artifacts_destination="art"), {})
+    assert process.argv[:4] == [sys.executable, "-m", "mlflow", "server"]
+    assert _option(process.argv, "--host") == "127.0.0.1"
+    assert _option(process.argv, "--port") == "5000"
+    assert _option(process.argv, "--backend-store-uri") == f"sqlite:///{tmp_path}/db/mlflow.db"
+    assert _option(process.argv, "--artifacts-destination") == str(tmp_path / "art")
+    assert "--serve-artifacts" in process.argv and "--app-name" not in process.argv
+    assert process.cwd == tmp_path / "db"  # where --auth keeps basic_auth.db: beside the store
+
+
+def test_an_artifact_uri_is_kept_and_the_user_may_ask_for_another_interface() -> None:
+    options = ServerOptions(host="0.0.0.0", port=5917, artifacts_destination="s3://bucket/prefix")
+    process = server_process(options, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"})
+    assert _option(process.argv, "--host") == "0.0.0.0"
+    assert _option(process.argv, "--port") == "5917"
+    assert _option(process.argv, "--artifacts-destination") == "s3://bucket/prefix"
+    assert process.env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"  # the user's setting wins
+
+
+def test_auth_takes_the_admin_from_the_clients_variables_or_mlflows_own() -> None:
+    process = server_process(ServerOptions(auth=True), CREDENTIALS)
+    assert _option(process.argv, "--app-name") == "basic-auth"
+    assert process.env["MLFLOW_AUTH_ADMIN_USERNAME"] == "sweeper"
+    assert process.env["MLFLOW_AUTH_ADMIN_PASSWORD"] == "a-long-enough-password"
+    assert len(process.env["MLFLOW_FLASK_SERVER_SECRET_KEY"]) == 64  # made up for this start
+    own = {**CREDENTIALS, "MLFLOW_AUTH_ADMIN_USERNAME": "admin", "MLFLOW_FLASK_SERVER_SECRET_KEY": "kept"}
+    process = server_process(ServerOptions(auth=True), own)
+    assert process.env["MLFLOW_AUTH_ADMIN_USERNAME"] == "admin"
+    assert process.env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == "kept"
+
+
+@pytest.mark.parametrize(
+    ("environ", "options", "message"),
+    [
+        ({}, ServerOptions(auth=True), "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD"),
+        ({**CREDENTIALS, "MLFLOW_TRACKING_PASSWORD": "short"}, ServerOptions(auth=True), "at least 12 characters"),
+        ({}, ServerOptions(port=70000), "--port: must be 1–65535"),
+    ],
+)
+def test_bad_input_is_a_sweep_error(environ: dict[str, str], options: ServerOptions, message: str) -> None:
+    with pytest.raises(SweepError, match=message):
+        server_process(options, environ)
+
+
+def test_the_command_reports_bad_input_in_one_line(tmp_path: Path) -> None:
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_TRACKING_", "MLFLOW_AUTH_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "sweeps", "server", "--auth"], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("sweep: error: --auth: set MLFLOW_TRACKING_USERNAME") and result.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
+
+
+@pytest.mark.slow
+def test_a_real_server_with_auth_refuses_strangers_and_serves_artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("flask_wtf", reason="MLflow's basic-auth app needs mlflow[auth]")
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **CREDENTIALS, "HOME": str(tmp_path)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "server", "--port", str(port), "--auth",
+         "--backend-store-uri", "sqlite:///store/mlflow.db", "--artifacts-destination", "artifacts"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until_up(f"{uri}/health", server)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{uri}/api/2.0/mlflow/experiments/search?max_results=1", timeout=10)
+        assert refused.value.code == 401
+
+        for key, value in CREDENTIALS.items():  # what `sweep run` has in its environment
+            monkeypatch.setenv(key, value)
+        client = MlflowClient(uri)
+        run = client.create_run(client.create_experiment("served"))
+        (tmp_path / "note.txt").write_text("through the server")
+        client.log_artifact(run.info.run_id, str(tmp_path / "note.txt"))
+        assert [artifact.path for artifact in client.list_artifacts(run.info.run_id)] == ["note.txt"]
+        assert list((tmp_path / "artifacts").rglob("note.txt"))
+        assert (tmp_path / "store" / "basic_auth.db").is_file()  # the users, beside the runs
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+

@@ -1,0 +1,24 @@
+"""The image classifier as a kind of trainable: layer-list models on in-memory image tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from trainables.data import data_shape, ensure_available
+from trainables.kinds import Kind
+from trainables.loop import train
+from trainables.model import build_model, count_parameters
+from trainables.schema import ImageTrialConfig
+
+
+def parameters(config: Mapping[str, Any]) -> int:
+    """Builds the model on the meta device: shapes checked, parameters counted, no memory used."""
+    input_shape, num_classes = data_shape(config["data"])
+    with torch.device("meta"):
+        return count_parameters(build_model(config["model"], input_shape, num_classes))
+
+
+KIND = Kind(schema=ImageTrialConfig, train=train, parameters=parameters, ensure_available=ensure_available)

@@ -1,0 +1,196 @@
+"""The training loop of a text-classification trial: the image loop's contract (trainables/loop.py).
+
+Same signature, same reporting: one `report` call per epoch with that epoch's metrics and a way to
+take a checkpoint; `train(..., resume=state)` continues exactly as if it had never stopped. The
+features stay a scipy CSR matrix; each batch's rows become a `SparseBatch` of their non-zeros only.
+The last report adds the test split's metrics (when data.test_split > 0) and the phase timings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from trainables.callback import Checkpoint, EpochReport, Placement, Report
+from trainables.loop import _checkpointer
+from trainables.optim import build_optimizer
+from trainables.text.corpus import CorpusSplits, load_corpus, split_corpus
+from trainables.text.features import build_features
+from trainables.text.metrics import auc_metrics, labelwise_accuracy
+from trainables.text.models import build_model, sparse_batch
+
+
+@dataclass(frozen=True)
+class LabelledRows:
+    features: sp.csr_matrix  # (rows, width) TF-IDF
+    labels: np.ndarray  # float32 (rows, labels), 0 or 1
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@dataclass(frozen=True)
+class TextData:
+    train: LabelledRows
+    val: LabelledRows
+    test: LabelledRows | None  # None without a test split
+    label_names: tuple[str, ...]
+    width: int
+
+
+def train(
+    config: Mapping[str, Any],
+    data_root: str | Path,
+    report: Report,
+    placement: Placement = Placement(),
+    resume: Checkpoint | None = None,
+) -> None:
+    """Train `config` (a validated text trial config as plain data) for `config.trainer.epochs` epochs."""
+    torch.set_num_threads(placement.threads)
+    device = torch.device(placement.device)
+    clock = time.perf_counter()
+    data_config = config["data"]
+    splits = split_corpus(load_corpus(data_config, data_root), data_config["validation_split"], data_config["test_split"])
+    phases = {"data_load": time.perf_counter() - clock}  # reading (or generating) and checking every row
+
+    clock = time.perf_counter()
+    data = _featurised(data_config["features"], splits)
+    phases["features"] = time.perf_counter() - clock  # fitting TF-IDF on the train rows, applying it to all
+
+    clock = time.perf_counter()
+    torch.manual_seed(config["seed"])
+    model = build_model(config["model"], data.width, len(data.label_names)).to(device)
+    optimizer = build_optimizer(model.parameters(), config["optim"])
+    shuffle = torch.Generator().manual_seed(config["seed"])
+    history = _restore(resume, model, optimizer, shuffle, device) if resume is not None else []
+    phases["build"] = time.perf_counter() - clock
+
+    trainer = config["trainer"]
+    epochs = trainer["epochs"]
+    for epoch in range(len(history) + 1, epochs + 1):
+        loss, accuracy, seconds = _train_epoch(model, optimizer, data.train, trainer["batch_size"], shuffle, device)
+        started = time.perf_counter()
+        val = _evaluate(model, data.val, data.label_names, trainer["test_batch_size"], device, "val")
+        metrics = {
+            "epoch": float(epoch),
+            "train_loss": loss,
+            "train_acc": accuracy,
+            **val,
+            "epoch_seconds": seconds,  # the training pass alone; evaluation is eval_seconds
+            "eval_seconds": time.perf_counter() - started,
+            "examples_per_second": len(data.train) / seconds,
+            "examples_seen": float(epoch * len(data.train)),
+        }
+        history.append(metrics)
+        if epoch < epochs:
+            report(EpochReport(epoch, metrics, _checkpointer(model, optimizer, shuffle, history, device), None))
+    _final_report(model, data, trainer, history, phases, report, _checkpointer(model, optimizer, shuffle, history, device), device)
+
+
+def _featurised(cfg: Mapping[str, Any], splits: CorpusSplits) -> TextData:
+    test = splits.test
+    features = build_features(cfg, splits.train.texts, splits.val.texts, test.texts if test is not None else None)
+    return TextData(
+        train=LabelledRows(features.train, splits.train.labels),
+        val=LabelledRows(features.val, splits.val.labels),
+        test=LabelledRows(features.test, test.labels) if test is not None and features.test is not None else None,
+        label_names=splits.train.label_names,
+        width=features.width,
+    )
+
+
+def _restore(
+    resume: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Optimizer, shuffle: torch.Generator, device: torch.device
+) -> list[dict[str, float]]:
+    """Load a checkpoint taken by trainables.loop's checkpointer; the epochs it had finished."""
+    model.load_state_dict(resume["model"])
+    optimizer.load_state_dict(resume["optimizer"])
+    torch.set_rng_state(resume["torch_rng"])  # dropout continues where it was
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(resume["cuda_rng"], device)
+    shuffle.set_state(resume["shuffle_rng"])
+    return list(resume["history"])
+
+
+def _final_report(
+    model: torch.nn.Module,
+    data: TextData,
+    trainer: Mapping[str, Any],
+    history: list[dict[str, float]],
+    phases: dict[str, float],
+    report: Report,
+    checkpoint: Callable[[], Checkpoint],
+    device: torch.device,
+) -> None:
+    """The last epoch's metrics, the test split's (if any) and the phase timings.
+
+    Also what a resumed trial sends when it had trained to the end but stopped before reporting it.
+    """
+    test: dict[str, float] = {}
+    if data.test is not None:
+        started = time.perf_counter()
+        test = _evaluate(model, data.test, data.label_names, trainer["test_batch_size"], device, "test")
+        phases["test"] = time.perf_counter() - started  # no test split, no test phase
+    phases["train"] = sum(epoch["epoch_seconds"] for epoch in history)
+    metrics = {**history[-1], **test, **{f"phase_{name}_seconds": seconds for name, seconds in phases.items()}}
+    report(EpochReport(len(history), metrics, checkpoint, None))  # multi-label: no confusion matrix
+
+
+def _train_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    rows: LabelledRows,
+    batch_size: int,
+    shuffle: torch.Generator,
+    device: torch.device,
+) -> tuple[float, float, float]:
+    """One pass in a fresh random order: mean loss, label-wise accuracy at 0.5, seconds."""
+    model.train()
+    started = time.perf_counter()
+    order = torch.randperm(len(rows), generator=shuffle).numpy()
+    # Sums stay on the device: one synchronisation per epoch, not per batch.
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for start in range(0, len(rows), batch_size):
+        index = order[start : start + batch_size]
+        batch = sparse_batch(rows.features[index], device)  # only these rows' non-zeros
+        targets = torch.from_numpy(rows.labels[index]).to(device)
+        optimizer.zero_grad(set_to_none=True)
+        logits = model(batch)
+        loss = F.binary_cross_entropy_with_logits(logits, targets)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * len(index)
+        correct += ((logits.detach() > 0) == (targets > 0.5)).sum()
+    loss_mean = loss_sum.item() / len(rows)
+    accuracy = correct.item() / rows.labels.size
+    return loss_mean, accuracy, time.perf_counter() - started
+
+
+@torch.no_grad()
+def _evaluate(
+    model: torch.nn.Module, rows: LabelledRows, names: tuple[str, ...], batch_size: int, device: torch.device, prefix: str
+) -> dict[str, float]:
+    """`{prefix}_loss`, `{prefix}_acc` (label-wise at 0.5), `{prefix}_auc` and each label's AUC, in eval mode."""
+    model.eval()
+    loss_sum = torch.zeros((), device=device)
+    outputs = []
+    for start in range(0, len(rows), batch_size):
+        stop = min(start + batch_size, len(rows))
+        logits = model(sparse_batch(rows.features[start:stop], device))
+        loss_sum += F.binary_cross_entropy_with_logits(logits, torch.from_numpy(rows.labels[start:stop]).to(device)) * (stop - start)
+        outputs.append(logits)
+    scores = torch.cat(outputs).cpu().numpy()  # (rows, labels): a few floats per row
+    return {
+        f"{prefix}_loss": loss_sum.item() / len(rows),
+        f"{prefix}_acc": labelwise_accuracy(scores, rows.labels),
+        **auc_metrics(prefix, scores, rows.labels, names),
+    }
