@@ -12,41 +12,90 @@ from pathlib import Path
 import pytest
 import yaml
 from omegaconf import OmegaConf
+from pydantic import TypeAdapter, ValidationError
 
 from sweeps.compose import CONF_DIR, CONFIG_GROUPS, Composer, available_studies, group_options, scale
 from sweeps.errors import SweepError
 from sweeps.plan import plan_study
 from trainables.data import SOURCES, data_shape
+from trainables.kinds import kind
 
 
 def first_question(study: str) -> str:
     return str(OmegaConf.load(CONF_DIR / "study" / f"{study}.yaml").study.questions[0].id)
 
 
+def study_kind(study: str) -> str:
+    """The trainable a study's trials run on (`trainable:` in its file, else config.yaml's)."""
+    written = OmegaConf.load(CONF_DIR / "study" / f"{study}.yaml").get("trainable")
+    return str(written or OmegaConf.load(CONF_DIR / "config.yaml").trainable)
+
+
+def fits(kind_name: str, group: str, option: str) -> bool:
+    """Whether an option's own YAML is a valid `group` section of that trainable's trial config.
+
+    Groups a trial config does not have (tracking, resources) fit every kind. An image model cannot
+    fit a text study (and vice versa), so the matrix below pairs each study with the options of its kind.
+    """
+    field = kind(kind_name).schema.model_fields.get(group)
+    if field is None:
+        return True
+    values = OmegaConf.to_container(OmegaConf.load(CONF_DIR / group / f"{option}.yaml"), resolve=False)
+    values.pop("defaults", None)
+    try:
+        TypeAdapter(field.annotation).validate_python(values)
+    except ValidationError:
+        return False
+    return True
+
+
 STUDIES = available_studies()
+KINDS = sorted({study_kind(study) for study in STUDIES})
 OPTIONS = {group: group_options(group) for group in CONFIG_GROUPS}
+OPTIONS_OF = {
+    study: {group: [o for o in options if fits(study_kind(study), group, o)] for group, options in OPTIONS.items()}
+    for study in STUDIES
+}
 
 
 def test_conf_has_studies_and_every_group() -> None:
     assert "jhu_fashion" in STUDIES
+    assert study_kind("jhu_fashion") == "image"
     for group, options in OPTIONS.items():
         assert options, f"conf/{group}/ has no options"
     for study in STUDIES:
         assert first_question(study)
+        for group in CONFIG_GROUPS:
+            assert OPTIONS_OF[study][group], f"{study}: no {group} option fits its trainable"
 
 
-# Every study × every option of every group. One plan_study call per combination costs ~0.5 s of
-# Hydra composition (~235 combinations), so each study is planned once, from a copy of its file whose
-# questions are replaced by one question per group with a grid over all of that group's options:
-# each option then composes on top of the study's baseline (its defaults and `baseline:` values) and
-# every trial is validated and its model built. Planned offline: each data set's stand-in must exist and
-# fit the models too (test_standins_have_the_shape_of_their_data_set: online shapes are the same).
+@pytest.mark.parametrize("group", CONFIG_GROUPS)
+def test_every_option_fits_some_trainable(group: str) -> None:
+    orphans = [o for o in OPTIONS[group] if not any(fits(k, group, o) for k in KINDS)]
+    assert orphans == []  # an option no study's trainable accepts is a typo or dead config
+
+
+def test_image_options_do_not_fit_text_studies() -> None:
+    if "text" not in KINDS:
+        pytest.skip("no text study")
+    assert fits("image", "model", "jhu_baseline") and not fits("text", "model", "jhu_baseline")
+    assert fits("image", "data", "mnist") and not fits("text", "data", "mnist")
+    assert fits("image", "optim", "adam") and fits("text", "optim", "adam")
+
+
+# Every study × every option of every group (of its trainable). One plan_study call per combination
+# costs ~0.5 s of Hydra composition (~250 combinations), so each study is planned once, from a copy
+# of its file whose questions are replaced by one question per group with a grid over all of that
+# group's options: each option then composes on top of the study's baseline (its defaults and
+# `baseline:` values) and every trial is validated and its model built. Planned offline: each data
+# set's stand-in must exist and fit the models too (test_standins_have_the_shape_of_their_data_set:
+# online shapes are the same).
 def matrix_study(study: str) -> str:
     text = (CONF_DIR / "study" / f"{study}.yaml").read_text()
     config = yaml.safe_load(text)
     config["study"]["questions"] = [
         {"id": f"all_{group}", "text": f"every {group} option", "grid": {group: options}}
-        for group, options in OPTIONS.items()
+        for group, options in OPTIONS_OF[study].items()
     ]
     header = "# @package _global_\n"
     assert text.startswith(header)
@@ -61,8 +110,9 @@ def test_every_study_composes_with_every_group_option(tmp_path: Path, study: str
 
     plan = plan_study(study, ["offline=true"], conf_dir=conf_dir)
 
-    assert [q.id for q in plan.questions] == [f"all_{group}" for group in OPTIONS]
-    for question, (group, options) in zip(plan.questions, OPTIONS.items(), strict=True):
+    options_of = OPTIONS_OF[study]
+    assert [q.id for q in plan.questions] == [f"all_{group}" for group in options_of]
+    for question, (group, options) in zip(plan.questions, options_of.items(), strict=True):
         assert [v.overrides for v in question.variants] == [{group: option} for option in options]
         for variant, option in zip(question.variants, options, strict=True):
             config = plan.trial(variant.trial).config
@@ -73,7 +123,7 @@ def test_every_study_composes_with_every_group_option(tmp_path: Path, study: str
         assert trial.config["data"]["source"] == trial.config["data"]["standin"]
 
 
-@pytest.mark.parametrize("option", OPTIONS["data"])
+@pytest.mark.parametrize("option", [o for o in OPTIONS["data"] if fits("image", "data", o)])
 def test_standins_have_the_shape_of_their_data_set(option: str) -> None:
     data = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "data" / f"{option}.yaml"))
     assert data["source"] in SOURCES and data["standin"] in SOURCES
@@ -83,7 +133,11 @@ def test_standins_have_the_shape_of_their_data_set(option: str) -> None:
 # As the user writes it: group options as baseline overrides, planned with the study's first question.
 # One call per study, each with a different option of every group (the matrix above covers every pair).
 ROTATION = [
-    pytest.param(study, [f"{group}={options[index % len(options)]}" for group, options in OPTIONS.items()], id=study)
+    pytest.param(
+        study,
+        [f"{group}={options[index % len(options)]}" for group, options in OPTIONS_OF[study].items()],
+        id=study,
+    )
     for index, study in enumerate(STUDIES)
 ]
 

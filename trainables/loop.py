@@ -8,6 +8,7 @@ The last report also carries the test set's metrics, the confusion matrix and th
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ def train(
     """Train `config` (a validated trial config as plain data) for `config.trainer.epochs` epochs."""
     torch.set_num_threads(placement.threads)
     device = torch.device(placement.device)
+    if device.type == "cuda":
+        _deterministic_cuda()
     clock = time.perf_counter()
     data = _prepared(load_data(config["data"], data_root, device), config["data"].get("crop"), placement)
     phases = {"data_load": time.perf_counter() - clock}
@@ -98,6 +101,18 @@ def train(
         if epoch < epochs:
             report(EpochReport(epoch, metrics, _checkpointer(model, optimizer, shuffle, history, device), None))
     _final_report(model, loss_fn, data, trainer, history, phases, report, _checkpointer(model, optimizer, shuffle, history, device))
+
+
+def _deterministic_cuda() -> None:
+    """Bit-for-bit repeatable GPU training, so a resumed trial equals an uninterrupted one.
+
+    Measured on an H100 (fashion_cnn, batch 128): without this two identical runs already differed;
+    with it runs and resumes matched exactly, at no measurable cost per epoch.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS' deterministic workspace
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def _final_report(
