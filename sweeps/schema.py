@@ -8,10 +8,9 @@ changes a result, so none of it is in a trial id.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from trainables.schema import OPTIMIZER_NAMES, NonNegativeFloat, PositiveFloat, PositiveInt, Strict
 
@@ -52,13 +51,10 @@ class PathsConfig(Strict):
     data_root: str  # a local folder: torchvision reads files
     storage: str  # checkpoints and Ray Tune's state: a local folder, or a URI every node reaches (s3://bucket/prefix)
 
-    @field_validator("data_root", "storage")
+    @field_validator("data_root")
     @classmethod
-    def _absolute(cls, value: str, info: ValidationInfo) -> str:
-        """Relative paths are taken from the directory `sweep` starts in; a storage URI is kept as written."""
-        if "://" not in value:
-            return str(Path(value).expanduser().absolute())
-        if info.field_name == "data_root":
+    def _local(cls, value: str) -> str:
+        if "://" in value:
             raise ValueError("must be a local folder (torchvision reads files), not a URI")
         return value
 

@@ -9,6 +9,7 @@ import torch
 from pydantic import ValidationError
 
 from sweeps.checkpoints import STATE, checkpoint_dir, load_state, save_state
+from sweeps.plan import plan_study
 from sweeps.schema import PathsConfig, ResourcesConfig
 
 
@@ -24,12 +25,12 @@ def test_the_latest_state_is_read_back_and_no_partial_file_is_left(tmp_path: Pat
     assert [path.name for path in written.iterdir()] == [STATE]
 
 
-def test_storage_may_be_a_uri_and_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_storage_may_be_a_uri_but_the_data_must_be_local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    paths = PathsConfig(data_root="data", storage="s3://bucket/sweeps")
-    assert paths.storage == "s3://bucket/sweeps"
-    assert paths.data_root == str(tmp_path / "data")
-    with pytest.raises(ValidationError, match="data_root"):
+    plan = plan_study("jhu_fashion", ["paths.storage=s3://bucket/sweeps", "paths.data_root=data"], ["q03"])
+    assert plan.runtime.paths.storage == "s3://bucket/sweeps"
+    assert plan.runtime.paths.data_root == str(tmp_path / "data")
+    with pytest.raises(ValidationError, match="must be a local folder"):
         PathsConfig(data_root="s3://bucket/data", storage="storage")
 
 

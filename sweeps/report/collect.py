@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from sweeps.errors import SweepError
 from sweeps.plan import Plan
-from sweeps.tracking import _client, _trial_runs, store_exists
+from sweeps.tracking import QUESTIONS, _client, _trial_runs, store_exists
 
 # Logged every epoch (step = epoch) by the runner.
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "eval_seconds", "examples_per_second")
@@ -34,6 +34,8 @@ class RunRecord:
     curves: dict[str, list[float]]  # metric → value per epoch, epoch 1 first (EPOCH_METRICS)
     metrics: dict[str, float]  # every metric's latest value, end-of-run ones (test_acc, phase_*) included
     tags: dict[str, str]
+    params: dict[str, str] = field(default_factory=dict)  # the flattened trial config (optim.lr, init_from, …)
+    start_time: int = 0  # ms since the epoch, when the run was created
 
     @property
     def finished(self) -> bool:
@@ -84,7 +86,30 @@ def _record(client: Any, run: Any, planned_epochs: int) -> RunRecord:
         curves=curves,
         metrics=dict(run.data.metrics),
         tags=dict(run.data.tags),
+        params=dict(run.data.params),
+        start_time=run.info.start_time or 0,
     )
+
+
+def question_runs(study: StudyRecord, question_id: str) -> list[RunRecord]:
+    """Every trial run tagged as answering `question_id` (a search's samples, a stage's runs), oldest first.
+
+    These trials are not in the plan: they are found by their tags, with trainer.epochs from their params.
+    """
+    client = _client(study.plan.runtime.tracking.uri)
+    found = _trial_runs(client, study.experiment_id)
+    answering = [run for run in found.values() if question_id in run.data.tags.get(QUESTIONS, "").split(",")]
+    records = [_record(client, run, int(run.data.params.get("trainer.epochs", "0"))) for run in answering]
+    return sorted(records, key=lambda record: record.start_time)
+
+
+def trial_run(study: StudyRecord, trial_id: str) -> RunRecord | None:
+    """The run of any trial, planned or not (a stage's source is a search's sample); None if it has none."""
+    if trial_id in study.runs:
+        return study.runs[trial_id]
+    client = _client(study.plan.runtime.tracking.uri)
+    run = _trial_runs(client, study.experiment_id).get(trial_id)
+    return None if run is None else _record(client, run, int(run.data.params.get("trainer.epochs", "0")))
 
 
 def read_confusion_matrix(uri: str, run_id: str) -> np.ndarray | None:

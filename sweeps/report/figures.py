@@ -138,3 +138,56 @@ def image_grid(images: np.ndarray, labels: Sequence[int], title: str, path: Path
             axes.set_title(str(labels[index]), fontsize=8)
     figure.suptitle(title, fontsize="medium")
     return _save(figure, path)
+
+
+@dataclass(frozen=True)
+class TrialPoint:
+    order: int  # 1 = the first trial started
+    value: float  # its final metric
+    stopped: bool  # stopped early by the scheduler (drawn as a cross)
+    best: bool
+
+
+def trials_over_time(points: Sequence[TrialPoint], metric: str, title: str, path: Path) -> Path:
+    """A search's final metric per trial in the order they started: finished as dots, stopped as crosses."""
+    figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+    axes = figure.subplots()
+    for stopped, marker, label in ((False, "o", "finished"), (True, "x", "stopped early")):
+        chosen = [point for point in points if point.stopped == stopped]
+        if chosen:
+            axes.scatter([p.order for p in chosen], [p.value for p in chosen], marker=marker, color="C0", label=label)
+    for point in points:
+        if point.best:
+            axes.scatter([point.order], [point.value], marker="*", s=220, color="C3", zorder=3, label="best")
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.set_xlabel("trial (in the order started)")
+    axes.set_ylabel(f"final {metric}")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    axes.set_title(title)
+    return _save(figure, path)
+
+
+@dataclass(frozen=True)
+class Curve:
+    label: str
+    epochs: Sequence[float]
+    values: Sequence[float]
+    thick: bool  # emphasised (a search's best, a stage's run); the others are thin
+
+
+def overlaid_curves(lines: Sequence[Curve], ylabel: str, title: str, path: Path) -> Path:
+    """One metric per epoch, a line per run; emphasised ones thick and labelled, the rest thin."""
+    figure = Figure(figsize=(7, 4.2), layout="constrained")
+    axes = figure.subplots()
+    for index, line in enumerate(lines):
+        style = {"linewidth": 2.5, "marker": "o", "markersize": 4} if line.thick else {"linewidth": 0.8, "alpha": 0.6}
+        axes.plot(line.epochs, line.values, color=f"C{index % 10}", label=line.label, **style)
+    axes.xaxis.get_major_locator().set_params(integer=True)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(ylabel)
+    axes.grid(alpha=0.3)
+    if lines:
+        axes.legend(fontsize="x-small", ncols=2 if len(lines) > 6 else 1)
+    axes.set_title(title)
+    return _save(figure, path)

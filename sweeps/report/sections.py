@@ -1,8 +1,8 @@
 """One report section per question, built by the builder registered for the question's kind.
 
-`grid` questions list their variants (a grid or an explicit list). Another kind (`search`: the best
-trial, the trials over time, which stopped early; `stage`: e.g. fine-tuned vs trained from scratch)
-adds its builder to SECTIONS under its kind's name; until then its section says it has none.
+`grid` questions list their variants (a grid or an explicit list); `search` and `stage` questions
+(search_sections.py) show their samples and runs, found in MLflow by tag. A kind without a builder in
+SECTIONS says it has none.
 """
 
 from __future__ import annotations
@@ -80,7 +80,9 @@ def grid_section(question: PlannedQuestion, context: ReportContext) -> list[Bloc
     return blocks
 
 
-SECTIONS: dict[str, SectionBuilder] = {"grid": grid_section}
+from sweeps.report.search_sections import search_section, stage_section  # noqa: E402  (they use ReportContext)
+
+SECTIONS: dict[str, SectionBuilder] = {"grid": grid_section, "search": search_section, "stage": stage_section}
 
 
 def _what_varies(question: PlannedQuestion, rows: list[VariantRow]) -> str:

@@ -54,15 +54,27 @@ def train(
     resume: Checkpoint | None = None,
 ) -> None:
     """Train `config` (a validated text trial config as plain data) for `config.trainer.epochs` epochs."""
-    torch.set_num_threads(placement.threads)
-    device = torch.device(placement.device)
     clock = time.perf_counter()
     data_config = config["data"]
     splits = split_corpus(load_corpus(data_config, data_root), data_config["validation_split"], data_config["test_split"])
-    phases = {"data_load": time.perf_counter() - clock}  # reading (or generating) and checking every row
+    # Reading (or generating) and checking every row is the data_load phase.
+    train_on_corpus(config, splits, report, placement, resume, data_load_seconds=time.perf_counter() - clock)
 
+
+def train_on_corpus(
+    config: Mapping[str, Any],
+    splits: CorpusSplits,
+    report: Report,
+    placement: Placement = Placement(),
+    resume: Checkpoint | None = None,
+    data_load_seconds: float = 0.0,
+) -> None:
+    """`train` from a corpus already in memory: TF-IDF features, the model, the epochs."""
+    torch.set_num_threads(placement.threads)
+    device = torch.device(placement.device)
+    phases = {"data_load": data_load_seconds}
     clock = time.perf_counter()
-    data = _featurised(data_config["features"], splits)
+    data = _featurised(config["data"]["features"], splits)
     phases["features"] = time.perf_counter() - clock  # fitting TF-IDF on the train rows, applying it to all
 
     clock = time.perf_counter()

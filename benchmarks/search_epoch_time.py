@@ -1,0 +1,57 @@
+"""Seconds per training epoch of each model Q13's search can pick, to state the search's budget.
+
+    python benchmarks/search_epoch_time.py [--size 6000] [--threads 2] [--batch-size 128]
+
+Each candidate (the `model: choice(…)` of jhu_fashion's q13) trains one epoch of `--size` synthetic
+28×28 images through the sweeps trainable with Adam, side by side in one process; the table gives the
+measured seconds and the same scaled to a 60,000-image Fashion-MNIST epoch, and the ratio to the
+fastest candidate.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from sweeps.compose import CONF_DIR, Composer
+from sweeps.plan import plan_study, trial_config
+from trainables.callback import EpochReport, Placement
+from trainables.loop import train
+
+FASHION_TRAIN = 60_000  # images in a Fashion-MNIST training epoch
+
+
+def candidates() -> list[str]:
+    (question,) = [q for q in plan_study("jhu_fashion", questions=["q13"]).questions if q.id == "q13"]
+    expression = question.config.search.space["model"]  # type: ignore[union-attr]
+    return [name.strip() for name in expression.removeprefix("choice(").removesuffix(")").split(",")]
+
+
+def epoch_seconds(model: str, size: int, threads: int, batch_size: int) -> float:
+    overrides = ["data=synthetic", f"data.size={size}", "data.test_size=500", "trainer.epochs=1", f"trainer.batch_size={batch_size}"]
+    composer = Composer("jhu_fashion", overrides, CONF_DIR)
+    plan = plan_study("jhu_fashion", overrides, questions=["q01"])
+    config, _ = composer.variant({"optim": "adam", "model": model}, model)
+    trial = trial_config(config, plan.runtime, model).model_dump(mode="json")
+    reports: list[EpochReport] = []
+    train(trial, plan.runtime.paths.data_root, reports.append, Placement(threads=threads))
+    return reports[-1].metrics["epoch_seconds"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=6000, help="synthetic training images per epoch")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the reference machine has 2 cores)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args(argv)
+    times = {model: epoch_seconds(model, args.size, args.threads, args.batch_size) for model in candidates()}
+    fastest = min(times.values())
+    print(f"{args.size} synthetic images, batch {args.batch_size}, {args.threads} threads, Adam")
+    print(f"{'model':<16} {'s/epoch':>8} {'s per 60k':>10} {'× fastest':>10}")
+    for model, seconds in times.items():
+        print(f"{model:<16} {seconds:8.2f} {seconds * FASHION_TRAIN / args.size:10.1f} {seconds / fastest:10.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

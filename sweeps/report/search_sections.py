@@ -1,0 +1,205 @@
+"""The sections of `search` and `stage` questions, whose trials are not in the plan: found in MLflow by tag.
+
+A search: its settings, every sample (sorted by its final metric, the best marked), the trials over time
+and every sample's val-accuracy curve. A stage: where it starts from, its runs next to the runs it is
+compared with (`compare_with`, resolved through the plan), and their curves.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from sweeps.plan import PlannedQuestion
+from sweeps.report import figures
+from sweeps.report.collect import RunRecord, question_runs, trial_run
+from sweeps.report.document import Block, Image, Paragraph, Table
+from sweeps.report.stats import FINAL_VAL_ACC, TEST_ACC, TRAIN_SECONDS, format_value
+
+if TYPE_CHECKING:
+    from sweeps.report.sections import ReportContext
+
+BEST = " (best)"  # appended to the best sample's run name
+OUTCOME = "sweeps.outcome"
+STOPPED_AT = "sweeps.stopped_at_epoch"
+
+
+def run_status(run: RunRecord) -> str:
+    """finished, stopped early at epoch N, failed, running (or MLflow's status otherwise)."""
+    if run.tags.get(OUTCOME) == "early_stopped":
+        return f"stopped early at epoch {run.tags.get(STOPPED_AT, run.epochs_logged)}"
+    if run.tags.get(OUTCOME) == "failed":
+        return "failed"
+    return run.status
+
+
+def final_metric(run: RunRecord, metric: str) -> float | None:
+    """The metric's last per-epoch value, else its end-of-run value; None if the run logged neither."""
+    values = run.curves.get(metric)
+    return values[-1] if values else run.metrics.get(metric)
+
+
+def search_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
+    search = question.config.search
+    assert search is not None
+    scheduler = search.scheduler
+    stopping = (
+        f"ASHA (grace period {scheduler.grace_period} epochs, reduction factor {format_value(scheduler.reduction_factor)})"
+        if scheduler.name == "asha"
+        else "none"
+    )
+    space = "; ".join(f"{key} ∈ {value}" for key, value in search.space.items())
+    fixed = f" Fixed: {', '.join(f'{k}={format_value(v)}' for k, v in search.fixed.items())}." if search.fixed else ""
+    blocks: list[Block] = [
+        Paragraph(
+            f"Search space: {space}.{fixed} Optimises {search.metric} ({search.mode}) over {search.num_samples} "
+            f"samples; early stopping: {stopping}."
+        )
+    ]
+    if question.note:
+        blocks.append(Paragraph(f"Note: {question.note}"))
+    runs = question_runs(context.study, question.id)
+    if not runs:
+        return [*blocks, Paragraph(f"No sample of {question.id} has a run yet: run `sweep run {context.study.plan.study}`.")]
+    sign = 1.0 if search.mode == "max" else -1.0
+    scored = [run for run in runs if run.finished and final_metric(run, search.metric) is not None]
+    best = max(scored, key=lambda run: sign * final_metric(run, search.metric), default=None)  # type: ignore[operator]
+    ranked = sorted(runs, key=lambda run: _rank(run, search.metric, sign))
+    header = ["run", "status", f"final {search.metric}", FINAL_VAL_ACC.title, *search.space]
+    body = [
+        [
+            run.name + (BEST if run is best else ""),
+            run_status(run),
+            _number(final_metric(run, search.metric), 4),
+            _number(FINAL_VAL_ACC.value(run), 4),
+            *[_sampled(run, key) for key in search.space],
+        ]
+        for run in ranked
+    ]
+    blocks.append(Paragraph(_summary(runs, best, search.metric, search.num_samples)))
+    blocks.append(Table(header, body))
+    points = [
+        figures.TrialPoint(order, value, run.tags.get(OUTCOME) == "early_stopped", run is best)
+        for order, run in enumerate(runs, start=1)
+        if (value := final_metric(run, search.metric)) is not None
+    ]
+    title = f"{question.id}: trials over time"
+    relative = context.figure(
+        f"{question.id}_trials.png", lambda path: figures.trials_over_time(points, search.metric, title, path)
+    )
+    blocks.append(Image(relative, f"{question.id}: final {search.metric} of each sample in the order it started; "
+                                  "dots finished, crosses were stopped early, the star is the best."))
+    lines = [_curve(run, run.name + (BEST if run is best else ""), run is best) for run in runs if run.curves.get("val_acc")]
+    blocks.append(_overlay(question, lines, context, "every sample's val accuracy per epoch; the best thick."))
+    return blocks
+
+
+def stage_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
+    source = question.config.from_
+    assert source is not None
+    mode = "trains from" if question.config.train else "only evaluates (no training)"
+    blocks: list[Block] = [Paragraph(
+        f"Starts from the {source.select} trial of {source.question} by {source.metric} ({source.mode}) "
+        f"and {mode} its final weights; variants: "
+        + "; ".join(" ".join(f"{k}={format_value(v)}" for k, v in variant.overrides.items()) for variant in question.variants)
+        + "."
+    )]
+    if question.note:
+        blocks.append(Paragraph(f"Note: {question.note}"))
+    runs = question_runs(context.study, question.id)
+    if not runs:
+        blocks.append(Paragraph(
+            f"No run of {question.id} yet: it runs once {source.question} has a finished trial "
+            f"(`sweep run {context.study.plan.study}`)."
+        ))
+    for init in dict.fromkeys(run.params.get("init_from", "") for run in runs):
+        origin = trial_run(context.study, init) if init else None
+        named = f"run {origin.name}" if origin is not None else "no run found"
+        blocks.append(Paragraph(f"Starts from trial {init or '—'} ({named})."))
+    compared: list[tuple[str, RunRecord]] = []
+    for compare in question.config.compare_with:
+        label = f"{compare.question} " + " ".join(f"{k}={format_value(v)}" for k, v in compare.variant.items())
+        run = _compared_run(context, compare.question, compare.variant)
+        if run is None:
+            blocks.append(Paragraph(f"Compared with {label}: it has no run yet."))
+        else:
+            compared.append((label, run))
+    rows = [(f"{question.id}: {run.name}", run) for run in runs] + compared
+    if not rows:
+        return blocks
+    header = ["run", "status", FINAL_VAL_ACC.title, TEST_ACC.title, "epochs", TRAIN_SECONDS.title]
+    body = [
+        [
+            label,
+            run_status(run),
+            _number(final_metric(run, "val_acc"), 4),
+            _number(TEST_ACC.value(run), 4),
+            str(run.planned_epochs if run.finished else run.epochs_logged),
+            _number(TRAIN_SECONDS.value(run), 2),
+        ]
+        for label, run in rows
+    ]
+    blocks.append(Table(header, body))
+    stage_names = {run.run_id for run in runs}
+    lines = [_curve(run, label, run.run_id in stage_names) for label, run in rows if run.curves.get("val_acc")]
+    blocks.append(_overlay(question, lines, context, f"val accuracy per epoch, {question.id}'s runs thick, the compared thin."))
+    return blocks
+
+
+def _compared_run(context: ReportContext, question_id: str, written: dict[str, object]) -> RunRecord | None:
+    """The run of the first trial of `question_id`'s variant that sets every key of `written` as written."""
+    try:
+        other = context.study.plan.question(question_id)
+    except StopIteration:
+        return None
+    for variant in other.variants:
+        if variant.trials and all(variant.overrides.get(key) == value for key, value in written.items()):
+            return trial_run(context.study, variant.trial)
+    return None
+
+
+def _overlay(question: PlannedQuestion, lines: list[figures.Curve], context: ReportContext, caption: str) -> Block:
+    if not lines:
+        return Paragraph("Val accuracy per epoch: no run has logged an epoch yet.")
+    title = f"{question.id}: val accuracy per epoch"
+    relative = context.figure(
+        f"{question.id}_val_acc.png", lambda path: figures.overlaid_curves(lines, "val accuracy", title, path)
+    )
+    return Image(relative, f"{question.id}: {caption}")
+
+
+def _curve(run: RunRecord, label: str, thick: bool) -> figures.Curve:
+    values = run.curves["val_acc"]
+    first = 0 if run.planned_epochs == 0 else 1  # an evaluation-only stage logs epoch 0
+    return figures.Curve(label, list(range(first, first + len(values))), values, thick)
+
+
+def _rank(run: RunRecord, metric: str, sign: float) -> tuple[int, float, int]:
+    value = final_metric(run, metric)
+    return (value is None, -sign * (value or 0.0), run.start_time)
+
+
+def _summary(runs: list[RunRecord], best: RunRecord | None, metric: str, samples: int) -> str:
+    counts: dict[str, int] = {}
+    for run in runs:
+        status = "stopped early" if run.tags.get(OUTCOME) == "early_stopped" else run_status(run)
+        counts[status] = counts.get(status, 0) + 1
+    text = f"{len(runs)} of {samples} samples have a run: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + "."
+    if best is not None:
+        text += f" Best: {best.name} ({metric} {final_metric(best, metric):.4f})."
+    return text
+
+
+def _sampled(run: RunRecord, key: str) -> str:
+    """The sampled value of a space key; a config group (`model`) by its name (`model.name`)."""
+    raw = run.params.get(key, run.params.get(f"{key}.name"))
+    if raw is None:
+        return "—"
+    try:
+        return format_value(json.loads(raw))
+    except ValueError:
+        return raw
+
+
+def _number(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
