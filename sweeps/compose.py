@@ -60,7 +60,8 @@ class Composer:
         """Which option of each config group the baseline uses (after the study's and the user's picks)."""
         with _hydra(self._conf_dir):
             config = compose("config", overrides=[f"+study={self._study}", *overrides], return_hydra_config=True)
-        return {group: config.hydra.runtime.choices[group] for group in CONFIG_GROUPS}
+        choices = config.hydra.runtime.choices
+        return {group: choices[group] for group in CONFIG_GROUPS if group in choices}  # `~model` removes one
 
     def _study_baseline(self, user: list[tuple[Override, str]]) -> list[str]:
         """The study's `baseline:` values as overrides. Like the user's, they give way to a group
@@ -99,10 +100,11 @@ class Composer:
         switched = {group: option for group, option in groups.items() if option != self._choices.get(group)}
         kept = [text for key, text in self._overrides if not _under_any(key, switched)]
         config = self._compose(kept + [f"{group}={option}" for group, option in switched.items()], context)
-        absolute = {key: self._absolute(key, value, context) for key, value in values.items()}
-        for key, value in absolute.items():
+        for key in values:
             if OmegaConf.select(config, key, default=_MISSING) is _MISSING:
                 raise SweepError(f"{context}: {key}: unknown key; allowed: {_siblings(config, key)}")
+        absolute = {key: self._absolute(key, value, context) for key, value in values.items()}
+        for key, value in absolute.items():
             OmegaConf.update(config, key, value, force_add=False)
         return config, {**groups, **absolute}
 
@@ -153,11 +155,15 @@ def _hydra(conf_dir: Path) -> Iterator[None]:
 
 def _parse(overrides: Sequence[str]) -> list[tuple[Override, str]]:
     """Each override with its text; a grammar error is one line naming the override."""
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except HydraException as error:
-        raise SweepError(f"overrides: {_first_line(error)}") from None
-    return list(zip(parsed, overrides, strict=True))
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            (override,) = parser.parse_overrides([text])
+        except HydraException as error:
+            raise SweepError(f"overrides: {text!r}: {_first_line(error)}") from None
+        parsed.append((override, text))
+    return parsed
 
 
 def _under_any(key: str, groups: Mapping[str, Any]) -> bool:

@@ -149,7 +149,23 @@ def _start_ray(plan: Plan) -> bool:
 def _run_trials(plan: Plan, recorder: _Recorder, trials: list[PlannedTrial], init_run: str | None) -> None:
     """Exactly `trials`, as one grid; a stage's start from the weights of MLflow run `init_run`."""
     recorder.begin(trials)
-    fit(plan, recorder, {"trial": tune.grid_search([payload(plan, trial, init_run) for trial in trials])}, {})
+    init = _stage_weights(plan, init_run) if init_run else None
+    fit(plan, recorder, {"trial": tune.grid_search([payload(plan, trial, init) for trial in trials])}, {})
+
+
+def _stage_weights(plan: Plan, run_id: str) -> str:
+    """The driver copies a stage's starting weights from MLflow into the shared storage, where every
+    node's trials read them: workers never talk to MLflow, so its server can stay on loopback."""
+    import torch
+    from mlflow.artifacts import download_artifacts
+
+    folder = checkpoint_dir(plan.runtime.paths.storage, plan.study, f"init-{run_id}")
+    with tempfile.TemporaryDirectory() as local:
+        path = download_artifacts(
+            run_id=run_id, artifact_path="checkpoint/model.pt", dst_path=local, tracking_uri=plan.runtime.tracking.uri
+        )
+        save_state(folder, {"model": torch.load(path, map_location="cpu", weights_only=True)})
+    return folder
 
 
 def fit(plan: Plan, recorder: tune.Callback, param_space: dict[str, Any], options: dict[str, Any]) -> None:
@@ -181,7 +197,7 @@ def fit(plan: Plan, recorder: tune.Callback, param_space: dict[str, Any], option
     tuner.fit()
 
 
-def payload(plan: Plan, trial: PlannedTrial, init_run: str | None = None, parent_run: str | None = None) -> dict[str, Any]:
+def payload(plan: Plan, trial: PlannedTrial, init: str | None = None, parent_run: str | None = None) -> dict[str, Any]:
     """What a trial's worker gets (and what the driver's recorder reads back about it)."""
     resources = plan.runtime.resources
     return {
@@ -193,9 +209,8 @@ def payload(plan: Plan, trial: PlannedTrial, init_run: str | None = None, parent
         "threads": max(1, math.floor(resources.cpus_per_trial)),
         "gpu": resources.gpus_per_trial > 0,
         "channels_last": resources.channels_last,
-        "init_run": init_run,  # the MLflow run whose final weights a stage starts from
+        "init": init,  # a stage's starting weights: a folder in the shared storage (`_stage_weights`)
         "parent_run": parent_run,  # the search this trial is a sample of
-        "tracking_uri": plan.runtime.tracking.uri,
     }
 
 
@@ -209,7 +224,7 @@ def _trial_main(params: Mapping[str, Any]) -> None:
 
     payload = params["trial"]
     folder = payload["checkpoint_dir"]
-    resume = load_state(folder) or _initial_weights(payload)
+    resume = load_state(folder) or (load_state(payload["init"]) if payload["init"] else None)
     extra: dict[str, Any] = {"machine": machine_record(), "node_id": ray.get_runtime_context().get_node_id()}
     if resume is not None and "history" in resume:
         extra["resumed_from_epoch"] = len(resume["history"])
@@ -227,20 +242,6 @@ def _trial_main(params: Mapping[str, Any]) -> None:
 
     placement = Placement(device=device, threads=payload["threads"], channels_last=payload["channels_last"])
     kind(payload["config"]["trainable"]).train(payload["config"], payload["data_root"], on_epoch, placement, resume)
-
-
-def _initial_weights(payload: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A stage's starting weights, read from its source trial's MLflow run (on any node)."""
-    if not payload.get("init_run"):
-        return None
-    import torch
-    from mlflow.artifacts import download_artifacts
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = download_artifacts(
-            run_id=payload["init_run"], artifact_path="checkpoint/model.pt", dst_path=folder, tracking_uri=payload["tracking_uri"]
-        )
-        return {"model": torch.load(path, map_location="cpu", weights_only=True)}
 
 
 class _Recorder(tune.Callback):

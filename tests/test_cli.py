@@ -82,7 +82,6 @@ def test_questions_option_selects_and_overrides_may_follow_options(tmp_path: Pat
 # In-process validation is covered by test_validation.py; these check the command's exit and stderr.
 BAD_INPUT = [
     ("negative lr", ["plan", STUDY, "optim.lr=-1"], ("optim.lr", "greater than 0")),
-    ("unknown optimizer", ["plan", STUDY, "optim=foo"], ("optim", "adam", "sgd")),
     ("run validates before Ray", ["run", STUDY, "data=cifar"], ("data", "cifar", "mnist")),
 ]
 
@@ -105,12 +104,9 @@ def test_subcommand_help_mentions_overrides(tmp_path: Path, command: list[str]) 
     assert STUDY in result.stdout
 
 
-def test_top_level_help_exits_0_and_lists_commands(tmp_path: Path) -> None:
+def test_top_level_help_lists_commands_and_mentions_overrides(tmp_path: Path) -> None:
     result = sweep("--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "plan" in result.stdout and "run" in result.stdout
     assert STUDY in result.stdout
-
-
-def test_top_level_help_mentions_overrides(tmp_path: Path) -> None:
-    assert "override" in sweep("--help", cwd=tmp_path).stdout.lower()
+    assert "override" in result.stdout.lower()

@@ -61,10 +61,9 @@ def test_the_head_starts_the_mlflow_server_with_sqlite_and_served_artifacts(conf
     args = _parser().parse_args(words[start:end])
     assert args.backend_store_uri.startswith("sqlite:///")
     assert args.artifacts_destination.endswith("/mlartifacts")
-    assert args.host == "0.0.0.0"  # asked for: the nodes read a stage's start weights from it
+    assert args.host == "127.0.0.1"  # only the driver, on the head, talks to it
     assert "/health" in command  # a second `ray up` leaves the running server alone
-    assert "SWEEPS_TRACKING=http://$(ip route get 1" in _head_start(config)
-    assert f"):{args.port} " in _head_start(config)  # the driver's tracking.uri is that server
+    assert f"SWEEPS_TRACKING=http://127.0.0.1:{args.port} " in _head_start(config)  # the driver's tracking.uri
     assert "--dashboard-host=127.0.0.1" in _head_start(config)  # Ray's dashboard: through an SSH tunnel only
 
 

@@ -95,21 +95,8 @@ def test_bad_override_grammar_is_one_line() -> None:
     assert "hydra.cc" not in message  # the link on Hydra's second line is dropped
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a grammar error names neither the key nor the override: "
-    "\"overrides: no viable alternative at input '['\" (sweeps.compose._parse drops which override failed)",
-)
 def test_bad_override_grammar_names_the_override() -> None:
     assert "optim.lr" in plan_error(["optim.lr=["])
-
-
-_GROUP_DELETION_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=ConfigKeyError,
-    reason="BUG: deleting a config group (~model, ~optim) escapes as omegaconf's ConfigKeyError "
-    "(hydra.runtime.choices.model, read by Composer._chosen_options): a traceback from `sweep`, not a SweepError",
-)
 
 
 @pytest.mark.parametrize(
@@ -118,8 +105,8 @@ _GROUP_DELETION_BUG = pytest.mark.xfail(
         "~seed",
         "~offline",
         "~trainer.epochs",
-        pytest.param("~model", marks=_GROUP_DELETION_BUG),
-        pytest.param("~optim", marks=_GROUP_DELETION_BUG),
+        "~model",
+        "~optim",
     ],
 )
 def test_deleting_a_required_key_is_a_sweep_error(override: str) -> None:
@@ -396,12 +383,6 @@ def test_relative_int_is_rounded_in_a_study(conf_dir: Path) -> None:
     assert all(type(value) is int for value in variant.overrides.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a relative value on an unknown key (optim.lrr: x1) says 'x1 needs a numeric value to multiply "
-    "(got None)' instead of 'unknown key; allowed: … lr …' (Composer.variant makes values absolute before "
-    "checking the key exists)",
-)
 @pytest.mark.parametrize("where", ["grid", "reference"])
 def test_relative_value_on_unknown_key_names_the_allowed_keys(conf_dir: Path, where: str) -> None:
     questions = (

@@ -181,7 +181,8 @@ def overlaid_curves(lines: Sequence[Curve], ylabel: str, title: str, path: Path)
     figure = Figure(figsize=(7, 4.2), layout="constrained")
     axes = figure.subplots()
     for index, line in enumerate(lines):
-        style = {"linewidth": 2.5, "marker": "o", "markersize": 4} if line.thick else {"linewidth": 0.8, "alpha": 0.6}
+        thin = {"linewidth": 0.8, "alpha": 0.6, "marker": "o", "markersize": 2.5}  # a marker: one epoch is a point
+        style = {"linewidth": 2.5, "marker": "o", "markersize": 4} if line.thick else thin
         axes.plot(line.epochs, line.values, color=f"C{index % 10}", label=line.label, **style)
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.set_xlabel("epoch")

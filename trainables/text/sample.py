@@ -42,11 +42,12 @@ ENDINGS = ("today", "again", "as usual", "for now", "in my view", "I think", "as
            "thanks", "before the vote", "after the merge", "on the whole")
 
 
-def generate_sample(rows: int, seed: int = SAMPLE_SEED) -> Corpus:
-    """`rows` comments and their six 0/1 labels (columns in SAMPLE_LABELS order)."""
+def generate_sample(rows: int, seed: int = SAMPLE_SEED, sentences: tuple[int, int] = (1, 3)) -> Corpus:
+    """`rows` comments and their six 0/1 labels (columns in SAMPLE_LABELS order); each comment has
+    between `sentences[0]` and `sentences[1]` neutral sentences of four phrases (about 9 words)."""
     rng = random.Random(seed)  # Python's generator: its sequence for a seed is stable across versions
     labels = [_draw_labels(rng) for _ in range(rows)]
-    texts = [_comment(row, rng) for row in labels]
+    texts = [_comment(row, sentences, rng) for row in labels]
     return Corpus(texts, np.array(labels, dtype=np.float32).reshape(rows, len(SAMPLE_LABELS)), SAMPLE_LABELS)
 
 
@@ -56,9 +57,9 @@ def _draw_labels(rng: random.Random) -> list[bool]:
     return [toxic, severe, *(rng.random() < OTHER_RATES[name] for name in SAMPLE_LABELS[2:])]
 
 
-def _comment(labels: list[bool], rng: random.Random) -> str:
+def _comment(labels: list[bool], sentences: tuple[int, int], rng: random.Random) -> str:
     words: list[str] = []
-    for _ in range(rng.randint(1, 3)):  # neutral sentences
+    for _ in range(rng.randint(*sentences)):
         words += [rng.choice(SUBJECTS), rng.choice(VERBS), rng.choice(OBJECTS), rng.choice(ENDINGS)]
     cues = [rng.choice(CUES[name]) for name, on in zip(SAMPLE_LABELS, labels, strict=True) if on for _ in range(rng.randint(1, 2))]
     if rng.random() < DECOY_RATE:
