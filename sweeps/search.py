@@ -74,6 +74,7 @@ def run_search(plan: Plan, question: PlannedQuestion, composer: Composer, record
             reduction_factor=search.scheduler.reduction_factor,
         )
     recorder.expect(search.num_samples, epochs)
+    print(f"{plan.study}: {question.id} searches {search.num_samples} samples for the best {search.metric}.", flush=True)
     options = {"search_alg": searcher, "scheduler": scheduler, "num_samples": search.num_samples, "metric": search.metric, "mode": search.mode}
     fit(plan, recorder, space, options)
     if not recorder.interrupted():
