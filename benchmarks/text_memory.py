@@ -103,16 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = SMOKE_ROWS if args.smoke else args.rows
 
-    started = time.perf_counter()
     config = baseline_config(rows)
+    started = time.perf_counter()
     corpus = generate_sample(rows, sentences=SENTENCES)
+    generated = time.perf_counter() - started
     data = config["data"]
     splits = split_corpus(corpus, data["validation_split"], data["test_split"])
     words = np.mean([len(text.split()) for text in corpus.texts])
     size, nnz, width = sparse_bytes(config, splits)
     dense = len(splits.train) * width * 4  # float32
     print(f"corpus: {rows:,} rows ({len(splits.train):,} train, {len(splits.val):,} validation), {words:.0f} words a row on average "
-          f"(generated in {time.perf_counter() - started:.1f} s)")
+          f"(generated in {generated:.1f} s)")
     print(f"TF-IDF: {width:,} columns, {nnz / len(splits.train):.0f} non-zeros a train row; "
           f"S = data + indices + indptr of train and validation = {size / MB:.1f} MB "
           f"(a dense float32 train matrix would be {dense / MB:,.0f} MB)")

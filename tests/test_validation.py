@@ -12,7 +12,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from omegaconf.errors import ConfigKeyError
 
 from sweeps.compose import CONF_DIR
 from sweeps.errors import SweepError
