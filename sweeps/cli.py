@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from sweeps.compose import available_studies
 from sweeps.errors import SweepError
@@ -23,14 +24,21 @@ _OVERRIDES_HELP = (
 )
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line and exit code 2, like every other bad input (`sweep --help` for usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"sweep: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="sweep",
         description="Run a whole deep-learning question set: Hydra configs → deduplicated trials → Ray Tune → MLflow.",
         epilog=f"Studies: {', '.join(available_studies())}. Each command takes Hydra overrides of the study's "
         "baseline (offline=true trainer.epochs=1 …): see `sweep plan --help`.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_OneLineParser)
     plan = commands.add_parser(
         "plan",
         help="show every question, its variants and the unique trials (no training, nothing written)",
@@ -53,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="DIR", help="the report folder (default: reports/STUDY)")
     for command in (plan, run, report):
         command.add_argument("study", metavar="STUDY", help=f"a study in conf/study/: {', '.join(available_studies())}")
-        command.add_argument("overrides", nargs="*", metavar="OVERRIDE", help=_OVERRIDES_HELP)
+        command.add_argument("overrides", nargs="*", default=[], metavar="OVERRIDE", help=_OVERRIDES_HELP)
         command.add_argument(
             "--questions", metavar="IDS", help="only these questions, comma-separated (e.g. q01,q03)"
         )
@@ -64,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Start the MLflow UI for the tracking store the configs and OVERRIDEs name, bound to "
         "127.0.0.1 only, and print its URL and the filter that lists one question's runs.",
     )
-    ui.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="e.g. tracking.uri=sqlite:////abs/path/mlflow.db")
+    ui.add_argument("overrides", nargs="*", default=[], metavar="OVERRIDE", help="e.g. tracking.uri=sqlite:////abs/path/mlflow.db")
     ui.add_argument("--port", type=int, default=5000, help="the port to listen on (default: 5000)")
     server = commands.add_parser(
         "server",

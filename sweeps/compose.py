@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -138,7 +139,7 @@ def scale(base: int | float, factor: float, where: str) -> int | float:
     product = base * factor
     if isinstance(base, int):
         if base >= 1 and factor > 0:
-            return max(1, round(product))
+            return max(1, math.floor(product + 0.5))  # halves round up (5 × 0.5 → 3), not to even
         raise SweepError(f"{where}: x{factor:g} of {base} is not a positive whole number")
     return float(f"{product:.12g}")  # 0.01 × 0.1 is 0.001, not 0.0010000000000000002
 

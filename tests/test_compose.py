@@ -14,7 +14,14 @@ import yaml
 from omegaconf import OmegaConf
 from pydantic import TypeAdapter, ValidationError
 
-from sweeps.compose import CONF_DIR, CONFIG_GROUPS, Composer, available_studies, group_options, scale
+from sweeps.compose import (
+    CONF_DIR,
+    CONFIG_GROUPS,
+    Composer,
+    available_studies,
+    group_options,
+    scale,
+)
 from sweeps.errors import SweepError
 from sweeps.plan import plan_study
 from trainables.data import SOURCES, data_shape
@@ -161,6 +168,7 @@ SCALES = [
     (7, 1 / 7, 1),  # 7 × 0.142857… is 1 within float error
     (256, 0.3, 77),  # an int stays an int, rounded: 76.8 → 77
     (10, 0.33, 3),  # 3.3 → 3
+    (5, 0.5, 3),  # halves round up: 2.5 → 3 (Python's round would give 2)
     (1, 0.75, 1),  # never below 1 (one epoch × 0.75 is still one epoch)
     (10, 0.01, 1),  # 0.1 → 1, not 0
     (0.01, 0.1, 0.001),

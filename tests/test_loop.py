@@ -74,9 +74,11 @@ class Run:
         return self.checkpoints[-1]["model"]
 
 
-def run(config: dict[str, Any], data_root: Path, placement: Placement = Placement(), resume: Checkpoint | None = None) -> Run:
+def run(
+    config: dict[str, Any], data_root: Path, placement: Placement | None = None, resume: Checkpoint | None = None
+) -> Run:
     recorder = Run()
-    train(config, data_root, recorder, placement, resume=resume)
+    train(config, data_root, recorder, placement or Placement(), resume=resume)
     return recorder
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from trainables.data import DataUnavailableError
-from trainables.text.schema import CSV_SOURCE, SAMPLE_SOURCE
+from trainables.text.schema import SAMPLE_SOURCE
 
 LABEL_VALUES = {"0": 0, "1": 1}
 
@@ -52,14 +52,12 @@ def csv_path(cfg: Mapping[str, Any], root: str | Path) -> Path:
 def load_corpus(cfg: Mapping[str, Any], root: str | Path) -> Corpus:
     """The corpus of `cfg["source"]`: the CSV at data.path, or the bundled generated sample."""
     if cfg["source"] == SAMPLE_SOURCE:
-        from trainables.text.sample import generate_sample
+        from trainables.text.sample import generate_sample  # late: sample.py builds this module's Corpus
 
         sample = generate_sample(int(cfg["sample_size"]))
         columns = [sample.label_names.index(name) for name in cfg["label_columns"]]
         return Corpus(sample.texts, np.ascontiguousarray(sample.labels[:, columns]), tuple(cfg["label_columns"]))
-    if cfg["source"] == CSV_SOURCE:
-        return read_csv_corpus(csv_path(cfg, root), cfg["text_column"], cfg["label_columns"])
-    raise ValueError(f"data.source: unknown text source {cfg['source']!r}; allowed: {CSV_SOURCE}, {SAMPLE_SOURCE}")
+    return read_csv_corpus(csv_path(cfg, root), cfg["text_column"], cfg["label_columns"])  # CSV_SOURCE
 
 
 def read_csv_corpus(path: Path, text_column: str, label_columns: Sequence[str]) -> Corpus:
@@ -135,7 +133,7 @@ def check_data_config(cfg: Mapping[str, Any]) -> None:
             f"(got {cfg['validation_split']} + {cfg['test_split']})"
         )
     if cfg["source"] == SAMPLE_SOURCE:
-        from trainables.text.sample import SAMPLE_LABELS
+        from trainables.text.sample import SAMPLE_LABELS  # late: sample.py builds this module's Corpus
 
         unknown = [name for name in labels if name not in SAMPLE_LABELS]
         if unknown:

@@ -11,7 +11,12 @@ import torch
 from trainables.data import DataUnavailableError
 from trainables.kinds import Kind
 from trainables.model import count_parameters
-from trainables.text.corpus import CorpusError, check_data_config, csv_path, read_csv_corpus
+from trainables.text.corpus import (
+    CorpusError,
+    check_data_config,
+    csv_path,
+    read_csv_corpus,
+)
 from trainables.text.features import check_features_config, feature_width
 from trainables.text.loop import train
 from trainables.text.models import build_model

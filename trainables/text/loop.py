@@ -71,9 +71,6 @@ def train_on_corpus(
 ) -> None:
     """`train` from a corpus already in memory: TF-IDF features, the model, the epochs."""
     torch.set_num_threads(placement.threads)
-    # Adam's moments of TF-IDF columns a batch rarely touches decay into subnormal floats, which a
-    # CPU handles ~4× slower (an 80,000-row epoch took 5× as long); they are flushed to zero.
-    torch.set_flush_denormal(True)
     device = torch.device(placement.device)
     phases = {"data_load": data_load_seconds}
     clock = time.perf_counter()

@@ -30,7 +30,7 @@ class FeaturesConfig(Strict):
     """TF-IDF features (scikit-learn), fitted on the training split only."""
 
     max_features: PositiveInt  # word n-gram vocabulary: the most frequent terms; the model's input width
-    word_ngrams: NgramRange = [1, 1]
+    word_ngrams: NgramRange = Field(default_factory=lambda: [1, 1])  # unigrams only
     char_ngrams: NgramRange | None = None  # e.g. [2, 4]: character n-grams inside word boundaries too
     char_max_features: PositiveInt | None = None  # their vocabulary, appended to the word columns
     sublinear_tf: bool = True  # 1 + log(tf) instead of raw counts
