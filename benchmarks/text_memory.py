@@ -14,7 +14,8 @@ text_mlp, 20,000 word uni- and bigrams, Adam), a checkpoint taken after the epoc
 
 Each is compared with S = data + indices + indptr bytes of the train and validation TF-IDF
 matrices; a dense copy of the train matrix alone would be rows × columns × 4 bytes (printed for
-scale). PASS when both peaks are ≤ 2 × S; the exit status is 1 on FAIL.
+scale). PASS when both peaks are ≤ 2 × S; the exit status is 1 on FAIL. --smoke only checks that the
+script runs: on 5,000 rows the model's fixed ~20 MB outweighs S, so it gives no verdict.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 
 from sweeps.plan import plan_study
 from trainables.callback import EpochReport, Placement
+from trainables.kinds import kind
 from trainables.text.corpus import CorpusSplits, split_corpus
 from trainables.text.features import build_features
 from trainables.text.sample import generate_sample
@@ -118,8 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"S = data + indices + indptr of train and validation = {size / MB:.1f} MB "
           f"(a dense float32 train matrix would be {dense / MB:,.0f} MB)")
     model = config["model"]
+    parameters = kind("text").parameters(config)
     print(f"measured: TF-IDF features + 1 epoch of {model['name']} (hidden {model['hidden']}), "
-          f"batch {config['trainer']['batch_size']}, {args.threads} threads")
+          f"batch {config['trainer']['batch_size']}, {args.threads} threads; its {parameters:,} parameters, their "
+          f"gradients and Adam's two moments take {parameters * 4 * 4 / MB:.1f} MB whatever the corpus size")
 
     call = measured_call(config, splits, args.threads)
     clock = time.perf_counter()
@@ -134,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(f"RSS peak above the start: {rss / MB:.1f} MB = {rss / size:.2f} × S   (the call took {seconds:.1f} s)")
         verdicts.append(rss <= LIMIT * size)
+    if args.smoke:
+        print("smoke run: no verdict (at this size the model's fixed memory outweighs the matrix)")
+        return 0
     ok = all(verdicts)
     print(f"{'PASS' if ok else 'FAIL'}: peak memory ≤ {LIMIT:g} × the sparse matrix")
     return 0 if ok else 1

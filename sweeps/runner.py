@@ -129,7 +129,7 @@ def prepare_data(plan: Plan) -> None:
     for trainable, data in sources.values():
         try:
             kind(trainable).ensure_available(data, plan.runtime.paths.data_root)
-        except DataUnavailableError as error:
+        except (DataUnavailableError, ValueError) as error:  # missing files, or malformed ones
             raise SweepError(f"data.source={data['source']}: {error}") from None
 
 

@@ -19,6 +19,7 @@ import torch
 
 from trainables.augment import center_crop, random_crop
 from trainables.callback import Checkpoint, EpochReport, Placement, Report
+from trainables.state import checkpointer, restore
 from trainables.data import InMemoryData, Split, data_shape, load_data
 from trainables.losses import LOSSES, Loss
 from trainables.metrics import confusion_matrix, first_crossing
@@ -60,16 +61,7 @@ def train(
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model.parameters(), config["optim"])
     shuffle = torch.Generator().manual_seed(config["seed"])
-    history: list[dict[str, float]] = []
-    if resume is not None:  # weights alone start a stage from another trial's; a full state resumes
-        model.load_state_dict(resume["model"])
-    if resume is not None and "optimizer" in resume:
-        optimizer.load_state_dict(resume["optimizer"])
-        torch.set_rng_state(resume["torch_rng"])
-        if device.type == "cuda":
-            torch.cuda.set_rng_state(resume["cuda_rng"], device)
-        shuffle.set_state(resume["shuffle_rng"])
-        history = list(resume["history"])
+    history = restore(resume, model, optimizer, shuffle, device) if resume is not None else []
     phases["build"] = time.perf_counter() - clock
 
     trainer = config["trainer"]
@@ -99,8 +91,8 @@ def train(
         _carry_crossings(metrics, history, threshold, crossing, seen_before)
         history.append(metrics)
         if epoch < epochs:
-            report(EpochReport(epoch, metrics, _checkpointer(model, optimizer, shuffle, history, device), None))
-    _final_report(model, loss_fn, data, trainer, history, phases, report, _checkpointer(model, optimizer, shuffle, history, device))
+            report(EpochReport(epoch, metrics, checkpointer(model, optimizer, shuffle, history, device), None))
+    _final_report(model, loss_fn, data, trainer, history, phases, report, checkpointer(model, optimizer, shuffle, history, device))
 
 
 def _deterministic_cuda() -> None:
@@ -275,23 +267,3 @@ def _evaluate(
     predicted = torch.cat(predictions)
     accuracy = (predicted == split.y).float().mean().item()
     return loss_sum.item() / len(split), accuracy, predicted
-
-
-def _checkpointer(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    shuffle: torch.Generator,
-    history: list[dict[str, float]],
-    device: torch.device,
-) -> Callable[[], Checkpoint]:
-    def take() -> Checkpoint:
-        cuda = {"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}
-        return cuda | {
-            "model": {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "shuffle_rng": shuffle.get_state(),
-            "history": [dict(metrics) for metrics in history],
-        }
-
-    return take

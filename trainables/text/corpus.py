@@ -52,7 +52,8 @@ def csv_path(cfg: Mapping[str, Any], root: str | Path) -> Path:
 def load_corpus(cfg: Mapping[str, Any], root: str | Path) -> Corpus:
     """The corpus of `cfg["source"]`: the CSV at data.path, or the bundled generated sample."""
     if cfg["source"] == SAMPLE_SOURCE:
-        from trainables.text.sample import generate_sample  # late: sample.py builds this module's Corpus
+        # Imported here: sample.py builds this module's Corpus.
+        from trainables.text.sample import generate_sample
 
         sample = generate_sample(int(cfg["sample_size"]))
         columns = [sample.label_names.index(name) for name in cfg["label_columns"]]
@@ -133,7 +134,8 @@ def check_data_config(cfg: Mapping[str, Any]) -> None:
             f"(got {cfg['validation_split']} + {cfg['test_split']})"
         )
     if cfg["source"] == SAMPLE_SOURCE:
-        from trainables.text.sample import SAMPLE_LABELS  # late: sample.py builds this module's Corpus
+        # Imported here: sample.py builds this module's Corpus.
+        from trainables.text.sample import SAMPLE_LABELS
 
         unknown = [name for name in labels if name not in SAMPLE_LABELS]
         if unknown:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from trainables.callback import Checkpoint, EpochReport, Placement, Report
-from trainables.loop import _checkpointer
+from trainables.state import checkpointer, restore
 from trainables.optim import build_optimizer
 from trainables.text.corpus import CorpusSplits, load_corpus, split_corpus
 from trainables.text.features import build_features
@@ -82,7 +82,7 @@ def train_on_corpus(
     model = build_model(config["model"], data.width, len(data.label_names)).to(device)
     optimizer = build_optimizer(model.parameters(), config["optim"])
     shuffle = torch.Generator().manual_seed(config["seed"])
-    history = _restore(resume, model, optimizer, shuffle, device) if resume is not None else []
+    history = restore(resume, model, optimizer, shuffle, device) if resume is not None else []
     phases["build"] = time.perf_counter() - clock
 
     trainer = config["trainer"]
@@ -103,8 +103,8 @@ def train_on_corpus(
         }
         history.append(metrics)
         if epoch < epochs:
-            report(EpochReport(epoch, metrics, _checkpointer(model, optimizer, shuffle, history, device), None))
-    _final_report(model, data, trainer, history, phases, report, _checkpointer(model, optimizer, shuffle, history, device), device)
+            report(EpochReport(epoch, metrics, checkpointer(model, optimizer, shuffle, history, device), None))
+    _final_report(model, data, trainer, history, phases, report, checkpointer(model, optimizer, shuffle, history, device), device)
 
 
 def _featurised(cfg: Mapping[str, Any], splits: CorpusSplits) -> TextData:
@@ -117,19 +117,6 @@ def _featurised(cfg: Mapping[str, Any], splits: CorpusSplits) -> TextData:
         label_names=splits.train.label_names,
         width=features.width,
     )
-
-
-def _restore(
-    resume: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Optimizer, shuffle: torch.Generator, device: torch.device
-) -> list[dict[str, float]]:
-    """Load a checkpoint taken by trainables.loop's checkpointer; the epochs it had finished."""
-    model.load_state_dict(resume["model"])
-    optimizer.load_state_dict(resume["optimizer"])
-    torch.set_rng_state(resume["torch_rng"])  # dropout continues where it was
-    if device.type == "cuda":
-        torch.cuda.set_rng_state(resume["cuda_rng"], device)
-    shuffle.set_state(resume["shuffle_rng"])
-    return list(resume["history"])
 
 
 def _final_report(
