@@ -243,6 +243,13 @@ def _plan_question(
     return PlannedQuestion(question.id, question.text, question.note, variants, question)
 
 
+def planned_trial(trial: TrialBase, name: str, question_id: str, context: str) -> PlannedTrial:
+    """A validated trial config as a planned trial answering `question_id` (a search sample, a stage)."""
+    planned = PlannedTrial(trial_id(trial), trial.model_dump(mode="json"), name, model_parameters(trial, context), group_id(trial))
+    planned.questions.append(question_id)
+    return planned
+
+
 def add_repeats(
     first: TrialBase, question: QuestionConfig, name: str, trials: dict[str, PlannedTrial], parameters: int
 ) -> list[str]:

@@ -14,7 +14,7 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from sweeps.compose import Composer
-from sweeps.plan import Plan, PlannedQuestion, PlannedTrial, group_id, model_parameters, trial_config, trial_id
+from sweeps.plan import Plan, PlannedQuestion, planned_trial, trial_config
 from sweeps.search_space import search_space
 
 
@@ -58,9 +58,7 @@ def run_search(plan: Plan, question: PlannedQuestion, composer: Composer, record
         config, absolute = composer.variant(written, context)
         trial = trial_config(config, plan.runtime, context)
         name = f"{question.id} " + " ".join(f"{key}={_short(value)}" for key, value in absolute.items())
-        planned = PlannedTrial(trial_id(trial), trial.model_dump(mode="json"), name, model_parameters(trial, context), group_id(trial))
-        planned.questions.append(question.id)
-        return payload(plan, planned, parent_run=parent_run)
+        return payload(plan, planned_trial(trial, name, question.id, context), parent_run=parent_run)
 
     searcher: Searcher = _ComposingSearcher(OptunaSearch(seed=search.seed), compose)
     if search.max_concurrent:

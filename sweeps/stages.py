@@ -13,7 +13,7 @@ from typing import Any
 
 from sweeps.compose import CONFIG_GROUPS, Composer, absolute
 from sweeps.errors import SweepError
-from sweeps.plan import Plan, PlannedQuestion, PlannedTrial, group_id, model_parameters, trial_config, trial_id, validate
+from sweeps.plan import Plan, PlannedQuestion, PlannedTrial, planned_trial, trial_config, validate
 from sweeps.tracking import TRIAL_ID, StudyRuns
 from trainables.kinds import kind
 from trainables.schema import TrialBase
@@ -34,9 +34,7 @@ def resolve_stage(
         context = f"{question.id} " + " ".join(f"{key}={value}" for key, value in variant.overrides.items())
         trial = stage_trial(base, variant.overrides, composer, plan, best.data.tags[TRIAL_ID], question.config.train, context)
         name = f"{context} from {source.question}:{best.data.tags[TRIAL_ID]}"
-        planned = PlannedTrial(trial_id(trial), trial.model_dump(mode="json"), name, model_parameters(trial, context), group_id(trial))
-        planned.questions.append(question.id)
-        trials.append(planned)
+        trials.append(planned_trial(trial, name, question.id, context))
     return trials, best.info.run_id
 
 

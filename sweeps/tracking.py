@@ -43,11 +43,11 @@ def read_statuses(uri: str, study: str) -> dict[str, Status]:
     """Trial id → status of its run, reading only (a missing sqlite store is not created)."""
     if not store_exists(uri):
         return {}
-    client = _client(uri)
+    client = client_for(uri)
     experiment = client.get_experiment_by_name(study)
     if experiment is None:
         return {}
-    return {trial_id: _status(run) for trial_id, run in _trial_runs(client, experiment.experiment_id).items()}
+    return {trial_id: _status(run) for trial_id, run in trial_runs(client, experiment.experiment_id).items()}
 
 
 def apply_statuses(plan: Plan) -> None:
@@ -64,7 +64,7 @@ class StudyRuns:
         path = sqlite_path(uri)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.client = _client(uri)
+        self.client = client_for(uri)
         self.study = study
         experiment = self.client.get_experiment_by_name(study)
         if experiment is None:
@@ -72,7 +72,7 @@ class StudyRuns:
             self.experiment_id = self.client.create_experiment(study, artifact_location=artifacts)
         else:
             self.experiment_id = experiment.experiment_id
-        self._runs = {tid: run.info.run_id for tid, run in _trial_runs(self.client, self.experiment_id).items()}
+        self._runs = {tid: run.info.run_id for tid, run in trial_runs(self.client, self.experiment_id).items()}
 
     def open(self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}) -> tuple[str, int]:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
@@ -201,7 +201,7 @@ class StudyRuns:
         self.client.set_terminated(run_id, status)
 
 
-def _client(uri: str) -> Any:
+def client_for(uri: str) -> Any:
     from mlflow.tracking import MlflowClient  # imported late: mlflow costs seconds to import
 
     for noisy in ("mlflow", "alembic"):  # schema-migration chatter on a new store
@@ -210,7 +210,7 @@ def _client(uri: str) -> Any:
     return MlflowClient(tracking_uri=uri)
 
 
-def _trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
+def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
     """Trial id → its run; were there ever two, the finished one wins (none is ever dropped)."""
     runs: dict[str, Any] = {}
     token = None

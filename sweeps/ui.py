@@ -19,7 +19,7 @@ from sweeps.compose import CONF_DIR
 from sweeps.errors import SweepError
 from sweeps.schema import TrackingConfig, describe_validation_error
 from sweeps.server import ServerOptions, serve
-from sweeps.tracking import QUESTIONS, _client, sqlite_path, store_exists
+from sweeps.tracking import QUESTIONS, client_for, sqlite_path, store_exists
 
 HOST = "127.0.0.1"  # loopback only: the runs are this machine's user's, not the network's
 ARTIFACTS = "mlartifacts"  # beside a SQLite store, where `sweep run` puts each study's artifacts
@@ -41,7 +41,7 @@ def configured_uri(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> str:
 
 def experiment_links(uri: str, port: int) -> dict[str, str]:
     """Experiment name → the URL of its runs in the UI, for every experiment in the store."""
-    client = _client(uri)
+    client = client_for(uri)
     return {
         experiment.name: f"http://{HOST}:{port}/#/experiments/{experiment.experiment_id}/runs"
         for experiment in client.search_experiments()

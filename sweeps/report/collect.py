@@ -7,7 +7,6 @@ Nothing is trained and nothing is written: a planned trial without a run is simp
 from __future__ import annotations
 
 import csv
-import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 
 from sweeps.errors import SweepError
 from sweeps.plan import Plan
-from sweeps.tracking import QUESTIONS, _client, _trial_runs, store_exists
+from sweeps.tracking import QUESTIONS, client_for, trial_runs, store_exists
 
 # Logged every epoch (step = epoch) by the runner.
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "eval_seconds", "examples_per_second")
@@ -58,11 +57,11 @@ def read_study(plan: Plan) -> StudyRecord:
     uri = plan.runtime.tracking.uri
     if not store_exists(uri):
         raise SweepError(f"tracking.uri: no MLflow store at {uri}; run `sweep run {plan.study}` first")
-    client = _client(uri)
+    client = client_for(uri)
     experiment = client.get_experiment_by_name(plan.study)
     if experiment is None:
         raise SweepError(f"tracking.uri: no experiment {plan.study!r} in {uri}; run `sweep run {plan.study}` first")
-    found = _trial_runs(client, experiment.experiment_id)
+    found = trial_runs(client, experiment.experiment_id)
     planned = {trial.id: trial for trial in plan.trials}
     runs = {
         trial_id: _record(client, run, planned[trial_id].config["trainer"]["epochs"])
@@ -96,8 +95,8 @@ def question_runs(study: StudyRecord, question_id: str) -> list[RunRecord]:
 
     These trials are not in the plan: they are found by their tags, with trainer.epochs from their params.
     """
-    client = _client(study.plan.runtime.tracking.uri)
-    found = _trial_runs(client, study.experiment_id)
+    client = client_for(study.plan.runtime.tracking.uri)
+    found = trial_runs(client, study.experiment_id)
     answering = [run for run in found.values() if question_id in run.data.tags.get(QUESTIONS, "").split(",")]
     records = [_record(client, run, int(run.data.params.get("trainer.epochs", "0"))) for run in answering]
     return sorted(records, key=lambda record: record.start_time)
@@ -107,17 +106,16 @@ def trial_run(study: StudyRecord, trial_id: str) -> RunRecord | None:
     """The run of any trial, planned or not (a stage's source is a search's sample); None if it has none."""
     if trial_id in study.runs:
         return study.runs[trial_id]
-    client = _client(study.plan.runtime.tracking.uri)
-    run = _trial_runs(client, study.experiment_id).get(trial_id)
+    client = client_for(study.plan.runtime.tracking.uri)
+    run = trial_runs(client, study.experiment_id).get(trial_id)
     return None if run is None else _record(client, run, int(run.data.params.get("trainer.epochs", "0")))
 
 
 def read_confusion_matrix(uri: str, run_id: str) -> np.ndarray | None:
     """The run's test-set confusion matrix (rows: true class), or None when the run logged none."""
-    client = _client(uri)
+    client = client_for(uri)
     if CONFUSION_MATRIX not in {artifact.path for artifact in client.list_artifacts(run_id)}:
         return None
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a bar per tiny CSV is noise
     with tempfile.TemporaryDirectory() as folder:
         text = Path(client.download_artifacts(run_id, CONFUSION_MATRIX, folder)).read_text()
     rows = list(csv.reader(text.splitlines()))[1:]  # below the header `true\predicted,0,1,…`

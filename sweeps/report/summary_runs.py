@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sweeps.report.collect import StudyRecord
 from sweeps.report.sections import FIGURES
-from sweeps.tracking import KIND, QUESTIONS, STUDY, _client
+from sweeps.tracking import KIND, QUESTIONS, STUDY, client_for
 
 SUMMARY_KIND = "summary"
 QUESTION = "sweeps.question"  # the one question a summary run is about
@@ -23,7 +23,7 @@ SECTION = "section.md"
 
 def log_summary(study: StudyRecord, question: str, markdown: str, figures: Sequence[Path], run_id: str | None) -> str:
     """Log one question's section to its summary run (`run_id`, or a new one); returns the run's id."""
-    client = _client(study.plan.runtime.tracking.uri)
+    client = client_for(study.plan.runtime.tracking.uri)
     if run_id is None:
         tags = {KIND: SUMMARY_KIND, QUESTION: question, QUESTIONS: question, STUDY: study.plan.study}
         run_id = client.create_run(study.experiment_id, run_name=f"{question} summary", tags=tags).info.run_id
@@ -39,7 +39,7 @@ def log_summary(study: StudyRecord, question: str, markdown: str, figures: Seque
 
 def summary_runs(study: StudyRecord) -> dict[str, str]:
     """Question id → the run id of its existing summary run."""
-    client = _client(study.plan.runtime.tracking.uri)
+    client = client_for(study.plan.runtime.tracking.uri)
     found = client.search_runs(
         [study.experiment_id], filter_string=f"tags.`{KIND}` = '{SUMMARY_KIND}'", max_results=1000
     )
