@@ -15,11 +15,9 @@ from typing import Any
 import torch
 from pyarrow import fs
 
+from sweeps.locations import is_uri
+
 STATE = "state.pt"  # the latest epoch's full state: weights, optimizer, RNGs, metric history
-
-
-def is_uri(location: str) -> bool:
-    return "://" in location
 
 
 def join(location: str, *parts: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -12,6 +11,7 @@ from typing import NoReturn
 
 from sweeps.compose import available_studies
 from sweeps.errors import SweepError
+from sweeps.process import keep_ray_on_loopback, quiet_libraries
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED_TRIALS = 1
@@ -110,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown or extra)}")
     if takes_overrides:
         args.overrides += extra  # overrides after an option (`sweep plan S --json offline=true`)
+    quiet_libraries()
     try:
         return _COMMANDS[args.command](args)
     except SweepError as error:
@@ -138,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
     apply_statuses(plan)
-    _keep_ray_on_loopback(plan.runtime.resources.address)
+    keep_ray_on_loopback(plan.runtime.resources.address)
     from sweeps.runner import prepare_data, run_plan  # imports Ray: only once the plan is valid
 
     prepare_data(plan)
@@ -146,17 +147,6 @@ def _run(args: argparse.Namespace) -> int:
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED_TRIALS if summary.failed else 0
-
-
-def _keep_ray_on_loopback(address: str | None) -> None:
-    """A Ray on this machine (one started for the run, or a cluster addressed as 127.0.0.1) stays on loopback.
-
-    Otherwise Ray replaces 127.0.0.1 by this machine's network address and its servers listen on every
-    interface. Ray's switch for single-machine clusters keeps both on 127.0.0.1; Ray reads it on import.
-    """
-    host = (address or "127.0.0.1").rsplit(":", 1)[0]
-    if host in ("127.0.0.1", "localhost"):
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 def _report(args: argparse.Namespace) -> int:

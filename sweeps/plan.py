@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from sweeps.compose import CONF_DIR, Composer
 from sweeps.errors import SweepError
+from sweeps.locations import absolute_location, absolute_tracking_uri
 from sweeps.schema import QuestionConfig, RuntimeConfig, StudyConfig, describe_validation_error
 from trainables.kinds import kind
 from trainables.schema import TrialBase
@@ -311,21 +312,10 @@ def _runtime_data(baseline: DictConfig) -> dict[str, Any]:
     """Runtime settings with every local path made absolute: trials run in other working directories."""
     data = {key: _container(baseline[key], key) for key in ("tracking", "resources", "paths", "offline") if key in baseline}
     if isinstance(data.get("paths"), dict):
-        data["paths"] = {key: _absolute_location(value) for key, value in data["paths"].items()}
-    tracking = data.get("tracking")
-    if isinstance(tracking, dict) and str(tracking.get("uri", "")).startswith(_SQLITE):
-        tracking["uri"] = _SQLITE + _absolute_location(tracking["uri"][len(_SQLITE) :])
+        data["paths"] = {key: absolute_location(value) for key, value in data["paths"].items()}
+    if isinstance(data.get("tracking"), dict) and "uri" in data["tracking"]:
+        data["tracking"]["uri"] = absolute_tracking_uri(data["tracking"]["uri"])
     return data
-
-
-_SQLITE = "sqlite:///"
-
-
-def _absolute_location(location: Any) -> Any:
-    """A local path made absolute; a URI (s3://…) or a non-string left as it is."""
-    if not isinstance(location, str) or "://" in location:
-        return location
-    return str(Path(location).expanduser().absolute())
 
 
 def _check_top_level(baseline: DictConfig) -> None:

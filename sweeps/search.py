@@ -6,16 +6,19 @@ with a content-hash id, an MLflow run under the search's parent run, and a resum
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
 
+from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from sweeps.compose import Composer
+from sweeps.experiment import fit, payload
 from sweeps.plan import Plan, PlannedQuestion, planned_trial, trial_config
-from sweeps.search_space import search_space
+from sweeps.recorder import Recorder
+from sweeps.search_space import Choice, Domain, search_space
 
 
 class _ComposingSearcher(Searcher):
@@ -42,13 +45,24 @@ class _ComposingSearcher(Searcher):
         self._inner.on_trial_complete(trial_id, result=result, error=error)
 
 
-def run_search(plan: Plan, question: PlannedQuestion, composer: Composer, recorder: Any, parent_run: str) -> None:
-    """Run `question`'s search to its end; its parent run is marked FINISHED unless interrupted."""
-    from sweeps.runner import fit, payload  # the runner imports this module
+def tune_space(space: Mapping[str, Domain]) -> dict[str, Any]:
+    """The plain search space as Ray Tune's domains (which Ray's OptunaSearch turns into Optuna's)."""
+    return {key: _tune_domain(domain) for key, domain in space.items()}
 
+
+def _tune_domain(domain: Domain) -> Any:
+    if isinstance(domain, Choice):
+        return tune.choice(list(domain.values))
+    return tune.loguniform(domain.low, domain.high) if domain.log else tune.uniform(domain.low, domain.high)
+
+
+def run_search(
+    plan: Plan, question: PlannedQuestion, composer: Composer, recorder: Recorder, parent_run: str, out: TextIO
+) -> None:
+    """Run `question`'s search to its end; its parent run is marked FINISHED unless interrupted."""
     search = question.config.search
     assert search is not None
-    space = search_space(search.space, f"{question.id}.search.space")
+    space = tune_space(search_space(search.space, f"{question.id}.search.space"))
     fixed, _ = composer.variant(search.fixed, f"{question.id}.search.fixed")
     epochs = int(fixed.trainer.epochs)
 
@@ -72,7 +86,7 @@ def run_search(plan: Plan, question: PlannedQuestion, composer: Composer, record
             reduction_factor=search.scheduler.reduction_factor,
         )
     recorder.expect(search.num_samples, epochs)
-    print(f"{plan.study}: {question.id} searches {search.num_samples} samples for the best {search.metric}.", flush=True)
+    print(f"{plan.study}: {question.id} searches {search.num_samples} samples for the best {search.metric}.", file=out, flush=True)
     options = {"search_alg": searcher, "scheduler": scheduler, "num_samples": search.num_samples, "metric": search.metric, "mode": search.mode}
     fit(plan, recorder, space, options)
     if not recorder.interrupted():

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from sweeps.errors import SweepError
-from sweeps.tracking import sqlite_path
+from sweeps.locations import absolute_location, sqlite_path
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # What `sweep run` sends; the server's first start creates this user as its admin.
@@ -51,9 +51,7 @@ def server_process(options: ServerOptions, environ: Mapping[str, str]) -> Server
         raise SweepError(f"--port: must be 1–65535 (got {options.port})")
     store = sqlite_path(options.backend_store_uri)
     backend = f"sqlite:///{store}" if store is not None else options.backend_store_uri
-    artifacts = options.artifacts_destination
-    if "://" not in artifacts:
-        artifacts = str(Path(artifacts).expanduser().absolute())
+    artifacts = absolute_location(options.artifacts_destination)
     argv = [
         sys.executable, "-m", "mlflow", "server",
         "--host", options.host,

@@ -9,8 +9,10 @@ the trial starts from that trial's final weights. `train: false` makes it evalua
 from __future__ import annotations
 
 import copy
+import tempfile
 from typing import Any
 
+from sweeps.checkpoints import checkpoint_dir, save_state
 from sweeps.compose import CONFIG_GROUPS, Composer, absolute
 from sweeps.errors import SweepError
 from sweeps.plan import Plan, PlannedQuestion, PlannedTrial, planned_trial, trial_config, validate
@@ -59,3 +61,21 @@ def stage_trial(
     if not train:
         config["trainer"]["epochs"] = 0  # evaluate the source's weights as they are
     return validate(kind(config["trainable"]).schema, config, context=context)
+
+
+def stage_weights(plan: Plan, run_id: str) -> str:
+    """The shared-storage folder holding the final weights of MLflow run `run_id`, copied there by the driver.
+
+    Every node's trials read a stage's starting weights from the shared storage: workers never talk to
+    MLflow, so its server can stay on loopback.
+    """
+    import torch
+    from mlflow.artifacts import download_artifacts
+
+    folder = checkpoint_dir(plan.runtime.paths.storage, plan.study, f"init-{run_id}")
+    with tempfile.TemporaryDirectory() as local:
+        path = download_artifacts(
+            run_id=run_id, artifact_path="checkpoint/model.pt", dst_path=local, tracking_uri=plan.runtime.tracking.uri
+        )
+        save_state(folder, {"model": torch.load(path, map_location="cpu", weights_only=True)})
+    return folder

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
-import os
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sweeps.compose import CONF_DIR
+from sweeps.locations import sqlite_path
 from sweeps.plan import Plan, PlannedTrial, Status
 
 TRIAL_ID = "sweeps.trial_id"
@@ -25,13 +24,10 @@ QUESTIONS = "sweeps.questions"
 STUDY = "sweeps.study"
 KIND = "sweeps.kind"
 GROUP = "sweeps.group"  # trials that differ only in seed (a question's repeats) share it
+OUTCOME = "sweeps.outcome"  # how a trial's run ended: one of Outcome
+Outcome = Literal["finished", "early_stopped", "failed"]
+_OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED"}
 _STATUS = {"FINISHED": "finished"}  # any other MLflow status (RUNNING, KILLED, FAILED) is "partial"
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a `sqlite:///` URI (relative to the working directory), else None."""
-    prefix = "sqlite:///"
-    return Path(uri[len(prefix) :]).absolute() if uri.startswith(prefix) else None
 
 
 def store_exists(uri: str) -> bool:
@@ -103,8 +99,15 @@ class StudyRuns:
         self.client.log_batch(run_id, params=_params(trial.config))
         return run_id, -1
 
-    def run_id(self, trial_id: str) -> str | None:
-        return self._runs.get(trial_id)
+    def backfill(self, run_id: str, logged: int, history: list[dict[str, Any]], epochs: int) -> int:
+        """Epochs a trial's checkpoint holds but its run lacks (a kill between the two) are logged now;
+        returns the run's last logged epoch.
+
+        The last epoch is left to the trial: resumed, it always reports it again, with the test set.
+        """
+        missing = [epoch for epoch in history if logged < epoch["epoch"] < epochs]
+        self.log_epochs(run_id, missing)
+        return max([logged] + [int(epoch["epoch"]) for epoch in missing])
 
     def search_run(self, question: str) -> tuple[str, bool]:
         """The parent run of a question's search (created if new), and whether the search finished."""
@@ -187,15 +190,22 @@ class StudyRuns:
 
         self.client.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
-    def finish(self, run_id: str, artifacts: Mapping[str, bytes | Path], status: str = "FINISHED") -> None:
-        """Log the artifacts (name → bytes, or a file to copy) and end the run (FINISHED, or KILLED)."""
-        with tempfile.TemporaryDirectory() as folder:
-            for name, content in artifacts.items():
-                target = Path(folder) / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(content if isinstance(content, bytes) else content.read_bytes())
-            self.client.log_artifacts(run_id, folder)
-        self.client.set_terminated(run_id, status)
+    def end_trial(self, run_id: str, outcome: Outcome, artifacts: Mapping[str, bytes | Path] = {}, **tags: str) -> None:
+        """Tag the run with how its trial ended, log its artifacts (name → bytes, or a file to copy) and end it.
+
+        finished → FINISHED; early_stopped (a search's scheduler; tags its `stopped_at_epoch`) → KILLED;
+        failed (tags its `error_file`) → FAILED. An interrupted trial's run is `close`d KILLED instead,
+        with no outcome: the next `sweep run` continues it.
+        """
+        self.set_tags(run_id, {OUTCOME: outcome, **{f"sweeps.{key}": value for key, value in tags.items()}})
+        if artifacts:
+            with tempfile.TemporaryDirectory() as folder:
+                for name, content in artifacts.items():
+                    target = Path(folder) / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(content if isinstance(content, bytes) else content.read_bytes())
+                self.client.log_artifacts(run_id, folder)
+        self.close(run_id, _OUTCOME_STATUS[outcome])
 
     def close(self, run_id: str, status: str) -> None:
         self.client.set_terminated(run_id, status)
@@ -204,9 +214,6 @@ class StudyRuns:
 def client_for(uri: str) -> Any:
     from mlflow.tracking import MlflowClient  # imported late: mlflow costs seconds to import
 
-    for noisy in ("mlflow", "alembic"):  # schema-migration chatter on a new store
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one line per download otherwise
     return MlflowClient(tracking_uri=uri)
 
 

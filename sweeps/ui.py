@@ -19,7 +19,8 @@ from sweeps.compose import CONF_DIR
 from sweeps.errors import SweepError
 from sweeps.schema import TrackingConfig, describe_validation_error
 from sweeps.server import ServerOptions, serve
-from sweeps.tracking import QUESTIONS, client_for, sqlite_path, store_exists
+from sweeps.locations import sqlite_path
+from sweeps.tracking import QUESTIONS, client_for, store_exists
 
 HOST = "127.0.0.1"  # loopback only: the runs are this machine's user's, not the network's
 ARTIFACTS = "mlartifacts"  # beside a SQLite store, where `sweep run` puts each study's artifacts

@@ -64,6 +64,6 @@ def write_store(uri: str, plan: Plan, outcome: Callable[[PlannedTrial], Outcome 
         runs.log_epochs(run_id, epoch_metrics(chosen))
         runs.set_tags(run_id, {f"sys.{key}": value for key, value in MACHINE.items()})
         if chosen.finished:
-            runs.finish(run_id, {"confusion_matrix.csv": confusion_csv(correct=30)})
+            runs.end_trial(run_id, "finished", {"confusion_matrix.csv": confusion_csv(correct=30)})
         written[trial.id] = run_id  # an unfinished run stays RUNNING, as a trial still training
     return written

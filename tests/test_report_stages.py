@@ -86,18 +86,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         run_id, _ = runs.open(trial, offline=True, tags={"mlflow.parentRunId": parent})
         runs.log_epochs(run_id, epoch_metrics(Outcome(sample.val_acc)))
         if len(sample.val_acc) == EPOCHS:
-            runs.set_tags(run_id, {"sweeps.outcome": "finished"})
-            runs.finish(run_id, {})
+            runs.end_trial(run_id, "finished")
         else:
-            runs.set_tags(run_id, {"sweeps.outcome": "early_stopped", "sweeps.stopped_at_epoch": str(len(sample.val_acc))})
-            runs.finish(run_id, {}, status="KILLED")
+            runs.end_trial(run_id, "early_stopped", stopped_at_epoch=str(len(sample.val_acc)))
         time.sleep(0.01)  # distinct start times: the figure's x is the order trials started
     runs.close(parent, "FINISHED")
     stage = _trial(base, "stage15", "q15 data=mnist from q13:sample2", "q15", {"init_from": "sample2", "optim.lr": 3e-5})
     run_id, _ = runs.open(stage, offline=True)
     runs.log_epochs(run_id, epoch_metrics(Outcome(STAGE_VAL)))
     runs.client.log_metric(run_id, "test_acc", 0.96)
-    runs.finish(run_id, {})
+    runs.end_trial(run_id, "finished")
     return Store(plan, read_study(plan), "sample2")
 
 

@@ -1,4 +1,5 @@
-"""Hydra's sweep grammar → Ray Tune search space: one pure function, table-tested (as Hydra's Optuna sweeper)."""
+"""Hydra's sweep grammar → a plain search space (one pure function, table-tested as Hydra's Optuna
+sweeper does), and that space → Ray Tune's domains when a search runs."""
 
 from __future__ import annotations
 
@@ -6,30 +7,26 @@ import pytest
 from ray.tune.search.sample import Categorical, Float, LogUniform, Uniform
 
 from sweeps.errors import SweepError
-from sweeps.search_space import search_space
+from sweeps.search import tune_space
+from sweeps.search_space import Choice, Domain, Interval, search_space
 
 
 @pytest.mark.parametrize(
-    ("expression", "kind", "expected"),
+    ("expression", "expected"),
     [
-        ("choice(1, 2, 3)", Categorical, [1, 2, 3]),
-        ("choice(jhu_bn, fashion_cnn)", Categorical, ["jhu_bn", "fashion_cnn"]),  # a config group's options
-        ("choice(true, false)", Categorical, [True, False]),
-        ("range(1, 5)", Categorical, [1, 2, 3, 4]),  # Hydra's range: stop excluded
-        ("range(8, 33, 8)", Categorical, [8, 16, 24, 32]),
-        ("range(0.5, 2.0, 0.5)", Categorical, [0.5, 1.0, 1.5]),
-        ("interval(0.0, 0.5)", Uniform, (0.0, 0.5)),
-        ("interval(1, 4)", Uniform, (1.0, 4.0)),
-        ("tag(log, interval(0.0001, 0.1))", LogUniform, (0.0001, 0.1)),
+        ("choice(1, 2, 3)", Choice((1, 2, 3))),
+        ("choice(jhu_bn, fashion_cnn)", Choice(("jhu_bn", "fashion_cnn"))),  # a config group's options
+        ("choice(true, false)", Choice((True, False))),
+        ("range(1, 5)", Choice((1, 2, 3, 4))),  # Hydra's range: stop excluded
+        ("range(8, 33, 8)", Choice((8, 16, 24, 32))),
+        ("range(0.5, 2.0, 0.5)", Choice((0.5, 1.0, 1.5))),
+        ("interval(0.0, 0.5)", Interval(0.0, 0.5)),
+        ("interval(1, 4)", Interval(1.0, 4.0)),
+        ("tag(log, interval(0.0001, 0.1))", Interval(0.0001, 0.1, log=True)),
     ],
 )
-def test_grammar_to_tune_domain(expression: str, kind: type, expected: object) -> None:
-    domain = search_space({"key": expression})["key"]
-    if kind is Categorical:
-        assert isinstance(domain, Categorical) and domain.categories == expected
-    else:
-        assert isinstance(domain, Float) and isinstance(domain.get_sampler(), kind)
-        assert (domain.lower, domain.upper) == expected
+def test_grammar_to_domain(expression: str, expected: Domain) -> None:
+    assert search_space({"key": expression})["key"] == expected
 
 
 def test_keys_are_kept_as_written() -> None:
@@ -49,3 +46,21 @@ def test_bad_expressions_name_the_key(expression: str, message: str) -> None:
     with pytest.raises(SweepError, match=message) as caught:
         search_space({"key": expression}, "q13.search.space")
     assert "q13.search.space.key" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("domain", "kind", "expected"),
+    [
+        (Choice((1, 2, 3)), Categorical, [1, 2, 3]),
+        (Choice(("jhu_bn", "fashion_cnn")), Categorical, ["jhu_bn", "fashion_cnn"]),
+        (Interval(0.0, 0.5), Uniform, (0.0, 0.5)),
+        (Interval(0.0001, 0.1, log=True), LogUniform, (0.0001, 0.1)),
+    ],
+)
+def test_domain_to_tune(domain: Domain, kind: type, expected: object) -> None:
+    converted = tune_space({"key": domain})["key"]
+    if kind is Categorical:
+        assert isinstance(converted, Categorical) and converted.categories == expected
+    else:
+        assert isinstance(converted, Float) and isinstance(converted.get_sampler(), kind)
+        assert (converted.lower, converted.upper) == expected

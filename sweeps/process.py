@@ -1,0 +1,38 @@
+"""Process-wide settings, applied once by the `sweep` command (library functions leave the process alone).
+
+Third-party chatter that would bury the sweep's own lines is turned down, and a Ray started on this
+machine is kept on the loopback interface.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+# Environment switches read by the libraries when they act (not on import), each with its reason.
+_QUIET_ENVIRONMENT = {
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # one progress bar per artifact download otherwise
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # Tune's CSV/JSON/TensorBoard files: MLflow is the record
+    "RAY_AIR_NEW_OUTPUT": "0",  # Tune's own progress tables; `sweep run` prints its own progress
+}
+_QUIET_LOGGERS = ("mlflow", "alembic")  # MLflow's schema-migration lines when a store is created
+
+
+def quiet_libraries() -> None:
+    """Keep third-party libraries to warnings and errors; a value the user set in the environment wins."""
+    for name, value in _QUIET_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def keep_ray_on_loopback(address: str | None) -> None:
+    """A Ray on this machine (one started for the run, or a cluster addressed as 127.0.0.1) stays on loopback.
+
+    Otherwise Ray replaces 127.0.0.1 by this machine's network address and its servers listen on every
+    interface. Ray's switch for single-machine clusters keeps both on 127.0.0.1; Ray reads it on import,
+    so this runs before Ray is imported.
+    """
+    host = (address or "127.0.0.1").rsplit(":", 1)[0]
+    if host in ("127.0.0.1", "localhost"):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")

@@ -1,0 +1,190 @@
+"""The driver's Ray Tune callback: one MLflow run per trial, written through `sweeps.tracking`.
+
+Workers report each epoch through Ray; this callback opens (or continues) the trial's run, logs each
+epoch once, and ends the run with how the trial ended — finished, stopped early by a search's
+scheduler, failed, or (on an interruption) left for the next `sweep run` to continue.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+from ray import tune
+
+from sweeps.checkpoints import checkpoint_dir, load_state
+from sweeps.plan import Plan, PlannedTrial
+from sweeps.progress import Progress
+from sweeps.tracking import StudyRuns
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    planned: int  # unique trials in the plan
+    ran: int  # trials this invocation started (finished ones are skipped)
+    finished: int
+    stopped: int  # early-stopped by a search's scheduler
+    failed: int
+    interrupted: bool
+
+
+class Recorder(tune.Callback):
+    """One MLflow run per trial, and the live progress line."""
+
+    def __init__(self, plan: Plan, runs: StudyRuns, out: TextIO) -> None:
+        self._plan = plan
+        self._runs = runs
+        self._out = out
+        self._progress = Progress(plan.study, out)
+        self._trials: dict[str, PlannedTrial] = {}
+        self._run_ids: dict[str, str] = {}
+        self._logged: dict[str, int] = {}  # trial id → last epoch in MLflow (-1: none)
+        self._final: set[str] = set()  # trials that reported their last epoch
+        self._confusion: dict[str, list[list[int]]] = {}
+        self._machine: dict[str, dict[str, str]] = {}
+        self._running: set[str] = set()
+        self._finished: set[str] = set()
+        self._stopped: set[str] = set()  # early-stopped by a scheduler: not failures, not finished
+        self._failed: set[str] = set()
+
+    def begin(self, trials: list[PlannedTrial]) -> None:
+        """Open (or continue) the runs of known trials about to run; print what runs."""
+        for trial in trials:
+            epochs = trial.config["trainer"]["epochs"]
+            self._progress.epochs_todo += max(0, epochs - max(self._register(trial), 0))
+        print(f"{self._plan.study}: running {len(trials)} trials; MLflow: {self._plan.runtime.tracking.uri}", file=self._out)
+
+    def expect(self, trials: int, epochs: int) -> None:
+        """A search's samples, counted for the ETA before they exist."""
+        self._progress.epochs_todo += trials * epochs
+
+    def _register(self, trial: PlannedTrial, tags: Mapping[str, str] = {}) -> int:
+        """The trial's run, opened or continued, with the epochs its checkpoint holds backfilled; its last logged epoch."""
+        run_id, logged = self._runs.open(trial, self._plan.runtime.offline, tags)
+        state = load_state(self._folder(trial.id)) or {}
+        logged = self._runs.backfill(run_id, logged, state.get("history", []), trial.config["trainer"]["epochs"])
+        self._trials[trial.id] = trial
+        self._run_ids[trial.id] = run_id
+        self._logged[trial.id] = logged
+        return logged
+
+    def _folder(self, trial_id: str) -> str:
+        return checkpoint_dir(self._plan.runtime.paths.storage, self._plan.study, trial_id)
+
+    # --- tune.Callback hooks -------------------------------------------------------------------
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        sent = trial.config["trial"]
+        if sent["id"] not in self._run_ids:  # a search's sample: known only now
+            planned = PlannedTrial(sent["id"], sent["config"], **sent["planned"])
+            self._register(planned, {"mlflow.parentRunId": sent["parent_run"]})
+        self._running.add(sent["id"])
+        self._show(force=True)
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        trial_id = trial.config["trial"]["id"]
+        run_id = self._run_ids[trial_id]
+        if "machine" in result:
+            self._machine[trial_id] = result["machine"]
+            tags = {f"sys.{key}": value for key, value in result["machine"].items()}
+            tags["sweeps.node_id"] = result["node_id"]  # the Ray node this (part of the) trial ran on
+            if "resumed_from_epoch" in result:
+                tags["sweeps.resumed_from_epoch"] = str(result["resumed_from_epoch"])
+            self._runs.set_tags(run_id, tags)
+        epoch = int(result["epoch"])
+        if epoch > self._logged[trial_id]:
+            self._runs.log_epochs(run_id, [{key: result[key] for key in result["metric_names"]}])
+            self._logged[trial_id] = epoch
+            self._progress.epochs_done += 1
+        if result["final"]:
+            self._final.add(trial_id)
+        if "confusion_matrix" in result:
+            self._confusion[trial_id] = result["confusion_matrix"]
+        self._show()
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        trial_id = trial.config["trial"]["id"]
+        artifacts = trial_artifacts(
+            self._trials[trial_id], self._folder(trial_id), self._confusion.get(trial_id), self._machine.get(trial_id)
+        )
+        if trial_id in self._final:
+            self._runs.end_trial(self._run_ids[trial_id], "finished", artifacts)
+            self._finished.add(trial_id)
+        else:  # a scheduler (ASHA) stopped it: recorded as such, with the epoch it reached
+            stopped_at = str(self._logged[trial_id])
+            self._runs.end_trial(self._run_ids[trial_id], "early_stopped", artifacts, stopped_at_epoch=stopped_at)
+            self._stopped.add(trial_id)
+        self._running.discard(trial_id)
+        self._show(force=True)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        trial_id = trial.config["trial"]["id"]
+        error = str(getattr(trial, "error_file", "") or "")
+        self._runs.end_trial(self._run_ids[trial_id], "failed", error_file=error)
+        self._running.discard(trial_id)
+        self._failed.add(trial_id)
+        print(f"{self._plan.study}: trial {trial_id} ({self._trials[trial_id].name}) failed; see {error}", file=self._out)
+        self._show(force=True)
+
+    # ---------------------------------------------------------------------------------------------
+    def close_search(self, parent_run: str) -> None:
+        self._runs.close(parent_run, "FINISHED")
+
+    def started(self) -> bool:
+        return bool(self._run_ids)
+
+    def interrupted(self) -> bool:
+        return bool(self._unfinished())
+
+    def _unfinished(self) -> set[str]:
+        return set(self._run_ids) - self._finished - self._stopped - self._failed
+
+    def close_unfinished(self) -> None:
+        """Runs left open by an interruption are KILLED: `partial`, continued by the next run."""
+        for trial_id in self._unfinished():
+            self._runs.close(self._run_ids[trial_id], "KILLED")
+
+    def summary(self) -> RunSummary:
+        if not self.started():
+            return RunSummary(len(self._plan.trials), 0, 0, 0, 0, interrupted=False)
+        interrupted = self.interrupted()
+        verdict = "interrupted: run the same command again to resume" if interrupted else "done"
+        stopped = f", {len(self._stopped)} stopped early" if self._stopped else ""
+        print(
+            f"{self._plan.study}: {len(self._finished)}/{len(self._run_ids)} trials finished{stopped}, "
+            f"{len(self._failed)} failed in {self._progress.elapsed()}; {verdict}.",
+            file=self._out,
+        )
+        return RunSummary(
+            len(self._plan.trials), len(self._run_ids), len(self._finished), len(self._stopped), len(self._failed), interrupted
+        )
+
+    def _show(self, force: bool = False) -> None:
+        done = len(self._finished) + len(self._stopped)
+        self._progress.show(done, len(self._run_ids), len(self._running), len(self._failed), force)
+
+
+def trial_artifacts(
+    trial: PlannedTrial, folder: str, confusion: list[list[int]] | None, machine: dict[str, str] | None
+) -> dict[str, bytes | Path]:
+    """A trial run's files: its resolved config, final weights, test-set confusion matrix and machine record."""
+    import torch
+
+    artifacts: dict[str, bytes | Path] = {"config.yaml": yaml.safe_dump(trial.config, sort_keys=False).encode()}
+    state = load_state(folder)
+    if state is not None:
+        weights = io.BytesIO()
+        torch.save(state["model"], weights)  # loadable with torch.load(weights_only=True)
+        artifacts["checkpoint/model.pt"] = weights.getvalue()
+    if confusion is not None:
+        table = io.StringIO()
+        csv.writer(table).writerows([["true\\predicted", *range(len(confusion))]] + [[i, *row] for i, row in enumerate(confusion)])
+        artifacts["confusion_matrix.csv"] = table.getvalue().encode()
+    if machine is not None:
+        artifacts["machine.json"] = json.dumps(machine, indent=2).encode()
+    return artifacts
