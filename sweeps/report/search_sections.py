@@ -8,16 +8,13 @@ compared with (`compare_with`, resolved through the plan), and their curves.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from sweeps.plan import PlannedQuestion
 from sweeps.report import figures
 from sweeps.report.collect import RunRecord, question_runs, trial_run
+from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph, Table
 from sweeps.report.stats import FINAL_VAL_ACC, TEST_ACC, TRAIN_SECONDS, format_value
-
-if TYPE_CHECKING:
-    from sweeps.report.sections import ReportContext
 
 BEST = " (best)"  # appended to the best sample's run name
 OUTCOME = "sweeps.outcome"

@@ -7,16 +7,16 @@ SECTIONS says it has none.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sweeps.plan import PlannedQuestion
 from sweeps.report import figures
-from sweeps.report.collect import StudyRecord, read_confusion_matrix
+from sweeps.report.collect import read_confusion_matrix
+from sweeps.report.context import ReportContext, SectionBuilder
 from sweeps.report.document import Block, Heading, Image, Paragraph, Table
 from sweeps.report.samples import SAMPLE_COUNT, first_images
+from sweeps.report.search_sections import search_section, stage_section
 from sweeps.report.stats import (
     COLUMNS,
     FINAL_TRAIN_ACC,
@@ -31,26 +31,7 @@ from sweeps.report.stats import (
 )
 from trainables.data import DataUnavailableError
 
-FIGURES = "figures"  # sub-folder of the report folder (and of a summary run's artifacts)
 IMAGE = "image"  # the trainable whose data sets have sample images (trainables/data.py)
-
-
-@dataclass
-class ReportContext:
-    study: StudyRecord
-    folder: Path  # the report folder
-    drawn: set[str] = field(default_factory=set)  # figures written by this report
-
-    def figure(self, name: str, draw: Callable[[Path], object]) -> str:
-        """Figure `name`'s path relative to the report folder; drawn once (questions share runs and data)."""
-        relative = f"{FIGURES}/{name}"
-        if relative not in self.drawn:
-            draw(self.folder / relative)
-            self.drawn.add(relative)
-        return relative
-
-
-SectionBuilder = Callable[[PlannedQuestion, ReportContext], list[Block]]
 
 
 def question_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
@@ -79,8 +60,6 @@ def grid_section(question: PlannedQuestion, context: ReportContext) -> list[Bloc
         blocks += _samples(data, context)
     return blocks
 
-
-from sweeps.report.search_sections import search_section, stage_section  # noqa: E402  (they use ReportContext)
 
 SECTIONS: dict[str, SectionBuilder] = {"grid": grid_section, "search": search_section, "stage": stage_section}
 
