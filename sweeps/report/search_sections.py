@@ -14,26 +14,10 @@ from sweeps.report import figures
 from sweeps.report.collect import RunRecord, question_runs, trial_run
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph, Table
+from sweeps.report.runs import OUTCOME, final_metric, format_number, run_status, val_acc_curve, val_acc_overlay
 from sweeps.report.stats import FINAL_VAL_ACC, TEST_ACC, TRAIN_SECONDS, format_value
 
 BEST = " (best)"  # appended to the best sample's run name
-OUTCOME = "sweeps.outcome"
-STOPPED_AT = "sweeps.stopped_at_epoch"
-
-
-def run_status(run: RunRecord) -> str:
-    """finished, stopped early at epoch N, failed, running (or MLflow's status otherwise)."""
-    if run.tags.get(OUTCOME) == "early_stopped":
-        return f"stopped early at epoch {run.tags.get(STOPPED_AT, run.epochs_logged)}"
-    if run.tags.get(OUTCOME) == "failed":
-        return "failed"
-    return run.status
-
-
-def final_metric(run: RunRecord, metric: str) -> float | None:
-    """The metric's last per-epoch value, else its end-of-run value; None if the run logged neither."""
-    values = run.curves.get(metric)
-    return values[-1] if values else run.metrics.get(metric)
 
 
 def search_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
@@ -67,8 +51,8 @@ def search_section(question: PlannedQuestion, context: ReportContext) -> list[Bl
         [
             run.name + (BEST if run is best else ""),
             run_status(run),
-            _number(final_metric(run, search.metric), 4),
-            _number(FINAL_VAL_ACC.value(run), 4),
+            format_number(final_metric(run, search.metric), 4),
+            format_number(FINAL_VAL_ACC.value(run), 4),
             *[_sampled(run, key) for key in search.space],
         ]
         for run in ranked
@@ -86,8 +70,10 @@ def search_section(question: PlannedQuestion, context: ReportContext) -> list[Bl
     )
     blocks.append(Image(relative, f"{question.id}: final {search.metric} of each sample in the order it started; "
                                   "dots finished, crosses were stopped early, the star is the best."))
-    lines = [_curve(run, run.name + (BEST if run is best else ""), run is best) for run in runs if run.curves.get("val_acc")]
-    blocks.append(_overlay(question, lines, context, "every sample's val accuracy per epoch; the best thick."))
+    lines = [
+        val_acc_curve(run, run.name + (BEST if run is best else ""), run is best) for run in runs if run.curves.get("val_acc")
+    ]
+    blocks.append(val_acc_overlay(question, lines, context, "every sample's val accuracy per epoch; the best thick."))
     return blocks
 
 
@@ -129,17 +115,18 @@ def stage_section(question: PlannedQuestion, context: ReportContext) -> list[Blo
         [
             label,
             run_status(run),
-            _number(final_metric(run, "val_acc"), 4),
-            _number(TEST_ACC.value(run), 4),
+            format_number(final_metric(run, "val_acc"), 4),
+            format_number(TEST_ACC.value(run), 4),
             str(run.planned_epochs if run.finished else run.epochs_logged),
-            _number(TRAIN_SECONDS.value(run), 2),
+            format_number(TRAIN_SECONDS.value(run), 2),
         ]
         for label, run in rows
     ]
     blocks.append(Table(header, body))
     stage_names = {run.run_id for run in runs}
-    lines = [_curve(run, label, run.run_id in stage_names) for label, run in rows if run.curves.get("val_acc")]
-    blocks.append(_overlay(question, lines, context, f"val accuracy per epoch, {question.id}'s runs thick, the compared thin."))
+    lines = [val_acc_curve(run, label, run.run_id in stage_names) for label, run in rows if run.curves.get("val_acc")]
+    caption = f"val accuracy per epoch, {question.id}'s runs thick, the compared thin."
+    blocks.append(val_acc_overlay(question, lines, context, caption))
     return blocks
 
 
@@ -153,22 +140,6 @@ def _compared_run(context: ReportContext, question_id: str, written: dict[str, o
         if variant.trials and all(variant.overrides.get(key) == value for key, value in written.items()):
             return trial_run(context.study, variant.trial)
     return None
-
-
-def _overlay(question: PlannedQuestion, lines: list[figures.Curve], context: ReportContext, caption: str) -> Block:
-    if not lines:
-        return Paragraph("Val accuracy per epoch: no run has logged an epoch yet.")
-    title = f"{question.id}: val accuracy per epoch"
-    relative = context.figure(
-        f"{question.id}_val_acc.png", lambda path: figures.overlaid_curves(lines, "val accuracy", title, path)
-    )
-    return Image(relative, f"{question.id}: {caption}")
-
-
-def _curve(run: RunRecord, label: str, thick: bool) -> figures.Curve:
-    values = run.curves["val_acc"]
-    first = 0 if run.planned_epochs == 0 else 1  # an evaluation-only stage logs epoch 0
-    return figures.Curve(label, list(range(first, first + len(values))), values, thick)
 
 
 def _rank(run: RunRecord, metric: str, sign: float) -> tuple[int, float, int]:
@@ -196,7 +167,3 @@ def _sampled(run: RunRecord, key: str) -> str:
         return format_value(json.loads(raw))
     except ValueError:
         return raw
-
-
-def _number(value: float | None, digits: int) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
