@@ -1,8 +1,8 @@
 """One report section per question, built by the builder registered for the question's kind.
 
 `grid` questions list their variants (a grid or an explicit list); `search` and `stage` questions
-(search_sections.py) show their samples and runs, found in MLflow by tag. A kind without a builder in
-SECTIONS says it has none.
+(search_section.py, stage_section.py) show their samples and runs, found in MLflow by tag. A kind
+without a builder in SECTIONS says it has none.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from sweeps.report.collect import read_confusion_matrix
 from sweeps.report.context import ReportContext, SectionBuilder
 from sweeps.report.document import Block, Heading, Image, Paragraph, Table
 from sweeps.report.samples import SAMPLE_COUNT, first_images
-from sweeps.report.search_sections import search_section, stage_section
+from sweeps.report.search_section import search_section
+from sweeps.report.stage_section import stage_section
 from sweeps.report.stats import (
     COLUMNS,
     FINAL_TRAIN_ACC,

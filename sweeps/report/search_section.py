@@ -1,8 +1,7 @@
-"""The sections of `search` and `stage` questions, whose trials are not in the plan: found in MLflow by tag.
+"""The section of a `search` question, from the runs of its samples (found in MLflow by tag: not in the plan).
 
-A search: its settings, every sample (sorted by its final metric, the best marked), the trials over time
-and every sample's val-accuracy curve. A stage: where it starts from, its runs next to the runs it is
-compared with (`compare_with`, resolved through the plan), and their curves.
+Its settings, every sample (sorted by its final metric, the best marked), the trials over time and every
+sample's val-accuracy curve.
 """
 
 from __future__ import annotations
@@ -11,11 +10,11 @@ import json
 
 from sweeps.plan import PlannedQuestion
 from sweeps.report import figures
-from sweeps.report.collect import RunRecord, question_runs, trial_run
+from sweeps.report.collect import RunRecord, question_runs
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph, Table
 from sweeps.report.runs import OUTCOME, final_metric, format_number, run_status, val_acc_curve, val_acc_overlay
-from sweeps.report.stats import FINAL_VAL_ACC, TEST_ACC, TRAIN_SECONDS, format_value
+from sweeps.report.stats import FINAL_VAL_ACC, format_value
 
 BEST = " (best)"  # appended to the best sample's run name
 
@@ -75,71 +74,6 @@ def search_section(question: PlannedQuestion, context: ReportContext) -> list[Bl
     ]
     blocks.append(val_acc_overlay(question, lines, context, "every sample's val accuracy per epoch; the best thick."))
     return blocks
-
-
-def stage_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
-    source = question.config.from_
-    assert source is not None
-    mode = "trains from" if question.config.train else "only evaluates (no training)"
-    blocks: list[Block] = [Paragraph(
-        f"Starts from the {source.select} trial of {source.question} by {source.metric} ({source.mode}) "
-        f"and {mode} its final weights; variants: "
-        + "; ".join(" ".join(f"{k}={format_value(v)}" for k, v in variant.overrides.items()) for variant in question.variants)
-        + "."
-    )]
-    if question.note:
-        blocks.append(Paragraph(f"Note: {question.note}"))
-    runs = question_runs(context.study, question.id)
-    if not runs:
-        blocks.append(Paragraph(
-            f"No run of {question.id} yet: it runs once {source.question} has a finished trial "
-            f"(`sweep run {context.study.plan.study}`)."
-        ))
-    for init in dict.fromkeys(run.params.get("init_from", "") for run in runs):
-        origin = trial_run(context.study, init) if init else None
-        named = f"run {origin.name}" if origin is not None else "no run found"
-        blocks.append(Paragraph(f"Starts from trial {init or '—'} ({named})."))
-    compared: list[tuple[str, RunRecord]] = []
-    for compare in question.config.compare_with:
-        label = f"{compare.question} " + " ".join(f"{k}={format_value(v)}" for k, v in compare.variant.items())
-        run = _compared_run(context, compare.question, compare.variant)
-        if run is None:
-            blocks.append(Paragraph(f"Compared with {label}: it has no run yet."))
-        else:
-            compared.append((label, run))
-    rows = [(f"{question.id}: {run.name}", run) for run in runs] + compared
-    if not rows:
-        return blocks
-    header = ["run", "status", FINAL_VAL_ACC.title, TEST_ACC.title, "epochs", TRAIN_SECONDS.title]
-    body = [
-        [
-            label,
-            run_status(run),
-            format_number(final_metric(run, "val_acc"), 4),
-            format_number(TEST_ACC.value(run), 4),
-            str(run.planned_epochs if run.finished else run.epochs_logged),
-            format_number(TRAIN_SECONDS.value(run), 2),
-        ]
-        for label, run in rows
-    ]
-    blocks.append(Table(header, body))
-    stage_names = {run.run_id for run in runs}
-    lines = [val_acc_curve(run, label, run.run_id in stage_names) for label, run in rows if run.curves.get("val_acc")]
-    caption = f"val accuracy per epoch, {question.id}'s runs thick, the compared thin."
-    blocks.append(val_acc_overlay(question, lines, context, caption))
-    return blocks
-
-
-def _compared_run(context: ReportContext, question_id: str, written: dict[str, object]) -> RunRecord | None:
-    """The run of the first trial of `question_id`'s variant that sets every key of `written` as written."""
-    try:
-        other = context.study.plan.question(question_id)
-    except StopIteration:
-        return None
-    for variant in other.variants:
-        if variant.trials and all(variant.overrides.get(key) == value for key, value in written.items()):
-            return trial_run(context.study, variant.trial)
-    return None
 
 
 def _rank(run: RunRecord, metric: str, sign: float) -> tuple[int, float, int]:
