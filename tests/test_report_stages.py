@@ -19,8 +19,9 @@ from report_store import Outcome, epoch_metrics, write_store
 
 from sweeps.plan import Plan, PlannedTrial, plan_study
 from sweeps.report.collect import StudyRecord, read_study
+from sweeps.report.context import ReportContext
 from sweeps.report.document import Image, Paragraph, Table
-from sweeps.report.sections import ReportContext, question_section
+from sweeps.report.sections import question_section
 from sweeps.tracking import StudyRuns
 
 STUDY = "jhu_fashion"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sweeps.report.collect import StudyRecord
-from sweeps.report.sections import FIGURES
+from sweeps.report.context import FIGURES
 from sweeps.tracking import KIND, QUESTIONS, STUDY, client_for
 
 SUMMARY_KIND = "summary"

@@ -9,9 +9,10 @@ from pathlib import Path
 from sweeps.plan import Plan
 from sweeps.report.benchmark import benchmark_blocks
 from sweeps.report.collect import StudyRecord, read_study
+from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Heading, Image, Paragraph
 from sweeps.report.render import to_html, to_markdown
-from sweeps.report.sections import ReportContext, question_section
+from sweeps.report.sections import question_section
 from sweeps.report.summary_runs import log_summary, summary_runs
 from sweeps.tracking import QUESTIONS
 

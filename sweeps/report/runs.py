@@ -1,0 +1,52 @@
+"""A question's runs as the search and stage sections show them: status, final metric, val-accuracy curves.
+
+Their trials are not in the plan: the runs are found in MLflow by tag, and the runner's tags say how
+each one ended (finished, stopped early by the scheduler, failed).
+"""
+
+from __future__ import annotations
+
+from sweeps.plan import PlannedQuestion
+from sweeps.report import figures
+from sweeps.report.collect import RunRecord
+from sweeps.report.context import ReportContext
+from sweeps.report.document import Block, Image, Paragraph
+
+OUTCOME = "sweeps.outcome"  # tag: how the runner saw the trial end (finished, early_stopped, failed)
+STOPPED_AT = "sweeps.stopped_at_epoch"  # tag: the last epoch of a trial the scheduler stopped early
+
+
+def run_status(run: RunRecord) -> str:
+    """finished, stopped early at epoch N, failed, running (or MLflow's status otherwise)."""
+    if run.tags.get(OUTCOME) == "early_stopped":
+        return f"stopped early at epoch {run.tags.get(STOPPED_AT, run.epochs_logged)}"
+    if run.tags.get(OUTCOME) == "failed":
+        return "failed"
+    return run.status
+
+
+def final_metric(run: RunRecord, metric: str) -> float | None:
+    """The metric's last per-epoch value, else its end-of-run value; None if the run logged neither."""
+    values = run.curves.get(metric)
+    return values[-1] if values else run.metrics.get(metric)
+
+
+def format_number(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def val_acc_curve(run: RunRecord, label: str, thick: bool) -> figures.Curve:
+    values = run.curves["val_acc"]
+    first = 0 if run.planned_epochs == 0 else 1  # an evaluation-only stage logs epoch 0
+    return figures.Curve(label, list(range(first, first + len(values))), values, thick)
+
+
+def val_acc_overlay(question: PlannedQuestion, lines: list[figures.Curve], context: ReportContext, caption: str) -> Block:
+    """The runs' val accuracy per epoch in one figure, or a paragraph saying no run has logged an epoch."""
+    if not lines:
+        return Paragraph("Val accuracy per epoch: no run has logged an epoch yet.")
+    title = f"{question.id}: val accuracy per epoch"
+    relative = context.figure(
+        f"{question.id}_val_acc.png", lambda path: figures.overlaid_curves(lines, "val accuracy", title, path)
+    )
+    return Image(relative, f"{question.id}: {caption}")
