@@ -1,7 +1,8 @@
-"""One Ray Tune experiment of a plan's trials: starting Ray, what each trial's worker gets, the Tuner.
+"""One Ray Tune experiment of a plan's trials: starting Ray, what each Ray trial's worker gets, the Tuner.
 
-A grid of known trials and a search's samples run the same way: each Tune trial runs
-`sweeps.worker.trial_main` with a payload, and the driver's recorder writes its MLflow run.
+A grid of known trials and a search's samples run the same way: each Ray trial runs
+`sweeps.worker.trial_main` on a pack of trials (most often a pack of one), and the driver's recorder
+writes each member's MLflow run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from ray import tune
 
 from sweeps.checkpoints import checkpoint_dir, join
+from sweeps.packs import form_packs, pack_id
 from sweeps.plan import Plan, PlannedTrial
 from sweeps.worker import trial_main
 
@@ -43,8 +45,8 @@ def fit(plan: Plan, recorder: tune.Callback, param_space: dict[str, Any], option
             # trial whose own actor is already starting on another node, so there each trial keeps the
             # node its resources were reserved on.
             reuse_actors=resources.address is None,
-            trial_name_creator=lambda trial: trial.config["trial"]["id"],
-            trial_dirname_creator=lambda trial: trial.config["trial"]["id"],
+            trial_name_creator=lambda trial: trial.config["pack"]["id"],
+            trial_dirname_creator=lambda trial: trial.config["pack"]["id"],
             **options,
         ),
         run_config=tune.RunConfig(
@@ -59,22 +61,33 @@ def fit(plan: Plan, recorder: tune.Callback, param_space: dict[str, Any], option
 
 
 def grid(plan: Plan, trials: list[PlannedTrial], init: str | None) -> dict[str, Any]:
-    """The param space that runs exactly `trials`, each once; `init`: a stage's starting weights."""
-    return {"trial": tune.grid_search([payload(plan, trial, init) for trial in trials])}
+    """The param space that runs exactly `trials`, each once, in packs; `init`: a stage's starting weights."""
+    packs = form_packs(trials, limit=1, key=lambda trial: None)
+    return {"pack": tune.grid_search([pack_payload(plan, pack.members, init) for pack in packs])}
 
 
-def payload(plan: Plan, trial: PlannedTrial, init: str | None = None, parent_run: str | None = None) -> dict[str, Any]:
-    """What a trial's worker gets (and what the driver's recorder reads back about it)."""
+def pack_payload(
+    plan: Plan, members: tuple[PlannedTrial, ...], init: str | None = None, parent_run: str | None = None
+) -> dict[str, Any]:
+    """What a Ray trial's worker gets: where it computes, and each member trial's payload."""
     resources = plan.runtime.resources
+    return {
+        "id": pack_id([member.id for member in members]),
+        "members": [_member(plan, member, init, parent_run) for member in members],
+        "data_root": plan.runtime.paths.data_root,
+        "threads": max(1, math.floor(resources.cpus_per_trial)),
+        "gpu": resources.gpus_per_trial > 0,
+        "channels_last": resources.channels_last,
+    }
+
+
+def _member(plan: Plan, trial: PlannedTrial, init: str | None, parent_run: str | None) -> dict[str, Any]:
+    """One trial of a pack (what the driver's recorder also reads back about it)."""
     return {
         "id": trial.id,
         "config": trial.config,
         "planned": {"name": trial.name, "parameters": trial.parameters, "group": trial.group, "questions": trial.questions},
-        "data_root": plan.runtime.paths.data_root,
         "checkpoint_dir": checkpoint_dir(plan.runtime.paths.storage, plan.study, trial.id),
-        "threads": max(1, math.floor(resources.cpus_per_trial)),
-        "gpu": resources.gpus_per_trial > 0,
-        "channels_last": resources.channels_last,
         "init": init,  # a stage's starting weights: a folder in the shared storage (sweeps.stages.stage_weights)
         "parent_run": parent_run,  # the search this trial is a sample of
     }

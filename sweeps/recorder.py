@@ -22,6 +22,7 @@ from sweeps.checkpoints import checkpoint_dir, load_state
 from sweeps.plan import Plan, PlannedTrial
 from sweeps.progress import Progress
 from sweeps.tracking import StudyRuns
+from sweeps.worker import MEMBER
 
 
 @dataclass(frozen=True)
@@ -79,15 +80,15 @@ class Recorder(tune.Callback):
 
     # --- tune.Callback hooks -------------------------------------------------------------------
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        sent = trial.config["trial"]
-        if sent["id"] not in self._run_ids:  # a search's sample: known only now
-            planned = PlannedTrial(sent["id"], sent["config"], **sent["planned"])
-            self._register(planned, {"mlflow.parentRunId": sent["parent_run"]})
-        self._running.add(sent["id"])
+        for member in _members(trial):
+            if member["id"] not in self._run_ids:  # a search's sample: known only now
+                planned = PlannedTrial(member["id"], member["config"], **member["planned"])
+                self._register(planned, {"mlflow.parentRunId": member["parent_run"]})
+            self._running.add(member["id"])
         self._show(force=True)
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
-        trial_id = trial.config["trial"]["id"]
+        trial_id = result[MEMBER]
         run_id = self._run_ids[trial_id]
         if "machine" in result:
             self._machine[trial_id] = result["machine"]
@@ -108,28 +109,34 @@ class Recorder(tune.Callback):
         self._show()
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        trial_id = trial.config["trial"]["id"]
+        for member in _members(trial):
+            self._end(member["id"], error=None)
+        self._show(force=True)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        error = str(getattr(trial, "error_file", "") or "")
+        for member in _members(trial):
+            self._end(member["id"], error=error)
+        self._show(force=True)
+
+    def _end(self, trial_id: str, error: str | None) -> None:
+        """End a member's run: finished if it reported its last epoch, else failed (`error`) or stopped early."""
+        run_id = self._run_ids[trial_id]
+        self._running.discard(trial_id)
+        if trial_id not in self._final and error is not None:
+            self._runs.end_trial(run_id, "failed", error_file=error)
+            self._failed.add(trial_id)
+            print(f"{self._plan.study}: trial {trial_id} ({self._trials[trial_id].name}) failed; see {error}", file=self._out)
+            return
         artifacts = trial_artifacts(
             self._trials[trial_id], self._folder(trial_id), self._confusion.get(trial_id), self._machine.get(trial_id)
         )
         if trial_id in self._final:
-            self._runs.end_trial(self._run_ids[trial_id], "finished", artifacts)
+            self._runs.end_trial(run_id, "finished", artifacts)
             self._finished.add(trial_id)
         else:  # a scheduler (ASHA) stopped it: recorded as such, with the epoch it reached
-            stopped_at = str(self._logged[trial_id])
-            self._runs.end_trial(self._run_ids[trial_id], "early_stopped", artifacts, stopped_at_epoch=stopped_at)
+            self._runs.end_trial(run_id, "early_stopped", artifacts, stopped_at_epoch=str(self._logged[trial_id]))
             self._stopped.add(trial_id)
-        self._running.discard(trial_id)
-        self._show(force=True)
-
-    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        trial_id = trial.config["trial"]["id"]
-        error = str(getattr(trial, "error_file", "") or "")
-        self._runs.end_trial(self._run_ids[trial_id], "failed", error_file=error)
-        self._running.discard(trial_id)
-        self._failed.add(trial_id)
-        print(f"{self._plan.study}: trial {trial_id} ({self._trials[trial_id].name}) failed; see {error}", file=self._out)
-        self._show(force=True)
 
     # ---------------------------------------------------------------------------------------------
     def close_search(self, parent_run: str) -> None:
@@ -167,6 +174,11 @@ class Recorder(tune.Callback):
     def _show(self, force: bool = False) -> None:
         done = len(self._finished) + len(self._stopped)
         self._progress.show(done, len(self._run_ids), len(self._running), len(self._failed), force)
+
+
+def _members(trial: Any) -> list[dict[str, Any]]:
+    """The member trials' payloads of a Ray trial (`sweeps.experiment.pack_payload`)."""
+    return list(trial.config["pack"]["members"])
 
 
 def trial_artifacts(

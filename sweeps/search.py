@@ -15,14 +15,14 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from sweeps.compose import Composer
-from sweeps.experiment import fit, payload
+from sweeps.experiment import fit, pack_payload
 from sweeps.plan import Plan, PlannedQuestion, planned_trial, trial_config
 from sweeps.recorder import Recorder
 from sweeps.search_space import Choice, Domain, search_space
 
 
 class _ComposingSearcher(Searcher):
-    """Wraps Optuna's searcher: each suggested sample becomes a whole trial payload."""
+    """Wraps Optuna's searcher: each suggested sample becomes a whole Ray trial's payload (a pack of one)."""
 
     def __init__(self, inner: Searcher, compose: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
         super().__init__(metric=inner.metric, mode=inner.mode)
@@ -36,7 +36,7 @@ class _ComposingSearcher(Searcher):
         sample = self._inner.suggest(trial_id)
         if sample is None or sample == Searcher.FINISHED:
             return sample
-        return {**sample, "trial": self._compose(sample)}
+        return {**sample, "pack": self._compose(sample)}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         self._inner.on_trial_result(trial_id, result)
@@ -72,7 +72,7 @@ def run_search(
         config, absolute = composer.variant(written, context)
         trial = trial_config(config, plan.runtime, context)
         name = f"{question.id} " + " ".join(f"{key}={_short(value)}" for key, value in absolute.items())
-        return payload(plan, planned_trial(trial, name, question.id, context), parent_run=parent_run)
+        return pack_payload(plan, (planned_trial(trial, name, question.id, context),), parent_run=parent_run)
 
     searcher: Searcher = _ComposingSearcher(OptunaSearch(seed=search.seed), compose)
     if search.max_concurrent:

@@ -1,8 +1,8 @@
-"""What runs inside a trial's Ray worker: train the trial, checkpointing every epoch before reporting it.
+"""What runs inside a Ray trial's worker: train its pack's trials, checkpointing each epoch before reporting it.
 
-Workers never talk to MLflow: each epoch's metrics travel to the driver through `tune.report`, and the
-driver's recorder writes them. The checkpoint goes to the trial's folder in the shared storage first,
-so an epoch the driver has seen can always be resumed.
+Workers never talk to MLflow: each member's epoch metrics travel to the driver through `tune.report`
+(tagged with the member's trial id), and the driver's recorder writes them. The checkpoint goes to
+the member's folder in the shared storage first, so an epoch the driver has seen can always be resumed.
 """
 
 from __future__ import annotations
@@ -13,34 +13,53 @@ from typing import Any
 from ray import tune
 
 from sweeps.checkpoints import load_state, save_state
-from trainables.callback import EpochReport, Placement
+from trainables.callback import Checkpoint, EpochReport, Placement, Report
 from trainables.kinds import kind
+
+MEMBER = "member"  # result key: the trial id of the pack member an epoch belongs to
 
 
 def trial_main(params: Mapping[str, Any]) -> None:
-    """One trial, from its payload (`sweeps.experiment.payload`)."""
+    """One Ray trial, from its pack's payload (`sweeps.experiment.pack_payload`)."""
     import ray
     import torch
 
     from trainables.machine import machine_record
 
-    payload = params["trial"]
-    folder = payload["checkpoint_dir"]
-    resume = load_state(folder) or (load_state(payload["init"]) if payload["init"] else None)
-    extra: dict[str, Any] = {"machine": machine_record(), "node_id": ray.get_runtime_context().get_node_id()}
+    pack = params["pack"]
+    device = "cuda" if pack["gpu"] and torch.cuda.is_available() else "cpu"
+    placement = Placement(device=device, threads=pack["threads"], channels_last=pack["channels_last"])
+    first: dict[str, Any] = {"machine": machine_record(), "node_id": ray.get_runtime_context().get_node_id()}
+    members = pack["members"]
+    resumes = [_resume(member) for member in members]
+    reports = [_reporter(member, first, resume) for member, resume in zip(members, resumes, strict=True)]
+    trainable = kind(members[0]["config"]["trainable"])
+    if len(members) == 1:
+        trainable.train(members[0]["config"], pack["data_root"], reports[0], placement, resumes[0])
+    else:
+        trainable.train_pack([m["config"] for m in members], pack["data_root"], reports, placement, resumes)
+
+
+def _resume(member: Mapping[str, Any]) -> Checkpoint | None:
+    """The member's own last checkpoint, else a stage's starting weights, else None (a fresh start)."""
+    return load_state(member["checkpoint_dir"]) or (load_state(member["init"]) if member["init"] else None)
+
+
+def _reporter(member: Mapping[str, Any], first: Mapping[str, Any], resume: Checkpoint | None) -> Report:
+    """The member's report callback: checkpoint, then send the epoch to the driver."""
+    extra: dict[str, Any] = dict(first)  # the machine record, node and resume point: with the first result only
     if resume is not None and "history" in resume:
         extra["resumed_from_epoch"] = len(resume["history"])
-    device = "cuda" if payload["gpu"] and torch.cuda.is_available() else "cpu"
+    epochs = member["config"]["trainer"]["epochs"]
 
     def on_epoch(report: EpochReport) -> None:
-        save_state(folder, report.checkpoint())
-        final = report.confusion_matrix is not None or report.epoch == payload["config"]["trainer"]["epochs"]
+        save_state(member["checkpoint_dir"], report.checkpoint())
+        final = report.confusion_matrix is not None or report.epoch == epochs
         result: dict[str, Any] = {**report.metrics, "metric_names": sorted(report.metrics), "final": final}
         if report.confusion_matrix is not None:
             result["confusion_matrix"] = report.confusion_matrix
-        result.update(extra)
-        extra.clear()  # the machine record, node and resume point travel with the first result only
+        result.update(extra, **{MEMBER: member["id"]})
+        extra.clear()
         tune.report(result)
 
-    placement = Placement(device=device, threads=payload["threads"], channels_last=payload["channels_last"])
-    kind(payload["config"]["trainable"]).train(payload["config"], payload["data_root"], on_epoch, placement, resume)
+    return on_epoch
