@@ -16,6 +16,7 @@ from ray import tune
 from sweeps.checkpoints import checkpoint_dir, join
 from sweeps.packs import form_packs, pack_id
 from sweeps.plan import Plan, PlannedTrial
+from sweeps.recorder import Recorder
 from sweeps.worker import trial_main
 
 
@@ -33,7 +34,7 @@ def start_ray(plan: Plan) -> bool:
     return True
 
 
-def fit(plan: Plan, recorder: tune.Callback, param_space: dict[str, Any], options: dict[str, Any]) -> None:
+def fit(plan: Plan, recorder: Recorder, param_space: dict[str, Any], options: dict[str, Any]) -> None:
     """One Ray Tune experiment: a grid of known trials, or a search's samples (`options`: its searcher)."""
     resources = plan.runtime.resources
     trainable = tune.with_resources(trial_main, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial})
@@ -53,7 +54,10 @@ def fit(plan: Plan, recorder: tune.Callback, param_space: dict[str, Any], option
             name=f"{plan.study}-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=join(plan.runtime.paths.storage, plan.study, "ray"),
             callbacks=[recorder],
-            failure_config=tune.FailureConfig(max_failures=0),
+            stop=recorder.stopper(),
+            # A worker that dies (killed, out of memory, its node lost) is started again, on any node, and
+            # resumes from its last checkpoint in the shared storage.
+            failure_config=tune.FailureConfig(max_failures=resources.max_failures),
             verbose=0,
         ),
     )

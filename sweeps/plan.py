@@ -25,7 +25,8 @@ from sweeps.schema import QuestionConfig, RuntimeConfig, StudyConfig, describe_v
 from trainables.kinds import kind
 from trainables.schema import TrialBase
 
-Status = Literal["new", "partial", "finished"]
+Status = Literal["new", "partial", "finished", "diverged"]
+DONE: tuple[Status, ...] = ("finished", "diverged")  # never run again: a diverged trial would diverge again
 _RUNTIME_KEYS = {"offline", "tracking", "resources", "paths", "study"}
 
 
@@ -68,6 +69,10 @@ class PlannedTrial:
     group: str  # group_id: trials that differ only in seed share it
     questions: list[str] = field(default_factory=list)
     status: Status = "new"
+    diverged_at_epoch: int | None = None  # the epoch whose training loss was not finite
+
+    def describe_status(self) -> str:
+        return f"diverged at epoch {self.diverged_at_epoch}" if self.status == "diverged" else self.status
 
 
 @dataclass
@@ -110,6 +115,7 @@ class Plan:
                 {
                     "id": trial.id,
                     "status": trial.status,
+                    **({"diverged_at_epoch": trial.diverged_at_epoch} if trial.status == "diverged" else {}),
                     "questions": trial.questions,
                     "name": trial.name,
                     "group": trial.group,

@@ -10,6 +10,7 @@ from sweeps.plan import Plan
 
 def print_plan(plan: Plan, out: TextIO) -> None:
     status = {trial.id: trial.status for trial in plan.trials}
+    described = {trial.id: trial.describe_status() for trial in plan.trials}
     offline = " (offline: bundled stand-in data)" if plan.runtime.offline else ""
     print(f"{plan.study}: {plan.title}{offline}", file=out)
     for question in plan.questions:
@@ -33,9 +34,10 @@ def print_plan(plan: Plan, out: TextIO) -> None:
             reference = "  ← compared with" if variant.reference else ""
             if len(variant.trials) > 1:
                 done = sum(status[trial] == "finished" for trial in variant.trials)
-                state = f"×{len(variant.trials)} seeds, {done} finished"
+                diverged = sum(status[trial] == "diverged" for trial in variant.trials)
+                state = f"×{len(variant.trials)} seeds, {done} finished" + (f", {diverged} diverged" if diverged else "")
             else:
-                state = status[variant.trial]
+                state = described[variant.trial]
             print(f"     {label:<40} {variant.trial}  {state}{reference}", file=out)
     sources = sorted({f"{t.config['data']['name']} → {t.config['data']['source']}" for t in plan.trials})
     counts = Counter(status.values())
@@ -45,6 +47,7 @@ def print_plan(plan: Plan, out: TextIO) -> None:
     print(
         f"{sum(len(q.variants) for q in grid)} question-variants, {len(plan.trials)} unique trials: "
         f"{counts['finished']} finished, {counts['partial']} partial, {counts['new']} new"
+        + (f", {counts['diverged']} diverged" if counts["diverged"] else "")
         + (f"; then {', '.join(later)}" if later else ""),
         file=out,
     )

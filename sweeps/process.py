@@ -14,6 +14,7 @@ _QUIET_ENVIRONMENT = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # one progress bar per artifact download otherwise
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # Tune's CSV/JSON/TensorBoard files: MLflow is the record
     "RAY_AIR_NEW_OUTPUT": "0",  # Tune's own progress tables; `sweep run` prints its own progress
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",  # a failed trial's traceback: the recorder prints one line and its error file
 }
 _QUIET_LOGGERS = ("mlflow", "alembic")  # MLflow's schema-migration lines when a store is created
 

@@ -2,7 +2,9 @@
 
 Workers report each epoch through Ray; this callback opens (or continues) the trial's run, logs each
 epoch once, and ends the run with how the trial ended — finished, stopped early by a search's
-scheduler, failed, or (on an interruption) left for the next `sweep run` to continue.
+scheduler, diverged (a non-finite training loss), failed, or (on an interruption) left for the next
+`sweep run` to continue. A worker that dies is retried from its last checkpoint into the same run
+(`resources.max_failures` times); each failure is one line, its traceback stays in Tune's error file.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from typing import Any, TextIO
 import yaml
 from ray import tune
 
-from sweeps.checkpoints import checkpoint_dir, load_state
+from sweeps.checkpoints import checkpoint_dir, load_state, read_state
+from sweeps.leases import Leases, Owner
 from sweeps.plan import Plan, PlannedTrial
 from sweeps.progress import Progress
-from sweeps.tracking import StudyRuns
-from sweeps.worker import MEMBER
+from sweeps.tracking import RETRIES, StudyRuns
+from sweeps.worker import DIVERGED, MEMBER
 
 
 @dataclass(frozen=True)
@@ -33,14 +36,17 @@ class RunSummary:
     stopped: int  # early-stopped by a search's scheduler
     failed: int
     interrupted: bool
+    diverged: int = 0  # a non-finite training loss: done, recorded as such
+    skipped: int = 0  # held by another `sweep run` of the study
 
 
 class Recorder(tune.Callback):
     """One MLflow run per trial, and the live progress line."""
 
-    def __init__(self, plan: Plan, runs: StudyRuns, out: TextIO) -> None:
+    def __init__(self, plan: Plan, runs: StudyRuns, leases: Leases, out: TextIO) -> None:
         self._plan = plan
         self._runs = runs
+        self._leases = leases
         self._out = out
         self._progress = Progress(plan.study, out)
         self._trials: dict[str, PlannedTrial] = {}
@@ -53,6 +59,14 @@ class Recorder(tune.Callback):
         self._finished: set[str] = set()
         self._stopped: set[str] = set()  # early-stopped by a scheduler: not failures, not finished
         self._failed: set[str] = set()
+        self._diverged: dict[str, int] = {}  # trial id → the epoch whose training loss was not finite
+        self._handed_over: set[str] = set()  # trials whose lease another driver took (this one was paused)
+        self.skipped = 0  # trials and searches another `sweep run` holds
+
+    def skip(self, name: str, holder: Owner) -> None:
+        """A trial (or search) that another `sweep run` is running: one line, and not touched here."""
+        self.skipped += 1
+        print(f"{name}: running in another sweep ({holder.describe()}), skipped", file=self._out, flush=True)
 
     def begin(self, trials: list[PlannedTrial]) -> None:
         """Open (or continue) the runs of known trials about to run; print what runs."""
@@ -68,7 +82,11 @@ class Recorder(tune.Callback):
     def _register(self, trial: PlannedTrial, tags: Mapping[str, str] = {}) -> int:
         """The trial's run, opened or continued, with the epochs its checkpoint holds backfilled; its last logged epoch."""
         run_id, logged = self._runs.open(trial, self._plan.runtime.offline, tags)
-        state = load_state(self._folder(trial.id)) or {}
+        read = read_state(self._folder(trial.id))
+        state = read.state or {}
+        for unreadable in read.unreadable:
+            resumes = f"resuming after epoch {len(state['history'])}" if "history" in state else "starting again from epoch 1"
+            print(f"{trial.name}: checkpoint {unreadable} is unreadable; {resumes} in the same run", file=self._out, flush=True)
         logged = self._runs.backfill(run_id, logged, state.get("history", []), trial.config["trainer"]["epochs"])
         self._trials[trial.id] = trial
         self._run_ids[trial.id] = run_id
@@ -89,6 +107,8 @@ class Recorder(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
         trial_id = result[MEMBER]
+        if trial_id in self._leases.lost:  # the driver that took it over writes its run now
+            return
         run_id = self._run_ids[trial_id]
         if "machine" in result:
             self._machine[trial_id] = result["machine"]
@@ -104,6 +124,8 @@ class Recorder(tune.Callback):
             self._progress.epochs_done += 1
         if result["final"]:
             self._final.add(trial_id)
+        if result.get(DIVERGED):
+            self._diverged[trial_id] = epoch
         if "confusion_matrix" in result:
             self._confusion[trial_id] = result["confusion_matrix"]
         self._show()
@@ -119,10 +141,41 @@ class Recorder(tune.Callback):
             self._end(member["id"], error=error)
         self._show(force=True)
 
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        """Its worker failed (a crash, a killed process, a lost node) and Tune starts it again: it resumes
+        from its last checkpoint, into the same run."""
+        failures = trial.run_metadata.num_failures
+        for member in _members(trial):
+            trial_id = member["id"]
+            self._runs.set_tags(self._run_ids[trial_id], {RETRIES: str(failures)})
+            print(
+                f"{self._trials[trial_id].name}: its worker failed (failure {failures} of at most "
+                f"{self._plan.runtime.resources.max_failures}; see {trial.error_file}); retrying from its checkpoint "
+                f"after epoch {max(self._logged[trial_id], 0)}",
+                file=self._out,
+                flush=True,
+            )
+
+    def stopper(self) -> tune.Stopper:
+        """Stops a trial whose lease another driver took over (this one was paused past the heartbeat's limit)."""
+        return _TakenOver(self._leases.lost)
+
     def _end(self, trial_id: str, error: str | None) -> None:
-        """End a member's run: finished if it reported its last epoch, else failed (`error`) or stopped early."""
+        """End a member's run: finished if it reported its last epoch, diverged, else failed (`error`) or
+        stopped early; not at all if another driver took it over."""
         run_id = self._run_ids[trial_id]
         self._running.discard(trial_id)
+        if trial_id in self._leases.lost:
+            self._handed_over.add(trial_id)
+            print(f"{self._trials[trial_id].name}: taken over by another sweep while this one was paused; "
+                  "left to it", file=self._out, flush=True)
+            return
+        if trial_id in self._diverged:
+            epoch = self._diverged[trial_id]
+            artifacts = trial_artifacts(self._trials[trial_id], self._folder(trial_id), None, self._machine.get(trial_id))
+            self._runs.end_trial(run_id, "diverged", artifacts, diverged_at_epoch=str(epoch))
+            print(f"{self._trials[trial_id].name}: diverged at epoch {epoch} (non-finite training loss)", file=self._out, flush=True)
+            return
         if trial_id not in self._final and error is not None:
             self._runs.end_trial(run_id, "failed", error_file=error)
             self._failed.add(trial_id)
@@ -149,7 +202,7 @@ class Recorder(tune.Callback):
         return bool(self._unfinished())
 
     def _unfinished(self) -> set[str]:
-        return set(self._run_ids) - self._finished - self._stopped - self._failed
+        return set(self._run_ids) - self._finished - self._stopped - self._failed - set(self._diverged) - self._handed_over
 
     def close_unfinished(self) -> None:
         """Runs left open by an interruption are KILLED: `partial`, continued by the next run."""
@@ -157,23 +210,48 @@ class Recorder(tune.Callback):
             self._runs.close(self._run_ids[trial_id], "KILLED")
 
     def summary(self) -> RunSummary:
+        skipped = self.skipped + len(self._handed_over)
+        elsewhere = f"; {skipped} left to another sweep of this study" if skipped else ""
         if not self.started():
-            return RunSummary(len(self._plan.trials), 0, 0, 0, 0, interrupted=False)
+            if skipped:
+                print(f"{self._plan.study}: 0 trials run here{elsewhere}.", file=self._out)
+            return RunSummary(len(self._plan.trials), 0, 0, 0, 0, interrupted=False, skipped=skipped)
         interrupted = self.interrupted()
         verdict = "interrupted: run the same command again to resume" if interrupted else "done"
         stopped = f", {len(self._stopped)} stopped early" if self._stopped else ""
+        diverged = f", {len(self._diverged)} diverged" if self._diverged else ""
         print(
-            f"{self._plan.study}: {len(self._finished)}/{len(self._run_ids)} trials finished{stopped}, "
-            f"{len(self._failed)} failed in {self._progress.elapsed()}; {verdict}.",
+            f"{self._plan.study}: {len(self._finished)}/{len(self._run_ids)} trials finished{stopped}{diverged}, "
+            f"{len(self._failed)} failed in {self._progress.elapsed()}{elsewhere}; {verdict}.",
             file=self._out,
         )
         return RunSummary(
-            len(self._plan.trials), len(self._run_ids), len(self._finished), len(self._stopped), len(self._failed), interrupted
+            len(self._plan.trials),
+            len(self._run_ids),
+            len(self._finished),
+            len(self._stopped),
+            len(self._failed),
+            interrupted,
+            len(self._diverged),
+            skipped,
         )
 
     def _show(self, force: bool = False) -> None:
-        done = len(self._finished) + len(self._stopped)
+        done = len(self._finished) + len(self._stopped) + len(self._diverged)
         self._progress.show(done, len(self._run_ids), len(self._running), len(self._failed), force)
+
+
+class _TakenOver(tune.Stopper):
+    """Tune's stopper for trials in `lost` (the leases' live set: Tune pickles a copy with its experiment state)."""
+
+    def __init__(self, lost: set[str]) -> None:
+        self._lost = lost
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return result.get(MEMBER) in self._lost
+
+    def stop_all(self) -> bool:
+        return False
 
 
 def _members(trial: Any) -> list[dict[str, Any]]:

@@ -3,6 +3,8 @@
 Grid trials run first, then searches and stages in dependency order (a stage is resolved only once
 the question it starts from is done). The driver owns MLflow (one writer for the store); each trial
 checkpoints every epoch into its trial-id folder, so a later `sweep run` resumes it from there.
+Before a trial's run is opened, or a search started, the driver takes its lease (`sweeps.leases`):
+another `sweep run` of the study that is training it keeps it, and this one skips it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import TextIO
 from sweeps.compose import Composer
 from sweeps.errors import SweepError
 from sweeps.experiment import fit, grid, start_ray
-from sweeps.plan import Plan, PlannedQuestion, PlannedTrial
+from sweeps.leases import Leases
+from sweeps.plan import DONE, Plan, PlannedQuestion, PlannedTrial
 from sweeps.recorder import Recorder, RunSummary
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
@@ -27,10 +30,11 @@ def run_plan(plan: Plan, out: TextIO = sys.stdout) -> RunSummary:
     """Every phase that has work, in order; stops at an interruption."""
     runs = StudyRuns(plan.runtime.tracking.uri, plan.study)
     runs.update_questions(trial for trial in plan.trials if trial.status == "finished")
-    recorder = Recorder(plan, runs, out)
+    leases = Leases(plan.runtime.paths.storage, plan.study)
+    recorder = Recorder(plan, runs, leases, out)
     ray_started = False
     try:
-        for phase in _phases(plan, runs, recorder, out):
+        for phase in _phases(plan, runs, recorder, leases, out):
             if not ray_started:
                 ray_started = start_ray(plan)
             phase()
@@ -38,21 +42,24 @@ def run_plan(plan: Plan, out: TextIO = sys.stdout) -> RunSummary:
                 break
     finally:
         recorder.close_unfinished()
+        leases.close()  # after the runs are closed: a driver that takes over finds them KILLED, to continue
         if ray_started:
             import ray
 
             ray.shutdown()
-    if not recorder.started():
+    if not recorder.started() and not recorder.skipped:
         print(f"{plan.study}: all {len(plan.trials)} planned trials (and any searches and stages) are finished "
               f"in {plan.runtime.tracking.uri}; 0 trials to run.", file=out)
     return recorder.summary()
 
 
-def _phases(plan: Plan, runs: StudyRuns, recorder: Recorder, out: TextIO) -> Iterator[Callable[[], None]]:
+def _phases(
+    plan: Plan, runs: StudyRuns, recorder: Recorder, leases: Leases, out: TextIO
+) -> Iterator[Callable[[], None]]:
     """Each phase that has work, lazily: a stage is resolved only once its source question is done."""
-    pending = [trial for trial in plan.trials if trial.status != "finished"]
+    pending = [trial for trial in plan.trials if trial.status not in DONE]
     if pending:
-        yield lambda: _run_trials(plan, recorder, pending, None)
+        yield lambda: _run_trials(plan, recorder, leases, pending, None)
     composer: list[Composer] = []  # built once, when a search or stage first needs it
 
     def composed() -> Composer:
@@ -63,37 +70,60 @@ def _phases(plan: Plan, runs: StudyRuns, recorder: Recorder, out: TextIO) -> Ite
     for question_id in plan.order:
         question = plan.question(question_id)
         if question.kind == "search":
-            parent, done = runs.search_run(question_id)
-            if not done:
-                yield lambda q=question, p=parent: run_search(plan, q, composed(), recorder, p, out)
-            register = _register_best(plan, runs, question, out)
-            if done:
-                register()
+            search = _search(plan, runs, recorder, leases, question, composed, out)
+            if runs.search_done(question_id):
+                search()  # only registers its best trial: no Ray needed
             else:
-                yield register
+                yield search
         else:
             resolved = resolve_stage(plan, question, runs, composed())
             if resolved is None:
                 print(f"{plan.study}: {question_id} waits for {question.depends_on[0]}: it has no finished trial yet.", file=out)
                 continue
             trials, init_run = resolved
-            statuses = read_statuses(plan.runtime.tracking.uri, plan.study)
-            todo = [trial for trial in trials if statuses.get(trial.id) != "finished"]
+            states = read_statuses(plan.runtime.tracking.uri, plan.study)
+            todo = [trial for trial in trials if trial.id not in states or states[trial.id].status not in DONE]
             if todo:
-                yield lambda t=todo, r=init_run: _run_trials(plan, recorder, t, stage_weights(plan, r))
+                yield lambda t=todo, r=init_run: _run_trials(plan, recorder, leases, t, stage_weights(plan, r))
 
 
-def _register_best(plan: Plan, runs: StudyRuns, question: PlannedQuestion, out: TextIO) -> Callable[[], None]:
-    def register() -> None:
-        search = question.config.search
-        assert search is not None
-        best = runs.best_trial(question.id, search.metric, search.mode)
-        if best is not None:
-            name = runs.register_best(question.id, best, search.metric)
-            print(f"{plan.study}: {question.id} best trial {best.data.tags['sweeps.trial_id']} "
-                  f"({search.metric} {best.data.metrics[search.metric]:.4f}) is registered as model {name}.", file=out)
+def _search(
+    plan: Plan,
+    runs: StudyRuns,
+    recorder: Recorder,
+    leases: Leases,
+    question: PlannedQuestion,
+    composed: Callable[[], Composer],
+    out: TextIO,
+) -> Callable[[], None]:
+    """A search question under its lease: run to its end unless it already was, then its best registered."""
 
-    return register
+    def search() -> None:
+        unit = f"search-{question.id}"
+        holder = leases.claim(unit)
+        if holder is not None:
+            recorder.skip(f"{question.id} search", holder)
+            return
+        try:
+            if not runs.search_done(question.id):
+                run_search(plan, question, composed(), recorder, runs.search_run(question.id), out)
+                if recorder.interrupted():
+                    return
+            _register_best(plan, runs, question, out)
+        finally:
+            leases.release(unit)
+
+    return search
+
+
+def _register_best(plan: Plan, runs: StudyRuns, question: PlannedQuestion, out: TextIO) -> None:
+    search = question.config.search
+    assert search is not None
+    best = runs.best_trial(question.id, search.metric, search.mode)
+    if best is not None:
+        name = runs.register_best(question.id, best, search.metric)
+        print(f"{plan.study}: {question.id} best trial {best.data.tags['sweeps.trial_id']} "
+              f"({search.metric} {best.data.metrics[search.metric]:.4f}) is registered as model {name}.", file=out)
 
 
 def prepare_data(plan: Plan) -> None:
@@ -101,7 +131,7 @@ def prepare_data(plan: Plan) -> None:
     sources = {
         trial.config["data"]["source"]: (trial.config["trainable"], trial.config["data"])
         for trial in plan.trials
-        if trial.status != "finished"
+        if trial.status not in DONE
     }
     for trainable, data in sources.values():
         try:
@@ -110,7 +140,30 @@ def prepare_data(plan: Plan) -> None:
             raise SweepError(f"data.source={data['source']}: {error}") from None
 
 
-def _run_trials(plan: Plan, recorder: Recorder, trials: list[PlannedTrial], init: str | None) -> None:
-    """Exactly `trials`, as one grid; a stage's start from `init` (weights in the shared storage)."""
-    recorder.begin(trials)
-    fit(plan, recorder, grid(plan, trials, init), {})
+def _run_trials(plan: Plan, recorder: Recorder, leases: Leases, trials: list[PlannedTrial], init: str | None) -> None:
+    """`trials` this driver holds the leases of, as one grid; a stage's start from `init` (weights in the
+    shared storage). Each lease is released when the grid ends."""
+    mine = _claim(plan, recorder, leases, trials)
+    try:
+        if mine:
+            recorder.begin(mine)
+            fit(plan, recorder, grid(plan, mine, init), {})
+    finally:
+        for trial in mine:
+            leases.release(trial.id)
+
+
+def _claim(plan: Plan, recorder: Recorder, leases: Leases, trials: list[PlannedTrial]) -> list[PlannedTrial]:
+    """The trials whose leases this driver took, less those another sweep finished since the plan was read."""
+    mine = []
+    for trial in trials:
+        holder = leases.claim(trial.id)
+        if holder is None:
+            mine.append(trial)
+        else:
+            recorder.skip(trial.name, holder)
+    states = read_statuses(plan.runtime.tracking.uri, plan.study) if mine else {}
+    for trial in [trial for trial in mine if trial.id in states and states[trial.id].status in DONE]:
+        leases.release(trial.id)
+        mine.remove(trial)
+    return mine

@@ -36,6 +36,7 @@ class ResourcesConfig(Strict):
     cpus_per_trial: PositiveFloat = 1.0
     gpus_per_trial: NonNegativeFloat = 0.0
     channels_last: bool = True
+    max_failures: Annotated[int, Field(ge=0)] = 2  # times a trial whose worker died is started again
 
     @field_validator("address")
     @classmethod

@@ -6,12 +6,14 @@ Every epoch's metrics go in one batched call (a REST `log_metric` costs ~50 ms e
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,9 +27,23 @@ STUDY = "sweeps.study"
 KIND = "sweeps.kind"
 GROUP = "sweeps.group"  # trials that differ only in seed (a question's repeats) share it
 OUTCOME = "sweeps.outcome"  # how a trial's run ended: one of Outcome
-Outcome = Literal["finished", "early_stopped", "failed"]
-_OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED"}
-_STATUS = {"FINISHED": "finished"}  # any other MLflow status (RUNNING, KILLED, FAILED) is "partial"
+Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
+# A diverged trial (a non-finite training loss) is FAILED: no reader that takes FINISHED runs as results
+# (the report's tables, a stage's `select: best`, the MLflow UI's filters) can mistake it for one, and
+# its outcome tag tells the plan that it is done all the same.
+_OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED", "diverged": "FAILED"}
+# Tags that explain one way of ending; a run that later ends another way drops the stale ones.
+_OUTCOME_DETAILS = ("sweeps.error_file", "sweeps.stopped_at_epoch", "sweeps.diverged_at_epoch")
+DIVERGED_AT = "sweeps.diverged_at_epoch"
+RETRIES = "sweeps.retries"  # times the trial's worker failed and the trial was started again
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the plan needs to know about a trial's run."""
+
+    status: Status
+    diverged_at_epoch: int | None = None
 
 
 def store_exists(uri: str) -> bool:
@@ -35,22 +51,23 @@ def store_exists(uri: str) -> bool:
     return path is None or path.exists()
 
 
-def read_statuses(uri: str, study: str) -> dict[str, Status]:
-    """Trial id → status of its run, reading only (a missing sqlite store is not created)."""
+def read_statuses(uri: str, study: str) -> dict[str, RunState]:
+    """Trial id → the state of its run, reading only (a missing sqlite store is not created)."""
     if not store_exists(uri):
         return {}
     client = client_for(uri)
     experiment = client.get_experiment_by_name(study)
     if experiment is None:
         return {}
-    return {trial_id: _status(run) for trial_id, run in trial_runs(client, experiment.experiment_id).items()}
+    return {trial_id: _state(run) for trial_id, run in trial_runs(client, experiment.experiment_id).items()}
 
 
 def apply_statuses(plan: Plan) -> None:
     """Fill each planned trial's status from the tracking store."""
-    statuses = read_statuses(plan.runtime.tracking.uri, plan.study)
+    states = read_statuses(plan.runtime.tracking.uri, plan.study)
     for trial in plan.trials:
-        trial.status = statuses.get(trial.id, "new")
+        state = states.get(trial.id, RunState("new"))
+        trial.status, trial.diverged_at_epoch = state.status, state.diverged_at_epoch
 
 
 class StudyRuns:
@@ -60,21 +77,21 @@ class StudyRuns:
         path = sqlite_path(uri)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.client = client_for(uri)
+        self.client = client_for(uri, create=True)
         self.study = study
         experiment = self.client.get_experiment_by_name(study)
         if experiment is None:
             artifacts = (path.parent / "mlartifacts" / study).as_uri() if path is not None else None
-            self.experiment_id = self.client.create_experiment(study, artifact_location=artifacts)
-        else:
-            self.experiment_id = experiment.experiment_id
+            experiment = _create_experiment(self.client, study, artifacts)
+        self.experiment_id = experiment.experiment_id
         self._runs = {tid: run.info.run_id for tid, run in trial_runs(self.client, self.experiment_id).items()}
 
     def open(self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}) -> tuple[str, int]:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
         (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
-        run_id = self._runs.get(trial.id)
+        run_id = self._runs.get(trial.id) or self._created_since(trial.id)
         if run_id is not None:
+            self._runs[trial.id] = run_id
             self.client.set_tag(run_id, QUESTIONS, ",".join(trial.questions))
             self.client.update_run(run_id, status="RUNNING")
             return run_id, _last_epoch(self.client, run_id)
@@ -99,6 +116,13 @@ class StudyRuns:
         self.client.log_batch(run_id, params=_params(trial.config))
         return run_id, -1
 
+    def _created_since(self, trial_id: str) -> str | None:
+        """The run of `trial_id` that another `sweep run` created after this one read the study's runs."""
+        found = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{KIND}` = 'trial' and tags.`{TRIAL_ID}` = '{trial_id}'", max_results=10
+        )
+        return str(found[0].info.run_id) if found else None
+
     def backfill(self, run_id: str, logged: int, history: list[dict[str, Any]], epochs: int) -> int:
         """Epochs a trial's checkpoint holds but its run lacks (a kill between the two) are logged now;
         returns the run's last logged epoch.
@@ -109,17 +133,26 @@ class StudyRuns:
         self.log_epochs(run_id, missing)
         return max([logged] + [int(epoch["epoch"]) for epoch in missing])
 
-    def search_run(self, question: str) -> tuple[str, bool]:
-        """The parent run of a question's search (created if new), and whether the search finished."""
+    def search_done(self, question: str) -> bool:
+        """Whether a question's search ran to its end (its parent run is FINISHED)."""
+        found = self._search_parent(question)
+        return found is not None and found.info.status == "FINISHED"
+
+    def search_run(self, question: str) -> str:
+        """The parent run of a question's search, created if new (by the driver holding the search's lease)."""
+        found = self._search_parent(question)
+        if found is not None:
+            return str(found.info.run_id)
+        tags = {KIND: "search", QUESTIONS: question, STUDY: self.study, **_git_tags()}
+        return str(self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id)
+
+    def _search_parent(self, question: str) -> Any | None:
         found = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{KIND}` = 'search' and tags.`{QUESTIONS}` = '{question}'",
             max_results=1,
         )
-        if found:
-            return found[0].info.run_id, found[0].info.status == "FINISHED"
-        tags = {KIND: "search", QUESTIONS: question, STUDY: self.study, **_git_tags()}
-        return self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id, False
+        return found[0] if found else None
 
     def best_trial(self, question: str, metric: str, mode: str) -> Any | None:
         """The finished trial run answering `question` with the best final `metric`; None if none yet.
@@ -194,10 +227,15 @@ class StudyRuns:
         """Tag the run with how its trial ended, log its artifacts (name → bytes, or a file to copy) and end it.
 
         finished → FINISHED; early_stopped (a search's scheduler; tags its `stopped_at_epoch`) → KILLED;
-        failed (tags its `error_file`) → FAILED. An interrupted trial's run is `close`d KILLED instead,
-        with no outcome: the next `sweep run` continues it.
+        failed (tags its `error_file`) and diverged (a non-finite loss; tags its `diverged_at_epoch`) →
+        FAILED. An interrupted trial's run is `close`d KILLED instead, with no outcome: the next
+        `sweep run` continues it.
         """
-        self.set_tags(run_id, {OUTCOME: outcome, **{f"sweeps.{key}": value for key, value in tags.items()}})
+        details = {f"sweeps.{key}": value for key, value in tags.items()}
+        stale = [key for key in _OUTCOME_DETAILS if key not in details and key in self.client.get_run(run_id).data.tags]
+        for key in stale:  # an earlier failure's error file, say, on a trial that has now finished
+            self.client.delete_tag(run_id, key)
+        self.set_tags(run_id, {OUTCOME: outcome, **details})
         if artifacts:
             with tempfile.TemporaryDirectory() as folder:
                 for name, content in artifacts.items():
@@ -211,15 +249,41 @@ class StudyRuns:
         self.client.set_terminated(run_id, status)
 
 
-def client_for(uri: str) -> Any:
+def client_for(uri: str, create: bool = False) -> Any:
+    """An MLflow client whose store is ready: MLflow creates a new sqlite store's tables on first use, and
+    two processes doing so at once collide (`table … already exists`), so on a sqlite store that first use
+    happens under an exclusive lock on `<store>.lock`. Only a writer (`create`) makes that file: readers
+    wait on it when it exists, and otherwise write nothing."""
     from mlflow.tracking import MlflowClient  # imported late: mlflow costs seconds to import
 
-    return MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri)
+    path = sqlite_path(uri)
+    if path is not None:
+        lock = path.with_name(f"{path.name}.lock")
+        if create or lock.exists():
+            with open(lock, "a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released on close, or by the kernel if this process dies
+                client.search_experiments(max_results=1)  # opens the store: its tables exist after this
+    return client
+
+
+def _create_experiment(client: Any, study: str, artifacts: str | None) -> Any:
+    """The study's experiment, created; or the one another `sweep run` created a moment ago."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_experiment(study, artifact_location=artifacts)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    return client.get_experiment_by_name(study)
 
 
 def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
-    """Trial id → its run; were there ever two, the finished one wins (none is ever dropped)."""
-    runs: dict[str, Any] = {}
+    """Trial id → its run. Were there ever several (two drivers before leases): a finished one over any
+    other, then the one with the most epochs logged, so a run holding only a tail of the epochs never
+    stands for the trial. None is ever dropped from the store."""
+    found: dict[str, list[Any]] = {}
     token = None
     while True:
         page = client.search_runs(
@@ -227,15 +291,29 @@ def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
         )
         for run in page:
             trial_id = run.data.tags.get(TRIAL_ID)
-            if trial_id and (trial_id not in runs or _status(run) == "finished"):
-                runs[trial_id] = run
+            if trial_id:
+                found.setdefault(trial_id, []).append(run)
         token = page.token
         if not token:
-            return runs
+            break
+    return {
+        trial_id: runs[0] if len(runs) == 1 else max(runs, key=lambda run: (_state(run).status == "finished", _epochs(client, run)))
+        for trial_id, runs in found.items()
+    }
 
 
-def _status(run: Any) -> Status:
-    return _STATUS.get(run.info.status, "partial")  # type: ignore[return-value]
+def _state(run: Any) -> RunState:
+    """FINISHED: finished; a diverged run: done, with the epoch; any other (RUNNING, KILLED, FAILED): partial."""
+    if run.info.status == "FINISHED":
+        return RunState("finished")
+    if run.data.tags.get(OUTCOME) == "diverged":
+        return RunState("diverged", int(run.data.tags.get(DIVERGED_AT, "0")))
+    return RunState("partial")
+
+
+def _epochs(client: Any, run: Any) -> int:
+    """How many epochs a run logged."""
+    return len(client.get_metric_history(run.info.run_id, "val_acc"))
 
 
 def _last_epoch(client: Any, run_id: str) -> int:

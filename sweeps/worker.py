@@ -17,6 +17,7 @@ from trainables.callback import Checkpoint, EpochReport, Placement, Report
 from trainables.kinds import kind
 
 MEMBER = "member"  # result key: the trial id of the pack member an epoch belongs to
+DIVERGED = "diverged"  # result key: the epoch's training loss was not finite; the member trains no further
 
 
 def trial_main(params: Mapping[str, Any]) -> None:
@@ -54,8 +55,8 @@ def _reporter(member: Mapping[str, Any], first: Mapping[str, Any], resume: Check
 
     def on_epoch(report: EpochReport) -> None:
         save_state(member["checkpoint_dir"], report.checkpoint())
-        final = report.confusion_matrix is not None or report.epoch == epochs
-        result: dict[str, Any] = {**report.metrics, "metric_names": sorted(report.metrics), "final": final}
+        final = not report.diverged and (report.confusion_matrix is not None or report.epoch == epochs)
+        result: dict[str, Any] = {**report.metrics, "metric_names": sorted(report.metrics), "final": final, DIVERGED: report.diverged}
         if report.confusion_matrix is not None:
             result["confusion_matrix"] = report.confusion_matrix
         result.update(extra, **{MEMBER: member["id"]})

@@ -20,6 +20,7 @@ class EpochReport:
     metrics: dict[str, float]
     checkpoint: Callable[[], Checkpoint]  # state that resumes after this epoch; taken only when called
     confusion_matrix: list[list[int]] | None  # test set, rows = true class; after the last epoch only
+    diverged: bool = False  # the training loss was not finite: the trial's last report
 
 
 Report = Callable[[EpochReport], None]

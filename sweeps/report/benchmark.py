@@ -39,7 +39,7 @@ def benchmark_blocks(study: StudyRecord) -> list[Block]:
         blocks.append(Table(list(MACHINE), [list(machine)]))
         header = ["run", "trial", "status", "epochs", *[column.title for column in TIMINGS]]
         body = [
-            [run.name, run.trial_id, run.status, str(run.epochs_logged), *(_cell(column, run) for column in TIMINGS)]
+            [run.name, run.trial_id, run.described, str(run.epochs_logged), *(_cell(column, run) for column in TIMINGS)]
             for run in grouped
         ]
         blocks.append(Table(header, body))

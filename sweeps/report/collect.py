@@ -16,7 +16,7 @@ import numpy as np
 
 from sweeps.errors import SweepError
 from sweeps.plan import Plan
-from sweeps.tracking import QUESTIONS, client_for, trial_runs, store_exists
+from sweeps.tracking import DIVERGED_AT, OUTCOME, QUESTIONS, client_for, store_exists, trial_runs
 
 # Logged every epoch (step = epoch) by the runner.
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "eval_seconds", "examples_per_second")
@@ -28,7 +28,7 @@ class RunRecord:
     trial_id: str
     run_id: str
     name: str
-    status: str  # MLflow's run status in lower case: finished, running, killed, failed
+    status: str  # MLflow's run status in lower case (finished, running, killed, failed), or diverged
     planned_epochs: int  # trainer.epochs of the trial
     curves: dict[str, list[float]]  # metric → value per epoch, epoch 1 first (EPOCH_METRICS)
     metrics: dict[str, float]  # every metric's latest value, end-of-run ones (test_acc, phase_*) included
@@ -43,6 +43,11 @@ class RunRecord:
     @property
     def epochs_logged(self) -> int:
         return len(self.curves.get("val_acc", []))
+
+    @property
+    def described(self) -> str:
+        """The status as a reader wants it: `diverged at epoch 3` for a trial whose training loss went non-finite."""
+        return f"diverged at epoch {self.tags.get(DIVERGED_AT, '?')}" if self.status == "diverged" else self.status
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ def _record(client: Any, run: Any, planned_epochs: int) -> RunRecord:
         trial_id=run.data.tags["sweeps.trial_id"],
         run_id=run.info.run_id,
         name=run.info.run_name,
-        status=run.info.status.lower(),
+        status="diverged" if run.data.tags.get(OUTCOME) == "diverged" else run.info.status.lower(),  # a FAILED run
         planned_epochs=planned_epochs,
         curves=curves,
         metrics=dict(run.data.metrics),

@@ -111,7 +111,7 @@ def _runs_table(rows: list[VariantRow]) -> Table:
             if run is None:
                 body.append([row.label, trial_id, "missing", "—", "—"])
             else:
-                body.append([row.label, trial_id, run.status, f"{run.epochs_logged}/{run.planned_epochs}", run.name])
+                body.append([row.label, trial_id, run.described, f"{run.epochs_logged}/{run.planned_epochs}", run.name])
     return Table(["variant", "trial", "status", "epochs logged", "MLflow run"], body)
 
 

@@ -11,18 +11,18 @@ from sweeps.report import figures
 from sweeps.report.collect import RunRecord
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph
+from sweeps.tracking import OUTCOME
 
-OUTCOME = "sweeps.outcome"  # tag: how the runner saw the trial end (finished, early_stopped, failed)
 STOPPED_AT = "sweeps.stopped_at_epoch"  # tag: the last epoch of a trial the scheduler stopped early
 
 
 def run_status(run: RunRecord) -> str:
-    """finished, stopped early at epoch N, failed, running (or MLflow's status otherwise)."""
+    """finished, stopped early at epoch N, diverged at epoch N, failed, running (or MLflow's status otherwise)."""
     if run.tags.get(OUTCOME) == "early_stopped":
         return f"stopped early at epoch {run.tags.get(STOPPED_AT, run.epochs_logged)}"
     if run.tags.get(OUTCOME) == "failed":
         return "failed"
-    return run.status
+    return run.described
 
 
 def final_metric(run: RunRecord, metric: str) -> float | None:

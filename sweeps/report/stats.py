@@ -92,7 +92,11 @@ class VariantRow:
         if len(self.finished) == repeats:
             return "finished"
         parts = [f"{len(self.finished)}/{repeats} finished"] if repeats > 1 else []
-        parts += [f"{run.status}: epoch {run.epochs_logged}/{run.planned_epochs}" for run in self.runs if not run.finished]
+        parts += [
+            run.described if run.status == "diverged" else f"{run.status}: epoch {run.epochs_logged}/{run.planned_epochs}"
+            for run in self.runs
+            if not run.finished
+        ]
         if self.missing:
             parts.append(f"{len(self.missing)} missing" if repeats > 1 else "missing")
         return " · ".join(parts)
