@@ -28,7 +28,7 @@ from sweeps.checkpoints import checkpoint_dir, join, load_state, save_state
 from sweeps.compose import Composer
 from sweeps.plan import Plan, PlannedQuestion, PlannedTrial
 from sweeps.tracking import StudyRuns, read_statuses
-from trainables.data import DataUnavailableError
+from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 
 
@@ -219,7 +219,8 @@ def _trial_main(params: Mapping[str, Any]) -> None:
     import ray
     import torch
 
-    from trainables.callback import EpochReport, Placement
+    from trainables.callback import EpochReport
+    from trainables.placement import Placement
     from trainables.machine import machine_record
 
     payload = params["trial"]

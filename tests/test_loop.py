@@ -1,5 +1,5 @@
-"""Tests for the trainable: trainables.loop.train on the bundled digits (360 test images), plus
-trainables.optim.build_optimizer and trainables.metrics.confusion_matrix.
+"""Tests for the image trainable: trainables.image.loop.train on the bundled digits (360 test images),
+plus trainables.optim.build_optimizer and trainables.image.metrics.confusion_matrix.
 
 Configs come from the planner (offline=true, 3 epochs, batch 64), so they are what a trial really gets.
 """
@@ -17,9 +17,11 @@ from omegaconf import OmegaConf
 
 from sweeps.compose import CONF_DIR
 from sweeps.plan import plan_study
-from trainables.loop import Checkpoint, EpochReport, Placement, train
-from trainables.metrics import confusion_matrix
+from trainables.callback import Checkpoint, EpochReport
+from trainables.image.loop import train
+from trainables.image.metrics import confusion_matrix
 from trainables.optim import OPTIMIZERS, build_optimizer
+from trainables.placement import Placement
 
 EPOCHS = 3
 TEST_SIZE = 360  # digits' test split

@@ -1,4 +1,4 @@
-"""Tests for trainables.model: the YAML model zoo, the layer registry and spec errors."""
+"""Tests for trainables.image.model: the YAML model zoo, the layer registry and spec errors."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from trainables import model as model_module
-from trainables.model import (
+from trainables.image import model as model_module
+from trainables.image.model import (
     LAYER_TYPES,
     ModelSpecError,
     build_model,
-    count_parameters,
     validate_model,
 )
+from trainables.parameters import count_parameters
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
 MNIST_SHAPE = (1, 28, 28)

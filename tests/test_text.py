@@ -23,7 +23,7 @@ from test_loop import Run, Stop, is_timing
 import trainables.text.features as features_module
 from sweeps.plan import plan_study
 from trainables.callback import Checkpoint, EpochReport
-from trainables.data import DataUnavailableError
+from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 from trainables.text.corpus import CorpusError, read_csv_corpus
 from trainables.text.features import build_features, fit_vectorizer

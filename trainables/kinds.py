@@ -14,7 +14,7 @@ from trainables.schema import TrialBase
 
 # Kind name → the module that defines `KIND` (imported when first used).
 KINDS: dict[str, str] = {
-    "image": "trainables.image",
+    "image": "trainables.image.kind",
     "text": "trainables.text.kind",
 }
 
@@ -22,7 +22,7 @@ KINDS: dict[str, str] = {
 @dataclass(frozen=True)
 class Kind:
     schema: type[TrialBase]  # validates a resolved trial config; its JSON (less NOT_HASHED) is the id
-    train: Callable[..., None]  # train(config, data_root, report, placement, resume): see trainables/loop.py
+    train: Callable[..., None]  # train(config, data_root, report, placement, resume): see trainables/image/loop.py
     parameters: Callable[[Mapping[str, Any]], int]  # plan time: model fits the data? trainable parameters
     ensure_available: Callable[[Mapping[str, Any], str | Path], None]  # before trials: fetch or check data files
 

@@ -29,7 +29,7 @@ from sweeps.report.stats import (
     variant_rows,
     varying_keys,
 )
-from trainables.data import DataUnavailableError
+from trainables.errors import DataUnavailableError
 
 FIGURES = "figures"  # sub-folder of the report folder (and of a summary run's artifacts)
 IMAGE = "image"  # the trainable whose data sets have sample images (trainables/data.py)

@@ -1,4 +1,4 @@
-"""The training loop of a text-classification trial: the image loop's contract (trainables/loop.py).
+"""The training loop of a text-classification trial: the contract of trainables/kinds.py's Train.
 
 Same signature, same reporting: one `report` call per epoch with that epoch's metrics and a way to
 take a checkpoint; `train(..., resume=state)` continues exactly as if it had never stopped. The
@@ -19,13 +19,15 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from trainables.callback import Checkpoint, EpochReport, Placement, Report
-from trainables.state import checkpointer, restore
+from trainables.callback import Checkpoint, EpochReport, Report
 from trainables.optim import build_optimizer
-from trainables.text.corpus import CorpusSplits, load_corpus, split_corpus
+from trainables.placement import Placement
+from trainables.state import checkpointer, restore
+from trainables.text.corpus import CorpusSplits, split_corpus
 from trainables.text.features import build_features
 from trainables.text.metrics import auc_metrics, labelwise_accuracy
 from trainables.text.models import build_model, sparse_batch
+from trainables.text.source import load_corpus
 
 
 @dataclass(frozen=True)

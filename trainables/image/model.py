@@ -308,11 +308,6 @@ def build_model(
     return nn.Sequential(*modules)
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (scalars), as reported for the question set."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def validate_model(
     spec: Mapping[str, Any], input_shape: tuple[int, int, int], num_classes: int
 ) -> None:

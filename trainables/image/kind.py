@@ -7,11 +7,12 @@ from typing import Any
 
 import torch
 
-from trainables.data import data_shape, ensure_available
+from trainables.image.data import data_shape, ensure_available
+from trainables.image.loop import train
+from trainables.image.model import build_model
+from trainables.image.schema import ImageTrialConfig
 from trainables.kinds import Kind
-from trainables.loop import train
-from trainables.model import build_model, count_parameters
-from trainables.schema import ImageTrialConfig
+from trainables.parameters import count_parameters
 
 
 def parameters(config: Mapping[str, Any]) -> int:

@@ -17,14 +17,15 @@ from typing import Any
 
 import torch
 
-from trainables.augment import center_crop, random_crop
-from trainables.callback import Checkpoint, EpochReport, Placement, Report
-from trainables.state import checkpointer, restore
-from trainables.data import InMemoryData, Split, data_shape, load_data
-from trainables.losses import LOSSES, Loss
-from trainables.metrics import confusion_matrix, first_crossing
-from trainables.model import build_model
+from trainables.callback import Checkpoint, EpochReport, Report
+from trainables.image.augment import center_crop, random_crop
+from trainables.image.data import InMemoryData, Split, data_shape, load_data
+from trainables.image.losses import LOSSES, Loss
+from trainables.image.metrics import confusion_matrix, first_crossing
+from trainables.image.model import build_model
 from trainables.optim import build_optimizer
+from trainables.placement import Placement
+from trainables.state import checkpointer, restore
 
 @dataclass(frozen=True)
 class _EpochStats:

@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from trainables.errors import DataUnavailableError
+
 # Image shape (C, H, W) of every source; all have ten classes.
 SHAPES: dict[str, tuple[int, int, int]] = {
     "mnist": (1, 28, 28),
@@ -59,10 +61,6 @@ def data_shape(cfg: Mapping[str, Any]) -> tuple[tuple[int, int, int], int]:
     channels, height, width = SHAPES[source]
     crop = cfg.get("crop")
     return ((channels, crop, crop) if crop else (channels, height, width)), NUM_CLASSES
-
-
-class DataUnavailableError(FileNotFoundError):
-    """The raw files of a torchvision data set are not on disk and could not be fetched."""
 
 
 @dataclass(frozen=True)
