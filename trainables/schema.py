@@ -1,5 +1,5 @@
 """What every kind's trial config is built from: the strict base, the trial base, shared field types
-and the optimizer configs.
+and the optimizer configs. Torch-free: the planner validates configs without importing torch.
 
 A trial config holds everything a trial's result depends on; its JSON form, less `NOT_HASHED`, is the
 trial's id. Each kind's own config (data, model, trainer) is in its package: image/schema.py, text/schema.py.
@@ -7,11 +7,9 @@ trial's id. Each kind's own config (data, model, trainer) is in its package: ima
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from trainables.optim import OPTIMIZERS
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
@@ -73,7 +71,10 @@ OptimConfig = Annotated[
     SGDConfig | AdamConfig | RMSpropConfig | AdadeltaConfig | AdagradConfig,
     Field(discriminator="name"),
 ]
-OPTIMIZER_NAMES = tuple(OPTIMIZERS)
+# The `name` each optimizer config takes; trainables/optim.py's OPTIMIZERS has the same keys (tested).
+OPTIMIZER_NAMES: tuple[str, ...] = tuple(
+    get_args(config.model_fields["name"].annotation)[0] for config in get_args(get_args(OptimConfig)[0])
+)
 
 
 class TrialBase(Strict):

@@ -19,10 +19,11 @@ import torch
 
 from trainables.callback import Checkpoint, EpochReport, Report
 from trainables.image.augment import center_crop, random_crop
-from trainables.image.data import InMemoryData, Split, data_shape, load_data
+from trainables.image.data import InMemoryData, Split, load_data
 from trainables.image.losses import LOSSES, Loss
 from trainables.image.metrics import confusion_matrix, first_crossing
 from trainables.image.model import build_model
+from trainables.image.sources import data_shape
 from trainables.optim import build_optimizer
 from trainables.placement import Placement
 from trainables.state import checkpointer, restore

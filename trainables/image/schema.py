@@ -1,4 +1,8 @@
-"""Typed config of an image classifier's trial: its data, model and trainer, checked before any trial starts."""
+"""Typed config of an image classifier's trial: its data, model and trainer, checked before any trial starts.
+
+Torch-free: the names it allows (sources, losses) are plain constants, each matched by a torch registry
+(data.LOADERS, losses.LOSSES) that tests hold to the same keys. Layer lists are checked by layers.py.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from trainables.image.data import SOURCES
-from trainables.image.losses import LOSSES
+from trainables.image.sources import SOURCES
 from trainables.schema import OptimConfig, PositiveFloat, PositiveInt, Probability, Strict, TrialBase
 
 DataSource = Literal[SOURCES]  # type: ignore[valid-type]
+
+# trainer.loss: the names of losses.LOSSES.
+LOSS_NAMES: tuple[str, ...] = ("nll", "cross_entropy", "mse", "sparse_categorical_crossentropy")
 
 
 class DataConfig(Strict):
@@ -41,7 +47,7 @@ class TrainerConfig(Strict):
     epochs: Annotated[int, Field(ge=0)]  # 0: evaluate the starting weights only (a stage with train: false)
     batch_size: PositiveInt
     test_batch_size: PositiveInt
-    loss: Literal[tuple(LOSSES)]  # type: ignore[valid-type]
+    loss: Literal[LOSS_NAMES]  # type: ignore[valid-type]
     threshold: Probability = 0.9  # accuracy for the examples-seen-until metrics
     accuracy_window: PositiveInt = 1000  # examples the running train accuracy is taken over
 
