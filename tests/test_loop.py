@@ -203,6 +203,16 @@ def test_resume_from_a_finished_checkpoint_only_reports(config: dict[str, Any], 
     assert same_weights(again.weights, full.weights)  # no further training
 
 
+def test_no_epochs_evaluates_the_starting_weights_once(config: dict[str, Any], data_root: Path) -> None:
+    """trainer.epochs = 0 (a stage with train: false): one report, epoch 0, val and test metrics, no training."""
+    untrained = run(copy.deepcopy(config) | {"trainer": config["trainer"] | {"epochs": 0}}, data_root)
+    (report,) = untrained.reports
+    assert report.epoch == 0
+    assert {"val_loss", "val_acc", "test_loss", "test_acc", "phase_train_seconds"} <= report.metrics.keys()
+    assert "train_loss" not in report.metrics and report.metrics["phase_train_seconds"] == 0.0
+    assert sum(map(sum, report.confusion_matrix or [])) == TEST_SIZE
+
+
 # --- placement, losses ----------------------------------------------------------------------------
 
 
