@@ -27,7 +27,7 @@ from sweeps.report.stats import (
     variant_rows,
     varying_keys,
 )
-from trainables.data import DataUnavailableError
+from trainables.errors import DataUnavailableError
 
 IMAGE = "image"  # the trainable whose data sets have sample images (trainables/data.py)
 
