@@ -29,7 +29,7 @@ from sweeps.report.stats import (
 )
 from trainables.errors import DataUnavailableError
 
-IMAGE = "image"  # the trainable whose data sets have sample images (trainables/data.py)
+IMAGE = "image"  # the trainable whose data sets have sample images (trainables/image/)
 
 
 def grid_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
