@@ -22,7 +22,7 @@ from sweeps.recorder import Recorder, RunSummary
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
 from sweeps.tracking import StudyRuns, read_statuses
-from trainables.data import DataUnavailableError
+from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 
 
