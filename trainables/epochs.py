@@ -2,23 +2,41 @@
 way to checkpoint after each, and the final report with the test metrics and the phase timings.
 
 A loop brings what differs: one epoch (training pass, evaluation, that epoch's metrics) and its test metrics.
+An epoch whose training loss is not finite ends the trial: it is reported as diverged, with no final report.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 from trainables.callback import EpochReport, Report
 from trainables.state import TrialState
 
 
-def run_epochs(state: TrialState, epochs: int, epoch: Callable[[int], dict[str, float]], report: Report) -> None:
+def run_epochs(state: TrialState, epochs: int, epoch: Callable[[int], dict[str, float]], report: Report) -> bool:
     """Epochs len(history)+1 … `epochs`: `epoch(number)`'s metrics join the history and are reported,
-    except the last epoch's, which `final_report` sends with the test metrics."""
+    except the last epoch's, which `final_report` sends with the test metrics.
+
+    An epoch whose training loss is not finite (NaN, ±inf: the optimizer diverged) is reported as
+    diverged and ends the trial there: False, and no final report. A resumed state whose last epoch
+    diverged is reported so again, not trained on.
+    """
+    if state.history and _diverged(state.history[-1]):
+        report(EpochReport(len(state.history), state.history[-1], state.checkpoint, None, diverged=True))
+        return False
     for number in range(len(state.history) + 1, epochs + 1):
         state.history.append(epoch(number))
+        if _diverged(state.history[-1]):
+            report(EpochReport(number, state.history[-1], state.checkpoint, None, diverged=True))
+            return False
         if number < epochs:
             report(EpochReport(number, state.history[-1], state.checkpoint, None))
+    return True
+
+
+def _diverged(metrics: Mapping[str, float]) -> bool:
+    return not math.isfinite(metrics.get("train_loss", 0.0))  # an evaluation-only epoch 0 has no loss
 
 
 def final_report(

@@ -91,8 +91,8 @@ def train(
         _carry_crossings(metrics, state.history, threshold, crossing, seen_before)
         return metrics
 
-    run_epochs(state, trainer["epochs"], epoch, report)
-    _final_report(state, loss_fn, data, trainer["test_batch_size"], phases, report)
+    if run_epochs(state, trainer["epochs"], epoch, report):
+        _final_report(state, loss_fn, data, trainer["test_batch_size"], phases, report)
 
 
 def _deterministic_cuda() -> None:

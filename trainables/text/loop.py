@@ -100,7 +100,8 @@ def train_on_corpus(
             "examples_seen": float(number * len(data.train)),
         }
 
-    run_epochs(state, trainer["epochs"], epoch, report)
+    if not run_epochs(state, trainer["epochs"], epoch, report):
+        return  # diverged: reported, nothing to test
     test: dict[str, float] = {}
     if data.test is not None:  # no test split, no test metrics and no test phase
         started = time.perf_counter()
