@@ -48,7 +48,7 @@ def run_plan(plan: Plan, out: TextIO = sys.stdout) -> RunSummary:
 
             ray.shutdown()
     if not recorder.started() and not recorder.skipped:
-        print(f"{plan.study}: all {len(plan.trials)} planned trials (and any searches and stages) are finished "
+        print(f"{plan.study}: all {len(plan.trials)} planned trials (and any searches and stages) are done "
               f"in {plan.runtime.tracking.uri}; 0 trials to run.", file=out)
     return recorder.summary()
 
@@ -81,8 +81,8 @@ def _phases(
                 print(f"{plan.study}: {question_id} waits for {question.depends_on[0]}: it has no finished trial yet.", file=out)
                 continue
             trials, init_run = resolved
-            states = read_statuses(plan.runtime.tracking.uri, plan.study)
-            todo = [trial for trial in trials if trial.id not in states or states[trial.id].status not in DONE]
+            statuses = read_statuses(plan.runtime.tracking.uri, plan.study)
+            todo = [trial for trial in trials if statuses.get(trial.id) not in DONE]
             if todo:
                 yield lambda t=todo, r=init_run: _run_trials(plan, recorder, leases, t, stage_weights(plan, r))
 
@@ -162,8 +162,8 @@ def _claim(plan: Plan, recorder: Recorder, leases: Leases, trials: list[PlannedT
             mine.append(trial)
         else:
             recorder.skip(trial.name, holder)
-    states = read_statuses(plan.runtime.tracking.uri, plan.study) if mine else {}
-    for trial in [trial for trial in mine if trial.id in states and states[trial.id].status in DONE]:
+    statuses = read_statuses(plan.runtime.tracking.uri, plan.study) if mine else {}
+    for trial in [trial for trial in mine if statuses.get(trial.id) in DONE]:
         leases.release(trial.id)
         mine.remove(trial)
     return mine

@@ -51,7 +51,12 @@ def store_exists(uri: str) -> bool:
     return path is None or path.exists()
 
 
-def read_statuses(uri: str, study: str) -> dict[str, RunState]:
+def read_statuses(uri: str, study: str) -> dict[str, Status]:
+    """Trial id → status of its run, reading only (a missing sqlite store is not created)."""
+    return {trial_id: state.status for trial_id, state in read_states(uri, study).items()}
+
+
+def read_states(uri: str, study: str) -> dict[str, RunState]:
     """Trial id → the state of its run, reading only (a missing sqlite store is not created)."""
     if not store_exists(uri):
         return {}
@@ -64,7 +69,7 @@ def read_statuses(uri: str, study: str) -> dict[str, RunState]:
 
 def apply_statuses(plan: Plan) -> None:
     """Fill each planned trial's status from the tracking store."""
-    states = read_statuses(plan.runtime.tracking.uri, plan.study)
+    states = read_states(plan.runtime.tracking.uri, plan.study)
     for trial in plan.trials:
         state = states.get(trial.id, RunState("new"))
         trial.status, trial.diverged_at_epoch = state.status, state.diverged_at_epoch

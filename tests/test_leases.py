@@ -72,6 +72,7 @@ def test_a_dead_process_on_this_machine_loses_its_lease_at_once(storage: str) ->
     try:
         assert taker.claim("t1") is None
     finally:
+        dead.close()
         taker.close()
 
 
@@ -83,6 +84,7 @@ def test_a_reused_pid_is_not_the_owner(storage: str) -> None:
     try:
         assert taker.claim("t1") is None
     finally:
+        earlier.close()
         taker.close()
 
 

@@ -10,6 +10,7 @@ left running (found by the test's private RAY_TMPDIR in each process's environme
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.slow
 
 STUDY = "jhu_fashion"
 NODES = ("node_a", "node_b")  # the custom resource that names each node
+NODE = "SWEEPS_TEST_NODE"  # environment variable: the node a process belongs to
 # Ray's command line (`ray …`), except that Ray would replace 127.0.0.1 (--node-ip-address, --address) by
 # this machine's network address and then listen on every interface: the test's cluster stays on loopback.
 RAY_CLI = (
@@ -48,6 +50,7 @@ NODE_NAMES = (
 class LoopbackCluster:
     root: Path
     ray_tmp: Path  # private RAY_TMPDIR: short (Ray's socket paths are length-limited), and the mark of our processes
+    nodes: tuple[str, ...] = NODES  # the head first; each a one-CPU node
     ray_port: int = field(default_factory=free_port)
     mlflow_port: int = field(default_factory=free_port)
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -69,10 +72,11 @@ class LoopbackCluster:
         self._spawn("mlflow", [sys.executable, "-m", "sweeps", "server", "--port", str(self.mlflow_port),
                                "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
                                "--artifacts-destination", str(self.root / "artifacts")])  # fmt: skip
-        head, second = NODES
+        head, *others = self.nodes
         self._spawn(head, [*ray_cli, "start", "--block", "--head", "--port", str(self.ray_port), "--include-dashboard", "false", *self._node_args(head)])
-        self.node_names(expected=1)  # the second node joins a running head
-        self._spawn(second, [*ray_cli, "start", "--block", "--address", f"127.0.0.1:{self.ray_port}", *self._node_args(second)])
+        self.node_names(expected=1)  # the other nodes join a running head
+        for name in others:
+            self._spawn(name, [*ray_cli, "start", "--block", "--address", f"127.0.0.1:{self.ray_port}", *self._node_args(name)])
 
     @staticmethod
     def _node_args(name: str) -> list[str]:
@@ -81,8 +85,10 @@ class LoopbackCluster:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         with (self.root / f"{name}.log").open("wb") as log:
-            # Own session: the test stops each one's whole process group, and nothing else.
-            self.started.append(subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            # Own session: the test stops each one's whole process group, and nothing else. NODE marks
+            # every process of a node (its raylet, its workers) to kill it alone (`lose_node`).
+            env = {**self.env, NODE: name}
+            self.started.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
 
     def node_names(self, expected: int, timeout: float = 120) -> dict[str, str]:
         """Node id → node_a / node_b, once `expected` nodes are up."""
@@ -100,17 +106,23 @@ class LoopbackCluster:
     def wait_for_mlflow(self) -> None:
         wait_until_up(f"{self.tracking_uri}/health", self.started[0])  # `sweep server`, started first
 
-    def processes(self) -> list[int]:
-        """Every live process this test started, at any depth."""
-        mark = f"RAY_TMPDIR={self.ray_tmp}".encode()
+    def processes(self, node: str | None = None) -> list[int]:
+        """Every live process this test started, at any depth; only `node`'s when given."""
+        marks = {f"RAY_TMPDIR={self.ray_tmp}".encode(), *([f"{NODE}={node}".encode()] if node else [])}
         found = []
         for proc in Path("/proc").iterdir():
             try:
-                if proc.name.isdigit() and mark in (proc / "environ").read_bytes().split(b"\0"):
+                if proc.name.isdigit() and marks <= set((proc / "environ").read_bytes().split(b"\0")):
                     found.append(int(proc.name))
             except OSError:  # gone, or a zombie
                 continue
         return found
+
+    def lose_node(self, name: str) -> None:
+        """A reclaimed spot node: its raylet and every worker on it killed at once (SIGKILL, no goodbye)."""
+        for pid in self.processes(name):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def stop(self, timeout: float = 120) -> list[int]:
         """SIGTERM to each process group, the second node first; what is still alive after `timeout`."""
@@ -162,8 +174,10 @@ def _ip(hex_address: str) -> str:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[LoopbackCluster]:
-    cluster = LoopbackCluster(tmp_path, Path(tempfile.mkdtemp(prefix="swm", dir="/tmp")))
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LoopbackCluster]:
+    """NODES, or the node names a test gives as this fixture's (indirect) parameter."""
+    nodes = getattr(request, "param", NODES)
+    cluster = LoopbackCluster(tmp_path, Path(tempfile.mkdtemp(prefix="swm", dir="/tmp")), nodes)
     try:
         yield cluster
     finally:

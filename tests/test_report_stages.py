@@ -78,7 +78,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     runs = StudyRuns(uri, STUDY)
     runs.client.log_metric(written[mnist], "test_acc", 0.91)
     base = plan.trial(mnist)
-    parent, _ = runs.search_run("q13")
+    parent = runs.search_run("q13")
     for index, sample in enumerate(SAMPLES):
         trial = _trial(base, f"sample{index}", f"q13 {sample.name}", "q13", {
             "model.name": sample.model, "optim.lr": sample.lr, "model.dropout": sample.dropout,
