@@ -261,15 +261,13 @@ def client_for(uri: str, create: bool = False) -> Any:
     wait on it when it exists, and otherwise write nothing."""
     from mlflow.tracking import MlflowClient  # imported late: mlflow costs seconds to import
 
-    client = MlflowClient(tracking_uri=uri)
     path = sqlite_path(uri)
-    if path is not None:
-        lock = path.with_name(f"{path.name}.lock")
-        if create or lock.exists():
-            with open(lock, "a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)  # released on close, or by the kernel if this process dies
-                client.search_experiments(max_results=1)  # opens the store: its tables exist after this
-    return client
+    lock = path.with_name(f"{path.name}.lock") if path is not None else None
+    if lock is None or not (create or lock.exists()):
+        return MlflowClient(tracking_uri=uri)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released on close, or by the kernel if this process dies
+        return MlflowClient(tracking_uri=uri)  # opens the store: its tables exist after this
 
 
 def _create_experiment(client: Any, study: str, artifacts: str | None) -> Any:
