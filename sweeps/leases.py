@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import random
@@ -85,8 +86,7 @@ class Leases:
     """The leases this driver holds on one study's units, and its heartbeat thread."""
 
     def __init__(self, storage: str, study: str, stale_after_s: float = STALE_AFTER_S, heartbeat_s: float = HEARTBEAT_S) -> None:
-        folder = join(storage, study, "leases")
-        self._backend: _Backend = _ObjectStore(folder) if is_uri(storage) else _LocalFolder(Path(folder))
+        self._folder = join(storage, study, "leases")
         self.owner = this_process()
         self._stale_after_s = stale_after_s
         self._heartbeat_s = heartbeat_s
@@ -95,6 +95,11 @@ class Leases:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_beat = 0.0
+
+    @functools.cached_property
+    def _backend(self) -> _Backend:
+        """Made when first used: a `sweep run` that runs nothing writes no lease folder."""
+        return _ObjectStore(self._folder) if is_uri(self._folder) else _LocalFolder(Path(self._folder))
 
     def __getstate__(self) -> dict[str, object]:
         """Tune pickles its callbacks (the recorder holds these leases) with an experiment's state, for a
@@ -150,7 +155,10 @@ class Leases:
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(self._heartbeat_s):
-            self._beat()
+            try:
+                self._beat()
+            except OSError:  # the storage did not answer this once: the next beat tries again, well within the limit
+                continue
 
 
 # --- a local folder: one file per unit, every change under an exclusive flock ------------------------

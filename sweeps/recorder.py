@@ -147,6 +147,8 @@ class Recorder(tune.Callback):
         failures = trial.run_metadata.num_failures
         for member in _members(trial):
             trial_id = member["id"]
+            if trial_id not in self._run_ids:  # a search's sample that failed before it ever started
+                continue
             self._runs.set_tags(self._run_ids[trial_id], {RETRIES: str(failures)})
             print(
                 f"{self._trials[trial_id].name}: its worker failed (failure {failures} of at most "
