@@ -21,7 +21,7 @@ from sweeps.plan import DONE, Plan, PlannedQuestion, PlannedTrial
 from sweeps.recorder import Recorder, RunSummary
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
-from sweeps.tracking import StudyRuns, read_statuses
+from sweeps.tracking import StudyRuns
 from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 
@@ -59,7 +59,7 @@ def _phases(
     """Each phase that has work, lazily: a stage is resolved only once its source question is done."""
     pending = [trial for trial in plan.trials if trial.status not in DONE]
     if pending:
-        yield lambda: _run_trials(plan, recorder, leases, pending, None)
+        yield lambda: _run_trials(plan, runs, recorder, leases, pending, None)
     composer: list[Composer] = []  # built once, when a search or stage first needs it
 
     def composed() -> Composer:
@@ -81,10 +81,10 @@ def _phases(
                 print(f"{plan.study}: {question_id} waits for {question.depends_on[0]}: it has no finished trial yet.", file=out)
                 continue
             trials, init_run = resolved
-            statuses = read_statuses(plan.runtime.tracking.uri, plan.study)
+            statuses = runs.refresh()
             todo = [trial for trial in trials if statuses.get(trial.id) not in DONE]
             if todo:
-                yield lambda t=todo, r=init_run: _run_trials(plan, recorder, leases, t, stage_weights(plan, r))
+                yield lambda t=todo, r=init_run: _run_trials(plan, runs, recorder, leases, t, stage_weights(plan, r))
 
 
 def _search(
@@ -104,14 +104,12 @@ def _search(
         if holder is not None:
             recorder.skip(f"{question.id} search", holder)
             return
-        try:
-            if not runs.search_done(question.id):
-                run_search(plan, question, composed(), recorder, runs.search_run(question.id), out)
-                if recorder.interrupted():
-                    return
-            _register_best(plan, runs, question, out)
-        finally:
-            leases.release(unit)
+        if not runs.search_done(question.id):
+            run_search(plan, question, composed(), recorder, runs.search_run(question.id), out)
+            if recorder.interrupted():
+                return  # the lease is released once `run_plan` has closed the samples' runs
+        _register_best(plan, runs, question, out)
+        leases.release(unit)
 
     return search
 
@@ -140,21 +138,26 @@ def prepare_data(plan: Plan) -> None:
             raise SweepError(f"data.source={data['source']}: {error}") from None
 
 
-def _run_trials(plan: Plan, recorder: Recorder, leases: Leases, trials: list[PlannedTrial], init: str | None) -> None:
+def _run_trials(
+    plan: Plan, runs: StudyRuns, recorder: Recorder, leases: Leases, trials: list[PlannedTrial], init: str | None
+) -> None:
     """`trials` this driver holds the leases of, as one grid; a stage's start from `init` (weights in the
-    shared storage). Each lease is released when the grid ends."""
-    mine = _claim(plan, recorder, leases, trials)
+    shared storage). The leases are released when the grid ends; interrupted, only once `run_plan` has
+    closed the runs."""
+    mine = _claim(runs, recorder, leases, trials)
     try:
         if mine:
             recorder.begin(mine)
             fit(plan, recorder, grid(plan, mine, init), {})
     finally:
-        for trial in mine:
-            leases.release(trial.id)
+        if not recorder.interrupted():
+            for trial in mine:
+                leases.release(trial.id)
 
 
-def _claim(plan: Plan, recorder: Recorder, leases: Leases, trials: list[PlannedTrial]) -> list[PlannedTrial]:
-    """The trials whose leases this driver took, less those another sweep finished since the plan was read."""
+def _claim(runs: StudyRuns, recorder: Recorder, leases: Leases, trials: list[PlannedTrial]) -> list[PlannedTrial]:
+    """The trials whose leases this driver took, less those another sweep finished since the plan was read
+    (the study's runs are read again: one that another sweep created since is continued, not duplicated)."""
     mine = []
     for trial in trials:
         holder = leases.claim(trial.id)
@@ -162,7 +165,7 @@ def _claim(plan: Plan, recorder: Recorder, leases: Leases, trials: list[PlannedT
             mine.append(trial)
         else:
             recorder.skip(trial.name, holder)
-    statuses = read_statuses(plan.runtime.tracking.uri, plan.study) if mine else {}
+    statuses = runs.refresh() if mine else {}
     for trial in [trial for trial in mine if statuses.get(trial.id) in DONE]:
         leases.release(trial.id)
         mine.remove(trial)

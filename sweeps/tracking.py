@@ -89,14 +89,13 @@ class StudyRuns:
             artifacts = (path.parent / "mlartifacts" / study).as_uri() if path is not None else None
             experiment = _create_experiment(self.client, study, artifacts)
         self.experiment_id = experiment.experiment_id
-        self._runs = {tid: run.info.run_id for tid, run in trial_runs(self.client, self.experiment_id).items()}
+        self.refresh()
 
     def open(self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}) -> tuple[str, int]:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
         (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
-        run_id = self._runs.get(trial.id) or self._created_since(trial.id)
+        run_id = self._runs.get(trial.id)
         if run_id is not None:
-            self._runs[trial.id] = run_id
             self.client.set_tag(run_id, QUESTIONS, ",".join(trial.questions))
             self.client.update_run(run_id, status="RUNNING")
             return run_id, _last_epoch(self.client, run_id)
@@ -121,12 +120,12 @@ class StudyRuns:
         self.client.log_batch(run_id, params=_params(trial.config))
         return run_id, -1
 
-    def _created_since(self, trial_id: str) -> str | None:
-        """The run of `trial_id` that another `sweep run` created after this one read the study's runs."""
-        found = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{KIND}` = 'trial' and tags.`{TRIAL_ID}` = '{trial_id}'", max_results=10
-        )
-        return str(found[0].info.run_id) if found else None
+    def refresh(self) -> dict[str, Status]:
+        """The study's trial runs read again (another `sweep run` may have created or ended some since this
+        one started): trial id → status."""
+        found = trial_runs(self.client, self.experiment_id)
+        self._runs = {trial_id: run.info.run_id for trial_id, run in found.items()}
+        return {trial_id: _state(run).status for trial_id, run in found.items()}
 
     def backfill(self, run_id: str, logged: int, history: list[dict[str, Any]], epochs: int) -> int:
         """Epochs a trial's checkpoint holds but its run lacks (a kill between the two) are logged now;
