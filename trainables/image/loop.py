@@ -25,6 +25,7 @@ from trainables.image.metrics import confusion_matrix, first_crossing
 from trainables.image.model import build_model, dropouts
 from trainables.image.sources import data_shape
 from trainables.image.steps import EpochStats, SoloSteps
+from trainables.optim import capturable
 from trainables.placement import Placement
 from trainables.state import TrialState, start
 
@@ -46,7 +47,8 @@ def train(
     phases["build"] = time.perf_counter() - clock
     trainer = config["trainer"]
     loss_fn = LOSSES[trainer["loss"]]
-    steps = SoloSteps(state, loss_fn, data.train, trainer["batch_size"], config["data"].get("crop"), placement.capture)
+    capture = placement.capture and capturable(config["optim"]["name"])
+    steps = SoloSteps(state, loss_fn, data.train, trainer["batch_size"], config["data"].get("crop"), capture)
 
     def epoch(number: int) -> dict[str, float]:
         stats = steps.epoch()
@@ -77,7 +79,8 @@ def start_trial(config: Mapping[str, Any], device: torch.device, placement: Plac
         built = build_model(config["model"], *data_shape(config["data"])).to(device)
         return built.to(memory_format=torch.channels_last) if placement.channels_last else built
 
-    state = start(config, model, device, resume, capturable=placement.capture and device.type == "cuda")
+    graph_safe = placement.capture and device.type == "cuda" and capturable(config["optim"]["name"])
+    state = start(config, model, device, resume, capturable=graph_safe)
     for dropout in dropouts(state.model):
         dropout.generator = state.noise
     return state

@@ -35,6 +35,7 @@ from trainables.image.losses import LOSSES, Loss
 from trainables.image.model import Dropout, build_model, dropouts
 from trainables.image.sources import data_shape
 from trainables.image.steps import EAGER_WARMUP_STEPS, EpochStats, draw_epoch
+from trainables.optim import capturable
 from trainables.placement import Placement
 from trainables.state import TrialState
 
@@ -84,7 +85,8 @@ def train_pack(
         _final(member)
     active = [m for m in members if not m.done]
     while active:
-        fused = _Fused(active, placement.capture and device.type == "cuda")
+        capture = placement.capture and device.type == "cuda" and all(capturable(m.config["optim"]["name"]) for m in active)
+        fused = _Fused(active, capture)
         while all(not member.done for member in active):
             for member, stats in zip(active, fused.epoch(), strict=True):
                 _epoch_done(member, stats)
