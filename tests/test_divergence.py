@@ -52,3 +52,21 @@ def test_a_non_finite_loss_ends_the_trial_as_diverged(config: Any, tmp_path: Pat
 
     (again,) = _train(trial_config, tmp_path, resume=last.checkpoint()).reports
     assert again.diverged and again.epoch == last.epoch
+
+
+def test_a_diverging_member_leaves_its_pack_and_the_others_train_on(tmp_path: Path) -> None:
+    """q03 at a baseline lr of 1.0 as one fused pack: lr 10 diverges, lr 0.1 and 1.0 go on to their final reports."""
+    from trainables.image.pack import train_pack
+
+    overrides = ["offline=true", f"trainer.epochs={EPOCHS}", "optim.lr=1.0"]
+    configs = [trial.config for trial in plan_study("jhu_fashion", overrides, questions=["q03"]).trials]
+    runs = [Run() for _ in configs]
+    train_pack(configs, tmp_path, runs, Placement())
+    by_lr = {config["optim"]["lr"]: run.reports for config, run in zip(configs, runs, strict=True)}
+    assert sorted(by_lr) == [0.1, 1.0, 10.0]
+    *before, last = by_lr.pop(10.0)
+    assert last.diverged and not math.isfinite(last.metrics["train_loss"]) and last.confusion_matrix is None
+    assert all(not report.diverged for report in before)
+    for reports in by_lr.values():
+        assert [report.epoch for report in reports] == list(range(1, EPOCHS + 1))
+        assert not any(report.diverged for report in reports) and reports[-1].confusion_matrix is not None

@@ -22,21 +22,26 @@ def run_epochs(state: TrialState, epochs: int, epoch: Callable[[int], dict[str, 
     diverged and ends the trial there: False, and no final report. A resumed state whose last epoch
     diverged is reported so again, not trained on.
     """
-    if state.history and _diverged(state.history[-1]):
-        report(EpochReport(len(state.history), state.history[-1], state.checkpoint, None, diverged=True))
-        return False
     for number in range(len(state.history) + 1, epochs + 1):
+        if diverged(state):
+            break
         state.history.append(epoch(number))
-        if _diverged(state.history[-1]):
-            report(EpochReport(number, state.history[-1], state.checkpoint, None, diverged=True))
-            return False
-        if number < epochs:
+        if number < epochs and not diverged(state):
             report(EpochReport(number, state.history[-1], state.checkpoint, None))
+    if diverged(state):
+        report_divergence(state, report)
+        return False
     return True
 
 
-def _diverged(metrics: Mapping[str, float]) -> bool:
-    return not math.isfinite(metrics.get("train_loss", 0.0))  # an evaluation-only epoch 0 has no loss
+def diverged(state: TrialState) -> bool:
+    """Whether the last finished epoch's training loss is not finite (an evaluation-only epoch 0 has none)."""
+    return bool(state.history) and not math.isfinite(state.history[-1].get("train_loss", 0.0))
+
+
+def report_divergence(state: TrialState, report: Report) -> None:
+    """The diverged epoch, reported as such: the trial's last report."""
+    report(EpochReport(int(state.history[-1]["epoch"]), state.history[-1], state.checkpoint, None, diverged=True))
 
 
 def final_report(
