@@ -14,12 +14,15 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from loopback import free_port, wait_until_up
 from mlflow.tracking import MlflowClient
 from test_multinode import LoopbackCluster, cluster  # noqa: F401 (a fixture)
-from test_run_e2e import _RAY_TMP, STUDY, _env, _plan, _runs, _sweep, _uri, _wait_for_first_epoch, workdir  # noqa: F401
+from test_run_e2e import _RAY_TMP, STUDY, _env, _kill_leftovers, _plan, _runs, _sweep, _uri, _wait_for_first_epoch, workdir  # noqa: F401
 
 from sweeps.tracking import StudyRuns
 
@@ -36,20 +39,41 @@ def _start(workdir: Path, *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _steps(workdir: Path, run_id: str, key: str) -> list[int]:
-    return sorted(metric.step for metric in MlflowClient(_uri(workdir)).get_metric_history(run_id, key))
+def _steps(uri: str, run_id: str, key: str) -> list[int]:
+    return sorted(metric.step for metric in MlflowClient(uri).get_metric_history(run_id, key))
 
 
-def _each_trial_once(workdir: Path, trials: int, epochs: int) -> dict[str, object]:
+def _each_trial_once(uri: str, trials: int, epochs: int) -> dict[str, Any]:
     """Exactly one FINISHED run per trial id, every epoch logged once; trial id → run."""
-    runs = _runs(workdir)
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name(STUDY).experiment_id], max_results=1000)
     by_trial = {run.data.tags["sweeps.trial_id"]: run for run in runs}
     assert len(runs) == len(by_trial) == trials
     for run in runs:
         assert run.info.status == "FINISHED" and run.data.tags["sweeps.outcome"] == "finished"
         for key in ("val_acc", "train_loss"):
-            assert _steps(workdir, run.info.run_id, key) == list(range(1, epochs + 1)), (key, run.data.tags)
+            assert _steps(uri, run.info.run_id, key) == list(range(1, epochs + 1)), (key, run.data.tags)
     return by_trial
+
+
+@pytest.fixture(params=["sqlite", "server"])
+def tracking(request: pytest.FixtureRequest, workdir: Path) -> Iterator[str]:
+    """The workdir's sqlite store, or a `sweep server` on 127.0.0.1 in front of one."""
+    if request.param == "sqlite":
+        yield _uri(workdir)
+        return
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sweeps", "server", "--port", str(port), "--backend-store-uri",
+         f"sqlite:///{workdir / 'server.db'}", "--artifacts-destination", str(workdir / "artifacts")],
+        cwd=workdir, env=_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", server)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
 
 
 def _logged_epochs(workdir: Path) -> int:
@@ -84,9 +108,9 @@ def _kill_a_worker_after_an_epoch(workdir: Path, process: subprocess.Popen[str],
     raise AssertionError("no epoch was logged in time")
 
 
-def test_two_sweeps_of_one_study_at_once_train_each_trial_once(workdir: Path) -> None:
-    """Two terminals, one fresh folder: one store is created, each trial is trained by one of them."""
-    overrides = ("offline=true", "trainer.epochs=2", f"tracking.uri={_uri(workdir)}", "--questions", "q03")
+def test_two_sweeps_of_one_study_at_once_train_each_trial_once(workdir: Path, tracking: str) -> None:
+    """Two terminals, one fresh folder: one store and experiment are created, each trial is trained by one."""
+    overrides = ("offline=true", "trainer.epochs=2", f"tracking.uri={tracking}", "--questions", "q03")
     sweeps = [_start(workdir, "run", STUDY, *overrides) for _ in range(2)]
     outputs = [sweep.communicate(timeout=900)[0] for sweep in sweeps]
     assert [sweep.returncode for sweep in sweeps] == [0, 0], outputs
@@ -94,7 +118,7 @@ def test_two_sweeps_of_one_study_at_once_train_each_trial_once(workdir: Path) ->
     assert sum(map(len, skipped)) == 3, outputs  # each of q03's trials: trained by one sweep, skipped by the other
     for lines, other in zip(skipped, reversed(sweeps)):
         assert all(line.endswith(f"pid {other.pid}), skipped") for line in lines), lines
-    _each_trial_once(workdir, 3, 2)
+    _each_trial_once(tracking, 3, 2)
     leases = workdir / "sweeps_storage" / STUDY / "leases"
     assert sorted(path.name for path in leases.iterdir()) == [".lock", "drivers"] and not list((leases / "drivers").iterdir())
 
@@ -105,6 +129,7 @@ def test_an_unreadable_checkpoint_is_reported_and_its_trial_resumes_in_its_run(w
     _wait_for_first_epoch(workdir / "mlflow.db", first)
     os.killpg(first.pid, signal.SIGKILL)
     first.communicate(timeout=120)
+    _kill_leftovers(_RAY_TMP[workdir])  # its Ray too: no worker of it may write a checkpoint after the damage
     unfinished = {run.data.tags["sweeps.trial_id"] for run in _runs(workdir) if run.info.status != "FINISHED"}
     checkpoints = workdir / "sweeps_storage" / STUDY / "checkpoints"
     damaged = sorted(folder for folder in checkpoints.iterdir() if folder.name in unfinished and (folder / "state.pt").exists())
@@ -118,7 +143,7 @@ def test_an_unreadable_checkpoint_is_reported_and_its_trial_resumes_in_its_run(w
     again = _sweep(workdir, "run", STUDY, *overrides)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("is unreadable") == len(damaged) and "Traceback" not in again.stdout + again.stderr
-    _each_trial_once(workdir, 3, 4)  # resumed (or restarted) in the same runs, no epoch logged twice
+    _each_trial_once(_uri(workdir), 3, 4)  # resumed (or restarted) in the same runs, no epoch logged twice
 
 
 def test_a_diverging_trial_is_recorded_as_diverged_and_never_rerun(workdir: Path, tmp_path: Path) -> None:
@@ -132,11 +157,11 @@ def test_a_diverging_trial_is_recorded_as_diverged_and_never_rerun(workdir: Path
     (diverged,) = [run for run in runs if run.data.params["optim.lr"] == "10.0"]
     epoch = int(diverged.data.tags["sweeps.diverged_at_epoch"])
     assert diverged.info.status == "FAILED" and diverged.data.tags["sweeps.outcome"] == "diverged" and 1 <= epoch <= 3
-    assert _steps(workdir, diverged.info.run_id, "train_loss") == list(range(1, epoch + 1))
+    assert _steps(_uri(workdir), diverged.info.run_id, "train_loss") == list(range(1, epoch + 1))
     assert f"diverged at epoch {epoch}" in result.stdout
     for run in runs:
         if run is not diverged:  # the others went on to the end
-            assert run.info.status == "FINISHED" and _steps(workdir, run.info.run_id, "val_acc") == [1, 2, 3]
+            assert run.info.status == "FINISHED" and _steps(_uri(workdir), run.info.run_id, "val_acc") == [1, 2, 3]
     # Never a finished trial: not even as the worst val accuracy of q03.
     worst = StudyRuns(_uri(workdir), STUDY).best_trial("q03", "val_acc", "min")
     assert worst is not None and worst.info.run_id != diverged.info.run_id
@@ -171,7 +196,7 @@ def test_a_killed_worker_is_retried_from_its_checkpoint_and_its_error_file_tag_r
     output = second.communicate(timeout=600)[0]
     assert second.returncode == 0 and "Traceback" not in output and "ActorDiedError" not in output, output
     assert output.count("its worker failed (failure 1 of at most 2") == 1
-    runs = _each_trial_once(workdir, 3, 4)  # the same runs, each epoch once
+    runs = _each_trial_once(_uri(workdir), 3, 4)  # the same runs, each epoch once
     retried = runs[failed.data.tags["sweeps.trial_id"]]
     assert retried.info.run_id == failed.info.run_id
     assert retried.data.tags["sweeps.retries"] == "1" and "sweeps.error_file" not in retried.data.tags
@@ -183,7 +208,7 @@ def test_a_lost_nodes_trial_resumes_on_another_node_in_its_run(cluster: Loopback
     """A reclaimed spot node: node_b (its raylet and workers) killed while its trial trains."""
     cluster.start()
     cluster.wait_for_mlflow()
-    node_ids = {name: node_id for node_id, name in cluster.node_names(expected=3).items()}
+    node_ids = {name: node_id for node_id, name in cluster.node_names(expected=3, timeout=300).items()}
     sweep = subprocess.Popen(
         [sys.executable, "-m", "sweeps", "run", STUDY, *SYNTHETIC, "trainer.epochs=5", "--questions", "q03",
          f"resources.address=127.0.0.1:{cluster.ray_port}", "resources.cpus_per_trial=1",
