@@ -21,7 +21,7 @@ from sweeps.report.collect import EPOCH_METRICS, StudyRecord, read_study
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Image
 from sweeps.report.sections import question_section, question_table, table_finding
-from sweeps.report.table import N, STATUS, QuestionTable
+from sweeps.report.table import N, STATUS, QuestionTable, TableRow
 
 
 def load(study: str, overrides: Sequence[str] = (), questions: Sequence[str] | None = None) -> Results:
@@ -134,7 +134,7 @@ def _frame_columns(table: QuestionTable) -> list[str]:
     return [*names, N, "role"]
 
 
-def _frame_row(table: QuestionTable, row: Any) -> list[Any]:
+def _frame_row(table: QuestionTable, row: TableRow) -> list[Any]:
     values: list[Any] = [row.label, row.status]
     for column in table.columns:
         cell = row.cells.get(column.title)

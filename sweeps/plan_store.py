@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from sweeps.compose import Composer
-from sweeps.plan import Plan, PlannedQuestion, PlannedTrial, PlannedVariant
+from sweeps.plan import Plan, PlannedTrial, PlannedVariant
 from sweeps.stages import stage_trials
 from sweeps.tracking import (
     GROUP,
@@ -105,9 +105,3 @@ def _config(client: Any, run: Any) -> dict[str, Any] | None:
         return read_trial_config(client, run)
     except (MlflowException, OSError):
         return None
-
-
-def stage_source(question: PlannedQuestion, plan: Plan) -> str | None:
-    """The trial id a resolved stage starts from (its trials' `init_from`); None while unresolved."""
-    first = question.variants[0].trials if question.variants else []
-    return plan.trial(first[0]).config.get("init_from") if first else None

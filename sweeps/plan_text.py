@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from sweeps.plan import Plan, PlannedQuestion, PlannedTrial
-from sweeps.plan_store import stage_source
 
 LABEL = 40  # characters of the label column
 
@@ -19,7 +18,7 @@ def print_plan(plan: Plan, out: TextIO) -> None:
     print(f"{plan.study}: {plan.title}{offline}", file=out)
     starts = Counter[str]()  # a trial id → how many stages start from it
     for question in plan.questions:
-        source = stage_source(question, plan) if question.kind == "stage" else None
+        source = _stage_source(question, plan) if question.kind == "stage" else None
         if source is not None:
             starts[source] += 1
     for question in plan.questions:
@@ -38,7 +37,7 @@ def print_plan(plan: Plan, out: TextIO) -> None:
                 print(f"     {label:<{LABEL}} {trial.id}  {state(trial)}{marked}", file=out)
         if config.from_ is not None:
             action = "fine-tunes" if config.train else "evaluates (no training)"
-            source = stage_source(question, plan)
+            source = _stage_source(question, plan)
             chosen = f": trial {source}" if source else ""
             print(f"     {action} the {config.from_.select} trial of {config.from_.question} by {config.from_.metric}{chosen}", file=out)
         for variant in question.variants:
@@ -86,3 +85,9 @@ def _later(question: PlannedQuestion, plan: Plan) -> str:
 
 def _counts(trials: Iterable[PlannedTrial]) -> str:
     return ", ".join(f"{count} {name}" for name, count in Counter(map(state, trials)).items())
+
+
+def _stage_source(question: PlannedQuestion, plan: Plan) -> str | None:
+    """The trial id a resolved stage starts from (its trials' `init_from`); None while unresolved."""
+    first = question.variants[0].trials if question.variants else []
+    return plan.trial(first[0]).config.get("init_from") if first else None

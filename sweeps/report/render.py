@@ -14,7 +14,7 @@ table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
-figure { margin: 0.5rem 0 1.5rem; }
+figure { display: inline-block; vertical-align: top; margin: 0.5rem 1.5rem 1.5rem 0; max-width: 100%; }  /* side by side when they fit */
 figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.85rem; color: #555; }
 nav li { margin: 0.1rem 0; }
