@@ -121,11 +121,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from sweeps.packs import pending_packs
     from sweeps.plan import plan_study
+    from sweeps.plan_store import complete_plan
     from sweeps.plan_text import print_plan
-    from sweeps.tracking import apply_statuses
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
-    apply_statuses(plan)
+    complete_plan(plan)  # statuses, a search's samples, a stage's trials: read from the store
     if args.json:
         document = plan.to_json()
         pack_of = {member.id: pack.id for pack in pending_packs(plan) for member in pack.members}

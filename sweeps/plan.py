@@ -49,6 +49,7 @@ class PlannedQuestion:
     note: str | None
     variants: list[PlannedVariant]  # a search has none; a stage's are resolved when its source is done
     config: QuestionConfig  # as the study writes it
+    samples: list[str] = field(default_factory=list)  # a search's sample trial ids, once read from the store
 
     @property
     def kind(self) -> str:
@@ -68,6 +69,7 @@ class PlannedTrial:
     group: str  # group_id: trials that differ only in seed share it
     questions: list[str] = field(default_factory=list)
     status: Status = "new"
+    outcome: str | None = None  # how its run ended (tag sweeps.outcome: finished, early_stopped, failed)
 
 
 @dataclass
@@ -80,9 +82,12 @@ class Plan:
     overrides: list[str]  # the user's, to compose a search's samples and a stage's variants later
     conf_dir: Path
     order: list[str]  # search and stage questions, each after the question it starts from
+    # A search's samples and a stage's trials as read back from the store (`sweep plan`, the report):
+    # shown with the plan, never run as grid trials (sweeps.plan_store fills it).
+    resolved: list[PlannedTrial] = field(default_factory=list)
 
     def trial(self, trial_id: str) -> PlannedTrial:
-        return next(trial for trial in self.trials if trial.id == trial_id)
+        return next(trial for trial in [*self.trials, *self.resolved] if trial.id == trial_id)
 
     def question(self, question_id: str) -> PlannedQuestion:
         return next(question for question in self.questions if question.id == question_id)
@@ -103,23 +108,26 @@ class Plan:
                     **({"depends_on": question.depends_on} if question.depends_on else {}),
                     **_stage_json(question.config),
                     "variants": [_variant_json(variant) for variant in question.variants],
+                    **({"samples": question.samples} if question.samples else {}),
                 }
                 for question in self.questions
             ],
-            "trials": [
-                {
-                    "id": trial.id,
-                    "status": trial.status,
-                    "questions": trial.questions,
-                    "name": trial.name,
-                    "group": trial.group,
-                    "seed": trial.config["seed"],
-                    "data_source": trial.config["data"]["source"],
-                    "parameters": trial.parameters,
-                }
-                for trial in self.trials
-            ],
+            "trials": [_trial_json(trial) for trial in [*self.trials, *self.resolved]],
         }
+
+
+def _trial_json(trial: PlannedTrial) -> dict[str, Any]:
+    return {
+        "id": trial.id,
+        "status": trial.status,
+        **({"outcome": trial.outcome} if trial.outcome else {}),
+        "questions": trial.questions,
+        "name": trial.name,
+        "group": trial.group,
+        "seed": trial.config["seed"],
+        "data_source": trial.config["data"]["source"],
+        "parameters": trial.parameters,
+    }
 
 
 def _variant_json(variant: PlannedVariant) -> dict[str, Any]:

@@ -24,6 +24,7 @@ QUESTIONS = "sweeps.questions"
 STUDY = "sweeps.study"
 KIND = "sweeps.kind"
 GROUP = "sweeps.group"  # trials that differ only in seed (a question's repeats) share it
+PARAMETERS = "sweeps.parameters"  # the model's trainable parameters
 OUTCOME = "sweeps.outcome"  # how a trial's run ended: one of Outcome
 Outcome = Literal["finished", "early_stopped", "failed"]
 _OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED"}
@@ -35,15 +36,22 @@ def store_exists(uri: str) -> bool:
     return path is None or path.exists()
 
 
-def read_statuses(uri: str, study: str) -> dict[str, Status]:
-    """Trial id → status of its run, reading only (a missing sqlite store is not created)."""
+def find_experiment(uri: str, study: str) -> tuple[Any, str] | None:
+    """A client of the store and the study's experiment id, reading only; None when either does not exist
+    (a missing sqlite store is not created)."""
     if not store_exists(uri):
-        return {}
+        return None
     client = client_for(uri)
     experiment = client.get_experiment_by_name(study)
-    if experiment is None:
+    return None if experiment is None else (client, experiment.experiment_id)
+
+
+def read_statuses(uri: str, study: str) -> dict[str, Status]:
+    """Trial id → status of its run, reading only (a missing sqlite store is not created)."""
+    found = find_experiment(uri, study)
+    if found is None:
         return {}
-    return {trial_id: _status(run) for trial_id, run in trial_runs(client, experiment.experiment_id).items()}
+    return {trial_id: status_of(run) for trial_id, run in trial_runs(*found).items()}
 
 
 def apply_statuses(plan: Plan) -> None:
@@ -122,29 +130,10 @@ class StudyRuns:
         return self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id, False
 
     def best_trial(self, question: str, metric: str, mode: str) -> Any | None:
-        """The finished trial run answering `question` with the best final `metric`; None if none yet.
-
-        Early-stopped trials (KILLED) and failures never count: only runs trained to their end.
-        """
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{KIND}` = 'trial' and attributes.status = 'FINISHED'",
-            max_results=5000,
-        )
-        answering = [r for r in runs if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics]
-        if not answering:
-            return None
-        sign = 1.0 if mode == "max" else -1.0
-        return max(answering, key=lambda run: sign * run.data.metrics[metric])
+        return best_trial(self.client, self.experiment_id, question, metric, mode)
 
     def trial_config(self, run: Any) -> dict[str, Any]:
-        """A finished trial's resolved config, read back from its `config.yaml` artifact."""
-        import yaml
-        from mlflow.artifacts import download_artifacts
-
-        with tempfile.TemporaryDirectory() as folder:
-            path = download_artifacts(run_id=run.info.run_id, artifact_path="config.yaml", dst_path=folder, tracking_uri=self.client.tracking_uri)
-            return yaml.safe_load(Path(path).read_text())
+        return read_trial_config(self.client, run)
 
     def register_best(self, question: str, run: Any, metric: str) -> str:
         """Register a search's best trial's weights in the model registry as `<study>-<question>`."""
@@ -227,15 +216,43 @@ def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
         )
         for run in page:
             trial_id = run.data.tags.get(TRIAL_ID)
-            if trial_id and (trial_id not in runs or _status(run) == "finished"):
+            if trial_id and (trial_id not in runs or status_of(run) == "finished"):
                 runs[trial_id] = run
         token = page.token
         if not token:
             return runs
 
 
-def _status(run: Any) -> Status:
+def status_of(run: Any) -> Status:
+    """The plan's status of a trial with this run: finished, or partial (running, killed, failed)."""
     return _STATUS.get(run.info.status, "partial")  # type: ignore[return-value]
+
+
+def best_trial(client: Any, experiment_id: str, question: str, metric: str, mode: str) -> Any | None:
+    """The finished trial run answering `question` with the best final `metric`; None if none yet.
+
+    Early-stopped trials (KILLED) and failures never count: only runs trained to their end.
+    """
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{KIND}` = 'trial' and attributes.status = 'FINISHED'", max_results=5000
+    )
+    answering = [r for r in runs if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics]
+    if not answering:
+        return None
+    sign = 1.0 if mode == "max" else -1.0
+    return max(answering, key=lambda run: sign * run.data.metrics[metric])
+
+
+def read_trial_config(client: Any, run: Any) -> dict[str, Any]:
+    """A finished trial's resolved config, read back from its `config.yaml` artifact (into a temporary folder)."""
+    import yaml
+    from mlflow.artifacts import download_artifacts
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = download_artifacts(
+            run_id=run.info.run_id, artifact_path="config.yaml", dst_path=folder, tracking_uri=client.tracking_uri
+        )
+        return yaml.safe_load(Path(path).read_text())
 
 
 def _last_epoch(client: Any, run_id: str) -> int:
@@ -260,6 +277,22 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             flat[name] = value if isinstance(value, str) else json.dumps(value)
     return flat
+
+
+def unflatten(params: Mapping[str, str]) -> dict[str, Any]:
+    """A run's params back to the nested config `flatten` made them from (a string that reads as JSON,
+    such as "1", comes back as that JSON value: params do not record which values were strings)."""
+    config: dict[str, Any] = {}
+    for name, text in params.items():
+        *parents, leaf = name.split(".")
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+        try:
+            node[leaf] = json.loads(text)
+        except ValueError:
+            node[leaf] = text
+    return config
 
 
 @functools.lru_cache(maxsize=1)

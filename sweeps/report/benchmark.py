@@ -1,4 +1,5 @@
-"""benchmark.md: one row per run with its timings, grouped by the machine it ran on (tags `sys.*`)."""
+"""benchmark.md: one row per trial run (a search's samples and a stage's included) with its timings, grouped by
+the machine it ran on (tags `sys.*`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ TIMINGS: tuple[Column, ...] = (
 
 
 def benchmark_blocks(study: StudyRecord) -> list[Block]:
-    runs = [study.runs[trial.id] for trial in study.plan.trials if trial.id in study.runs]
+    runs = list(study.runs.values())  # the grid's, a search's samples and a stage's: every trial run
     machines: dict[tuple[str, ...], list[RunRecord]] = {}
     for run in runs:
         machines.setdefault(tuple(run.tags.get(f"sys.{name}", "—") for name in MACHINE), []).append(run)

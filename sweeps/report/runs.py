@@ -31,22 +31,19 @@ def final_metric(run: RunRecord, metric: str) -> float | None:
     return values[-1] if values else run.metrics.get(metric)
 
 
-def format_number(value: float | None, digits: int) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
-
-
 def val_acc_curve(run: RunRecord, label: str, thick: bool) -> figures.Curve:
     values = run.curves["val_acc"]
-    first = 0 if run.planned_epochs == 0 else 1  # an evaluation-only stage logs epoch 0
-    return figures.Curve(label, list(range(first, first + len(values))), values, thick)
+    return figures.Curve(label, list(range(run.first_epoch, run.first_epoch + len(values))), values, thick)
 
 
 def val_acc_overlay(question: PlannedQuestion, lines: list[figures.Curve], context: ReportContext, caption: str) -> Block:
-    """The runs' val accuracy per epoch in one figure, or a paragraph saying no run has logged an epoch."""
+    """The runs' val accuracy per epoch in one figure, or a paragraph when no run has two epochs to draw."""
     if not lines:
         return Paragraph("Val accuracy per epoch: no run has logged an epoch yet.")
+    if all(len(line.values) < 2 for line in lines):  # one point each (an evaluation-only stage): the table says it
+        return Paragraph("Val accuracy per epoch: each run has a single value (no curve); it is in the table above.")
     title = f"{question.id}: val accuracy per epoch"
     relative = context.figure(
-        f"{question.id}_val_acc.png", lambda path: figures.overlaid_curves(lines, "val accuracy", title, path)
+        f"{question.id}_val_acc.png", lambda: figures.overlaid_curves(lines, "val accuracy", title)
     )
     return Image(relative, f"{question.id}: {caption}")
