@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -50,8 +51,8 @@ class Composer:
         self._conf_dir = conf_dir
         self._study = study
         self._composed: dict[tuple[str, ...], DictConfig] = {}  # a Hydra compose costs ~0.1 s
-        overrides = [*self._study_baseline(_parse(overrides)), *overrides]  # the user's come last and win
-        parsed = _parse(overrides)
+        overrides = [*self._study_baseline(parse_overrides(overrides)), *overrides]  # the user's come last and win
+        parsed = parse_overrides(overrides)
         self._overrides = [(override.key_or_group, text) for override, text in parsed]
         self._check_overrides(parsed)
         self.baseline = self._compose(list(overrides), context="overrides")
@@ -121,6 +122,8 @@ class Composer:
                     self._composed[key] = compose("config", overrides=[f"+study={self._study}", *overrides])
                 except (HydraException, OmegaConfBaseException) as error:
                     raise SweepError(f"{context}: {_first_line(error)}") from None
+                except yaml.YAMLError as error:  # a config file that is not YAML: its file and line
+                    raise SweepError(yaml_error(error)) from None
         return copy.deepcopy(self._composed[key])
 
 
@@ -154,7 +157,7 @@ def _hydra(conf_dir: Path) -> Iterator[None]:
         yield
 
 
-def _parse(overrides: Sequence[str]) -> list[tuple[Override, str]]:
+def parse_overrides(overrides: Sequence[str]) -> list[tuple[Override, str]]:
     """Each override with its text; a grammar error is one line naming the override."""
     parser = OverridesParser.create()
     parsed = []
@@ -162,9 +165,30 @@ def _parse(overrides: Sequence[str]) -> list[tuple[Override, str]]:
         try:
             (override,) = parser.parse_overrides([text])
         except HydraException as error:
-            raise SweepError(f"overrides: {text!r}: {_first_line(error)}") from None
+            raise SweepError(f"overrides: {text!r}: {_first_line(error)}; {_GRAMMAR}") from None
+        if not override.key_or_group:
+            raise SweepError(f"overrides: {text!r}: no key before '='; {_GRAMMAR}")
+        if override.is_sweep_override():
+            raise SweepError(
+                f"overrides: {text!r}: a sweep sets no baseline value; give one value "
+                "(a search space belongs in a study's `search:` question)"
+            )
         parsed.append((override, text))
     return parsed
+
+
+_GRAMMAR = "write KEY=VALUE in Hydra's override grammar, e.g. optim.lr=0.05, optim=adam or ~model.note"
+
+
+def yaml_error(error: yaml.YAMLError) -> str:
+    """A YAML syntax error as one line: `FILE:LINE: YAML syntax error: what (while … at line N)`."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark, context = getattr(error, "problem_mark", None), getattr(error, "context", None)
+    started = getattr(error, "context_mark", None)
+    where = f" ({context} at line {started.line + 1})" if context and started is not None else ""
+    if mark is None:
+        return f"YAML syntax error: {problem}{where}"
+    return f"{mark.name}:{mark.line + 1}: YAML syntax error: {problem}{where}"
 
 
 def _under_any(key: str, groups: Mapping[str, Any]) -> bool:
