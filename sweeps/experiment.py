@@ -15,6 +15,7 @@ from ray import tune
 
 from sweeps.checkpoints import checkpoint_dir, join
 from sweeps.packs import form_packs, pack_id
+from sweeps.pending import PendingWatch
 from sweeps.plan import Plan, PlannedTrial
 from sweeps.worker import trial_main
 
@@ -52,7 +53,7 @@ def fit(plan: Plan, recorder: tune.Callback, param_space: dict[str, Any], option
         run_config=tune.RunConfig(
             name=f"{plan.study}-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=join(plan.runtime.paths.storage, plan.study, "ray"),
-            callbacks=[recorder],
+            callbacks=[recorder, PendingWatch(resources)],  # a study whose trials never start stops
             failure_config=tune.FailureConfig(max_failures=0),
             verbose=0,
         ),
