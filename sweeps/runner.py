@@ -14,14 +14,14 @@ from typing import TextIO
 from sweeps.compose import Composer
 from sweeps.errors import SweepError
 from sweeps.experiment import fit, grid, start_ray
+from sweeps.outbox import OutageLimits
+from sweeps.pending import warn_if_no_node_fits
 from sweeps.plan import Plan, PlannedQuestion, PlannedTrial
 from sweeps.recorder import Recorder, RunSummary
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
-from sweeps.outbox import OutageLimits
-from sweeps.pending import warn_if_no_node_fits
 from sweeps.tracking import StudyRuns
-from trainables.data import DataUnavailableError
+from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 
 

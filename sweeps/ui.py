@@ -16,9 +16,9 @@ from pydantic import ValidationError
 
 from sweeps.compose import CONF_DIR, parse_overrides, yaml_error
 from sweeps.errors import SweepError
-from sweeps.schema import TrackingConfig, describe_validation_error
 from sweeps.locations import sqlite_path
 from sweeps.preflight import check_port_free, check_store
+from sweeps.schema import TrackingConfig, describe_validation_error
 from sweeps.server import ServerOptions, serve
 from sweeps.tracking import QUESTIONS, client_for, store_exists
 
