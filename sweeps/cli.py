@@ -154,11 +154,12 @@ def _plan(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from sweeps.plan import plan_study
-    from sweeps.preflight import check_folder, check_local_resources, check_store
+    from sweeps.preflight import check_cluster, check_folder, check_local_resources, check_store
     from sweeps.tracking import apply_statuses
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
     check_local_resources(plan.runtime.resources)
+    check_cluster(plan.runtime.resources.address)
     check_store(plan.runtime.tracking.uri, write=True)
     check_folder(plan.runtime.paths.storage, "paths.storage")
     apply_statuses(plan)

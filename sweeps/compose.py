@@ -23,7 +23,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from sweeps.errors import SweepError
@@ -148,7 +148,8 @@ def _named_options(study_file: DictConfig, conf_dir: Path) -> list[tuple[str, st
     from sweeps.search_space import Choice, search_space
 
     written: list[Any] = []
-    for question in OmegaConf.to_container(OmegaConf.select(study_file, "study.questions", default=[]) or []):
+    questions = OmegaConf.select(study_file, "study.questions", default=None)
+    for question in OmegaConf.to_container(questions) if isinstance(questions, ListConfig) else []:  # else: the schema names it
         if not isinstance(question, dict):
             continue
         written += [{key: value} for key, values in (question.get("grid") or {}).items() for value in values]

@@ -9,6 +9,7 @@ warning, and the wait is bounded instead of endless.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -77,16 +78,17 @@ class PendingWatch(tune.Callback):
     """Stops the experiment (`PendingTimeout`) when trials have waited to be placed, with none of the study's
     running, for `resources.pending_timeout` seconds. Tune then stops its trials; each keeps its checkpoint."""
 
-    def __init__(self, resources: ResourcesConfig) -> None:
+    def __init__(self, resources: ResourcesConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self._resources = resources
-        self._waiting_since: float | None = None  # time.monotonic() when every trial was last seen waiting
+        self._clock = clock
+        self._waiting_since: float | None = None  # when every trial was first seen waiting, none running
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         statuses = {trial.status for trial in trials}
         if "RUNNING" in statuses or "PENDING" not in statuses:
             self._waiting_since = None
             return
-        now = time.monotonic()
+        now = self._clock()
         if self._waiting_since is None:
             self._waiting_since = now
         elif now - self._waiting_since > self._resources.pending_timeout:

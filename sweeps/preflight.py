@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sweeps.errors import SweepError
 from sweeps.locations import is_uri, sqlite_path
-from sweeps.reachability import check_server
+from sweeps.reachability import CHECK_TIMEOUT, check_server
 from sweeps.schema import ResourcesConfig
 
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
@@ -105,12 +105,28 @@ def check_port_free(host: str, port: int) -> None:
         raise SweepError(f"--host: {host!r} is not an address of this machine ({error.strerror})") from None
     family, kind, _, _, address = infos[0]
     with socket.socket(family, kind) as probe:
+        # As the server will: a port whose last connections are closing (TIME_WAIT) can be listened on again.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 raise SweepError(f"--port: {port} is in use on {host}; pick another, e.g. --port {port + 1}") from None
             raise SweepError(f"--host: cannot listen on {host}:{port} ({error.strerror})") from None
+
+
+def check_cluster(address: str | None) -> None:
+    """A cluster named by HOST:PORT answers on that port (Ray itself would retry for a minute or more)."""
+    if address is None or address == "auto":  # a Ray started for the run; `auto` is found by Ray (sweeps.experiment)
+        return
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=CHECK_TIMEOUT).close()
+    except OSError as error:
+        raise SweepError(
+            f"resources.address: no Ray cluster answers at {address} ({error.strerror or type(error).__name__}); "
+            f"start its head there (ray start --head --port {port}) or set resources.address to a running one"
+        ) from None
 
 
 def check_local_resources(resources: ResourcesConfig) -> None:

@@ -12,7 +12,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from sweeps.errors import SweepError
+from sweeps.errors import SweepError, chain
 
 CHECK_TIMEOUT = 5.0  # seconds for the first answer of a server a command is about to use
 PROBE_TIMEOUT = 2.0  # seconds for "is it back?" while the driver holds writes
@@ -51,30 +51,31 @@ def answers(uri: str) -> bool:
 
 def unreachable(error: BaseException) -> bool:
     """Whether `error`, or an error it was raised from or while handling, says the server could not be
-    reached or did not answer in time (as opposed to a request it refused)."""
-    import requests
+    reached, broke the connection or did not answer in time (as opposed to a request it refused)."""
+    import http.client
 
-    network = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError, ConnectionError)
-    return any(isinstance(link, network) for link in _chain(error))
+    import requests
+    import urllib3
+
+    transport = (
+        requests.exceptions.ConnectionError,  # refused, reset, unknown host
+        requests.exceptions.Timeout,
+        requests.exceptions.RetryError,  # 5xx answers until MLflow's retries ran out
+        requests.exceptions.ChunkedEncodingError,  # the server died mid-answer
+        urllib3.exceptions.HTTPError,
+        http.client.HTTPException,
+        ConnectionError,
+    )
+    return any(isinstance(link, transport) for link in chain(error))
 
 
 def reason(error: BaseException) -> str:
     """The operating system's words for a failed connection (`Connection refused`), else the error's type."""
-    for link in _chain(error):
+    for link in chain(error):
         found = re.findall(r"\[Errno -?\d+\] ([^'\")\]]+)", str(link))
         if found:
             return found[-1].strip()
     return type(error).__name__
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    """`error` and the errors it was raised from or while handling, outermost first."""
-    chain: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and all(current is not seen for seen in chain):
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
 
 
 def _client_settings() -> dict[str, Any]:

@@ -3,8 +3,8 @@
 2 and no traceback, and changes nothing: no file written, no store created, no Ray started, no server started.
 
 Each case runs the real command in-process (`sweeps.cli.main`: about a second where it composes a plan) in a
-fresh working directory. Ray's runner and the exec of an MLflow server are replaced by an assertion, so a case
-that gets past every check fails instead of starting either. A read-only folder is read-only for an
+fresh working directory. `run_plan` (where Ray starts) and the exec of an MLflow server are replaced by an
+assertion, so a case that gets past every check fails instead of starting either. A read-only folder is read-only for an
 unprivileged user; run as root, such a case runs with that user's effective ids (root may write anywhere).
 Study files with errors are checked through `plan_study` on a copy of conf/ (the command reads conf/ itself).
 """
@@ -106,7 +106,7 @@ def both(*setups: Callable[[Path], None]) -> Callable[[Path], None]:
     return setup
 
 
-_VALID_STORE = Path()  # an MLflow SQLite store with no experiment but Default (made once, `valid_store_file`)
+_VALID_STORE = Path()  # an MLflow SQLite store with an empty experiment `jhu_fashion` (made once, `valid_store_file`)
 
 
 def plan(name: str, *overrides: str, names: str, **options: object) -> Case:
@@ -270,12 +270,13 @@ CASES: list[Case] = [
         setup=read_only_folder, unprivileged=True),  # fmt: skip
     run("storage under a file", "paths.storage={cwd}/afile/storage", names="afile", setup=a_file),
     run("store under a file", "tracking.uri=sqlite:///{cwd}/afile/mlflow.db", names="afile", setup=a_file),
+    run("cluster nobody runs", "resources.address=127.0.0.1:{free}", names="resources.address", within=10),
     Case("run", "questions ,,,", ("run", STUDY, "--questions", ",,,"), "--questions"),
     Case("run", "missing data files", ("run", STUDY, "data=mnist", "data.download=false", "paths.data_root={cwd}/data", *Q),
          "data.source=mnist"),  # fmt: skip
     # --- report ----------------------------------------------------------------------------------------
     report("no store", STORE, names="mlflow.db"),
-    report("no experiment in the store", STORE, names=STUDY, setup=valid_store),
+    Case("report", "no experiment in the store", ("report", "convnetjs", STORE), "convnetjs", setup=valid_store),
     report("garbage store", STORE, names="mlflow.db", setup=garbage_store),
     report("truncated store", STORE, names="mlflow.db", setup=truncated_store),
     report("store is a folder", "tracking.uri=sqlite:///{cwd}/db", names="/db", setup=store_folder),
@@ -328,12 +329,12 @@ CASES: list[Case] = [
 
 @pytest.fixture(scope="module")
 def valid_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An MLflow SQLite store as MLflow makes it (Default experiment only), copied by the cases that need one."""
+    """An MLflow SQLite store as MLflow makes it, with the study's experiment and no run yet; copied by the cases."""
     from mlflow.tracking import MlflowClient
 
     global _VALID_STORE
     path = tmp_path_factory.mktemp("store") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
+    MlflowClient(f"sqlite:///{path}").create_experiment(STUDY)
     _VALID_STORE = path
     return path
 
@@ -517,3 +518,22 @@ def test_a_yaml_error_in_a_config_group_names_that_file(conf_copy: Path) -> None
     (conf_copy / "optim" / "broken.yaml").write_text("name: sgd\nlr: [0.1\n")
     with pytest.raises(SweepError, match=r"optim/broken\.yaml:\d+: YAML syntax error"):
         plan_study(STUDY, ["optim=broken"], questions=["q01"], conf_dir=conf_copy)
+
+
+# --- what a read-only place still allows: nothing is refused that would have worked ----------------------
+
+
+@pytest.mark.parametrize("store", [False, True], ids=["no store yet", "a store there"])
+def test_plan_in_a_read_only_folder_reads_and_writes_nothing(
+    store: bool, case_dir: Path, valid_store_file: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (store_in_read_only_folder if store else read_only_folder)(case_dir)
+    _chown(case_dir, NOBODY)
+    before = snapshot(case_dir)
+    monkeypatch.chdir(case_dir / "ro")
+    with effective_user(True):
+        code = main(["plan", STUDY, *Q])  # the default store: mlflow.db in the working folder
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    assert "2 unique trials: 0 finished, 0 partial, 2 new" in out
+    assert snapshot(case_dir) == before
