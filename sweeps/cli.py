@@ -135,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from sweeps.packs import pending_packs
     from sweeps.plan import plan_study
     from sweeps.plan_text import print_plan
     from sweeps.preflight import check_local_resources, check_store
@@ -145,7 +146,12 @@ def _plan(args: argparse.Namespace) -> int:
     check_store(plan.runtime.tracking.uri, write=False)
     apply_statuses(plan)
     if args.json:
-        json.dump(plan.to_json(), sys.stdout, indent=2)
+        document = plan.to_json()
+        pack_of = {member.id: pack.id for pack in pending_packs(plan) for member in pack.members}
+        for trial in document["trials"]:
+            if trial["id"] in pack_of:
+                trial["pack"] = pack_of[trial["id"]]  # the Ray trial it would train in (its own id: alone)
+        json.dump(document, sys.stdout, indent=2)
         print()
     else:
         print_plan(plan, sys.stdout)

@@ -12,6 +12,7 @@ import os
 
 # Environment switches read by the libraries when they act (not on import), each with its reason.
 _QUIET_ENVIRONMENT = {
+    "MLFLOW_LOGGING_LEVEL": "WARNING",  # MLflow sets its loggers' level from this when it is imported
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # one progress bar per artifact download otherwise
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # Tune's CSV/JSON/TensorBoard files: MLflow is the record
     "RAY_AIR_NEW_OUTPUT": "0",  # Tune's own progress tables; `sweep run` prints its own progress
