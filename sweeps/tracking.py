@@ -82,10 +82,6 @@ class StudyRuns:
         found = self._outbox.call(lambda: trial_runs(self.client, self.experiment_id))
         self._runs = {tid: run.info.run_id for tid, run in found.items()}
 
-    @property
-    def outbox(self) -> Outbox:
-        return self._outbox
-
     def open(self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}) -> tuple[str, int]:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
         (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
@@ -207,11 +203,6 @@ class StudyRuns:
         listed = list(trials)
         self._outbox.call(lambda: self._update_questions(listed))
 
-    def statuses(self) -> dict[str, Status]:
-        """Trial id → status of its run, after every held write."""
-        found = self._outbox.call(lambda: trial_runs(self.client, self.experiment_id))
-        return {trial_id: _status(run) for trial_id, run in found.items()}
-
     def _update_questions(self, trials: list[PlannedTrial]) -> None:
         for trial in trials:
             run_id = self._runs.get(trial.id)
@@ -220,6 +211,11 @@ class StudyRuns:
                 merged = sorted(set(tagged.split(",")) - {""} | set(trial.questions))
                 if merged != sorted(tagged.split(",")):
                     self.client.set_tag(run_id, QUESTIONS, ",".join(merged))
+
+    def statuses(self) -> dict[str, Status]:
+        """Trial id → status of its run, after every held write."""
+        found = self._outbox.call(lambda: trial_runs(self.client, self.experiment_id))
+        return {trial_id: _status(run) for trial_id, run in found.items()}
 
     def log_epochs(self, run_id: str, epochs: Iterable[Mapping[str, Any]]) -> None:
         """One batched call: every numeric metric of each epoch, at step = epoch number."""
