@@ -201,6 +201,7 @@ def test_away_past_the_bound_stops_cleanly_and_the_same_command_resumes(outage: 
     assert "Traceback" not in output, output
     (stopped,) = [line for _, line in outage.lines if line.startswith("sweep: stopped: ")]
     assert "tracking.hold_epochs=2" in stopped and "run the same command" in stopped
+    print(stopped)  # the line the README quotes (pytest -s)
     with sqlite3.connect(outage.store) as connection:  # nothing finished, nothing lost: runs left to continue
         statuses = [row[0] for row in connection.execute("SELECT status FROM runs")]
     assert statuses and "FINISHED" not in statuses
