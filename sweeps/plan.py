@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -346,9 +347,30 @@ def _container(node: Any, context: str) -> Any:
 
 
 def validate(schema: type[Any], data: Mapping[str, Any], prefix: str = "", context: str = "") -> Any:
-    """`schema` applied to `data`; the first problem as one line, `[context]` saying which variant."""
+    """`schema` applied to `data`; the first problem as one line, `[context]` saying which variant.
+
+    No number may be infinite or NaN, wherever it is (a layer's `p` included): nothing a trial or a run
+    is configured with means anything at inf or nan, and bounds such as `gt=0` let inf through.
+    """
+    found = non_finite(data)
+    if found is not None:
+        path, value = found
+        message = f"{'.'.join([prefix, *path] if prefix else path)}: must be a finite number (got {value})"
+        raise SweepError(f"{message} (in {context})" if context else message)
     try:
         return schema.model_validate(data)
     except ValidationError as error:
         message = describe_validation_error(error, prefix)
         raise SweepError(f"{message} (in {context})" if context else message) from None
+
+
+def non_finite(data: Any, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], float] | None:
+    """The key path and value of the first infinite or NaN number in `data` (nested dicts and lists), else None."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return path, data
+    items = data.items() if isinstance(data, Mapping) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = non_finite(value, (*path, str(key)))
+        if found is not None:
+            return found
+    return None

@@ -14,18 +14,21 @@ from typing import TextIO
 from sweeps.compose import Composer
 from sweeps.errors import SweepError
 from sweeps.experiment import fit, grid, start_ray
+from sweeps.outbox import OutageLimits
+from sweeps.pending import warn_if_no_node_fits
 from sweeps.plan import Plan, PlannedQuestion, PlannedTrial
 from sweeps.recorder import Recorder, RunSummary
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
-from sweeps.tracking import StudyRuns, read_statuses
+from sweeps.tracking import StudyRuns
 from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 
 
 def run_plan(plan: Plan, out: TextIO = sys.stdout) -> RunSummary:
     """Every phase that has work, in order; stops at an interruption."""
-    runs = StudyRuns(plan.runtime.tracking.uri, plan.study)
+    tracking = plan.runtime.tracking
+    runs = StudyRuns(tracking.uri, plan.study, OutageLimits(tracking.hold_epochs, tracking.wait_seconds), _notify(plan, out))
     runs.update_questions(trial for trial in plan.trials if trial.status == "finished")
     recorder = Recorder(plan, runs, out)
     ray_started = False
@@ -33,6 +36,7 @@ def run_plan(plan: Plan, out: TextIO = sys.stdout) -> RunSummary:
         for phase in _phases(plan, runs, recorder, out):
             if not ray_started:
                 ray_started = start_ray(plan)
+                warn_if_no_node_fits(plan, sys.stderr)
             phase()
             if recorder.interrupted():
                 break
@@ -42,6 +46,9 @@ def run_plan(plan: Plan, out: TextIO = sys.stdout) -> RunSummary:
             import ray
 
             ray.shutdown()
+        runs.release()  # on an error or an interruption: one last try, without waiting
+    if not recorder.interrupted():
+        runs.finish()  # a server away at the end: wait for it (within tracking.wait_seconds)
     if not recorder.started():
         print(f"{plan.study}: all {len(plan.trials)} planned trials (and any searches and stages) are finished "
               f"in {plan.runtime.tracking.uri}; 0 trials to run.", file=out)
@@ -77,10 +84,10 @@ def _phases(plan: Plan, runs: StudyRuns, recorder: Recorder, out: TextIO) -> Ite
                 print(f"{plan.study}: {question_id} waits for {question.depends_on[0]}: it has no finished trial yet.", file=out)
                 continue
             trials, init_run = resolved
-            statuses = read_statuses(plan.runtime.tracking.uri, plan.study)
+            statuses = runs.statuses()
             todo = [trial for trial in trials if statuses.get(trial.id) != "finished"]
             if todo:
-                yield lambda t=todo, r=init_run: _run_trials(plan, recorder, t, stage_weights(plan, r))
+                yield lambda t=todo, r=init_run: _run_trials(plan, recorder, t, stage_weights(plan, runs, r))
 
 
 def _register_best(plan: Plan, runs: StudyRuns, question: PlannedQuestion, out: TextIO) -> Callable[[], None]:
@@ -94,6 +101,10 @@ def _register_best(plan: Plan, runs: StudyRuns, question: PlannedQuestion, out: 
                   f"({search.metric} {best.data.metrics[search.metric]:.4f}) is registered as model {name}.", file=out)
 
     return register
+
+
+def _notify(plan: Plan, out: TextIO) -> Callable[[str], None]:
+    return lambda line: print(f"{plan.study}: {line}", file=out, flush=True)
 
 
 def prepare_data(plan: Plan) -> None:

@@ -70,19 +70,16 @@ def stage_trial(
     return validate(kind(config["trainable"]).schema, config, context=context)
 
 
-def stage_weights(plan: Plan, run_id: str) -> str:
+def stage_weights(plan: Plan, runs: StudyRuns, run_id: str) -> str:
     """The shared-storage folder holding the final weights of MLflow run `run_id`, copied there by the driver.
 
     Every node's trials read a stage's starting weights from the shared storage: workers never talk to
     MLflow, so its server can stay on loopback.
     """
     import torch
-    from mlflow.artifacts import download_artifacts
 
     folder = checkpoint_dir(plan.runtime.paths.storage, plan.study, f"init-{run_id}")
     with tempfile.TemporaryDirectory() as local:
-        path = download_artifacts(
-            run_id=run_id, artifact_path="checkpoint/model.pt", dst_path=local, tracking_uri=plan.runtime.tracking.uri
-        )
+        path = runs.download(run_id, "checkpoint/model.pt", local)
         save_state(folder, {"model": torch.load(path, map_location="cpu", weights_only=True)})
     return folder

@@ -1,7 +1,8 @@
 """MLflow bookkeeping: one experiment per study, one run per unique trial id, found again by its tag.
 
 Tags (../shared/contracts.md): `sweeps.trial_id`, `sweeps.questions`, `sweeps.study`, `sweeps.kind`.
-Every epoch's metrics go in one batched call (a REST `log_metric` costs ~50 ms each).
+Every epoch's metrics go in one batched call (a REST `log_metric` costs ~50 ms each). `StudyRuns` sends
+every write through one `Outbox`, which holds them in order while a tracking server is away.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import json
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from sweeps.compose import CONF_DIR
 from sweeps.locations import sqlite_path
+from sweeps.outbox import OutageLimits, Outbox
 from sweeps.plan import Plan, PlannedTrial, Status
+from sweeps.reachability import answers
 
 TRIAL_ID = "sweeps.trial_id"
 QUESTIONS = "sweeps.questions"
@@ -62,50 +65,66 @@ def apply_statuses(plan: Plan) -> None:
 
 
 class StudyRuns:
-    """The study's experiment, opened for writing: creates, continues and closes trial runs."""
+    """The study's experiment, opened for writing: creates, continues and closes trial runs.
 
-    def __init__(self, uri: str, study: str) -> None:
+    Writes go through an `Outbox` (held in order while a tracking server is away); a call whose answer
+    the driver needs waits for the server, within `limits`.
+    """
+
+    def __init__(
+        self, uri: str, study: str, limits: OutageLimits = OutageLimits(), notify: Callable[[str], None] = lambda line: None
+    ) -> None:
         path = sqlite_path(uri)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.client = client_for(uri)
         self.study = study
-        experiment = self.client.get_experiment_by_name(study)
+        server = uri.startswith(("http://", "https://"))
+        self._outbox = Outbox(uri, limits, functools.partial(answers, uri) if server else lambda: True, notify)
+        experiment = self._outbox.call(lambda: self.client.get_experiment_by_name(study))
         if experiment is None:
             artifacts = (path.parent / "mlartifacts" / study).as_uri() if path is not None else None
-            self.experiment_id = self.client.create_experiment(study, artifact_location=artifacts)
+            self.experiment_id = self._outbox.call(lambda: self.client.create_experiment(study, artifact_location=artifacts))
         else:
             self.experiment_id = experiment.experiment_id
-        self._runs = {tid: run.info.run_id for tid, run in trial_runs(self.client, self.experiment_id).items()}
+        found = self._outbox.call(lambda: trial_runs(self.client, self.experiment_id))
+        self._runs = {tid: run.info.run_id for tid, run in found.items()}
 
     def open(self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}) -> tuple[str, int]:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
         (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
         run_id = self._runs.get(trial.id)
         if run_id is not None:
-            self.client.set_tag(run_id, QUESTIONS, ",".join(trial.questions))
-            self.client.update_run(run_id, status="RUNNING")
-            return run_id, _last_epoch(self.client, run_id)
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=trial.name,
-            tags={
-                TRIAL_ID: trial.id,
-                QUESTIONS: ",".join(trial.questions),
-                STUDY: self.study,
-                KIND: "trial",
-                GROUP: trial.group,
-                "sweeps.data_source": trial.config["data"]["source"],
-                "sweeps.offline": str(offline).lower(),
-                "sweeps.parameters": str(trial.parameters),
-                **_git_tags(),
-                **tags,
-            },
+            questions = ",".join(trial.questions)
+            self._outbox.send(lambda: self.client.set_tag(run_id, QUESTIONS, questions))
+            self._outbox.send(lambda: self.client.update_run(run_id, status="RUNNING"))
+            return run_id, self._outbox.call(lambda: _last_epoch(self.client, run_id))
+        tags = {
+            TRIAL_ID: trial.id,
+            QUESTIONS: ",".join(trial.questions),
+            STUDY: self.study,
+            KIND: "trial",
+            GROUP: trial.group,
+            "sweeps.data_source": trial.config["data"]["source"],
+            "sweeps.offline": str(offline).lower(),
+            "sweeps.parameters": str(trial.parameters),
+            **_git_tags(),
+            **tags,
+        }
+        new_id = self._outbox.call(lambda: self._create_run(trial, tags))
+        self._runs[trial.id] = new_id
+        params = _params(trial.config)
+        self._outbox.send(lambda: self.client.log_batch(new_id, params=params))
+        return new_id, -1
+
+    def _create_run(self, trial: PlannedTrial, tags: dict[str, str]) -> str:
+        """A new run for `trial`; tried again after a lost answer, it finds the run the server did create."""
+        created = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{KIND}` = 'trial'", max_results=1
         )
-        run_id = run.info.run_id
-        self._runs[trial.id] = run_id
-        self.client.log_batch(run_id, params=_params(trial.config))
-        return run_id, -1
+        if created:
+            return created[0].info.run_id
+        return self.client.create_run(self.experiment_id, run_name=trial.name, tags=tags).info.run_id
 
     def backfill(self, run_id: str, logged: int, history: list[dict[str, Any]], epochs: int) -> int:
         """Epochs a trial's checkpoint holds but its run lacks (a kill between the two) are logged now;
@@ -119,6 +138,9 @@ class StudyRuns:
 
     def search_run(self, question: str) -> tuple[str, bool]:
         """The parent run of a question's search (created if new), and whether the search finished."""
+        return self._outbox.call(lambda: self._search_run(question))
+
+    def _search_run(self, question: str) -> tuple[str, bool]:
         found = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{KIND}` = 'search' and tags.`{QUESTIONS}` = '{question}'",
@@ -130,13 +152,30 @@ class StudyRuns:
         return self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id, False
 
     def best_trial(self, question: str, metric: str, mode: str) -> Any | None:
-        return best_trial(self.client, self.experiment_id, question, metric, mode)
+        """The finished trial run answering `question` with the best final `metric`; None if none yet."""
+        return self._outbox.call(lambda: best_trial(self.client, self.experiment_id, question, metric, mode))
 
     def trial_config(self, run: Any) -> dict[str, Any]:
-        return read_trial_config(self.client, run)
+        """A finished trial's resolved config, read back from its `config.yaml` artifact."""
+        return self._outbox.call(lambda: read_trial_config(self.client, run))
+
+    def download(self, run_id: str, artifact_path: str, folder: str) -> Path:
+        """One artifact of a run, downloaded into `folder`."""
+        from mlflow.artifacts import download_artifacts
+
+        return Path(
+            self._outbox.call(
+                lambda: download_artifacts(
+                    run_id=run_id, artifact_path=artifact_path, dst_path=folder, tracking_uri=self.client.tracking_uri
+                )
+            )
+        )
 
     def register_best(self, question: str, run: Any, metric: str) -> str:
         """Register a search's best trial's weights in the model registry as `<study>-<question>`."""
+        return self._outbox.call(lambda: self._register_best(question, run, metric))
+
+    def _register_best(self, question: str, run: Any, metric: str) -> str:
         name = f"{self.study}-{question}"
         if not self.client.search_registered_models(filter_string=f"name = '{name}'"):
             self.client.create_registered_model(name, tags={STUDY: self.study, QUESTIONS: question})
@@ -152,6 +191,10 @@ class StudyRuns:
 
     def update_questions(self, trials: Iterable[PlannedTrial]) -> None:
         """A finished trial that a newly added question shares answers that question too."""
+        listed = list(trials)
+        self._outbox.call(lambda: self._update_questions(listed))
+
+    def _update_questions(self, trials: list[PlannedTrial]) -> None:
         for trial in trials:
             run_id = self._runs.get(trial.id)
             if run_id is not None:
@@ -159,6 +202,11 @@ class StudyRuns:
                 merged = sorted(set(tagged.split(",")) - {""} | set(trial.questions))
                 if merged != sorted(tagged.split(",")):
                     self.client.set_tag(run_id, QUESTIONS, ",".join(merged))
+
+    def statuses(self) -> dict[str, Status]:
+        """Trial id → status of its run, after every held write."""
+        found = self._outbox.call(lambda: trial_runs(self.client, self.experiment_id))
+        return {trial_id: _status(run) for trial_id, run in found.items()}
 
     def log_epochs(self, run_id: str, epochs: Iterable[Mapping[str, Any]]) -> None:
         """One batched call: every numeric metric of each epoch, at step = epoch number."""
@@ -171,13 +219,14 @@ class StudyRuns:
             for key, value in epoch.items()
             if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)
         ]
-        if metrics:
-            self.client.log_batch(run_id, metrics=metrics)
+        if metrics:  # made once: a held batch sent twice is stored once (same timestamps)
+            self._outbox.send(lambda: self.client.log_batch(run_id, metrics=metrics), epochs=len({m.step for m in metrics}))
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        self.client.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
+        listed = [RunTag(key, str(value)) for key, value in tags.items()]
+        self._outbox.send(lambda: self.client.log_batch(run_id, tags=listed))
 
     def end_trial(self, run_id: str, outcome: Outcome, artifacts: Mapping[str, bytes | Path] = {}, **tags: str) -> None:
         """Tag the run with how its trial ended, log its artifacts (name → bytes, or a file to copy) and end it.
@@ -188,16 +237,27 @@ class StudyRuns:
         """
         self.set_tags(run_id, {OUTCOME: outcome, **{f"sweeps.{key}": value for key, value in tags.items()}})
         if artifacts:
-            with tempfile.TemporaryDirectory() as folder:
-                for name, content in artifacts.items():
-                    target = Path(folder) / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(content if isinstance(content, bytes) else content.read_bytes())
-                self.client.log_artifacts(run_id, folder)
+            self._outbox.send(lambda: self._log_artifacts(run_id, artifacts))
         self.close(run_id, _OUTCOME_STATUS[outcome])
 
+    def _log_artifacts(self, run_id: str, artifacts: Mapping[str, bytes | Path]) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            for name, content in artifacts.items():
+                target = Path(folder) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content if isinstance(content, bytes) else content.read_bytes())
+            self.client.log_artifacts(run_id, folder)
+
     def close(self, run_id: str, status: str) -> None:
-        self.client.set_terminated(run_id, status)
+        self._outbox.send(lambda: self.client.set_terminated(run_id, status))
+
+    def finish(self) -> None:
+        """Every held write sent: waits for an away server up to the limits, else `TrackingAway`."""
+        self._outbox.sync()
+
+    def release(self) -> int:
+        """One last try to send what is held, as the run ends on an error or an interruption; epochs still held."""
+        return self._outbox.release()
 
 
 def client_for(uri: str) -> Any:

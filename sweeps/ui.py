@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import errno
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
@@ -15,11 +14,12 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import ValidationError
 
-from sweeps.compose import CONF_DIR
+from sweeps.compose import CONF_DIR, parse_overrides, yaml_error
 from sweeps.errors import SweepError
+from sweeps.locations import sqlite_path
+from sweeps.preflight import check_port_free, check_store
 from sweeps.schema import TrackingConfig, describe_validation_error
 from sweeps.server import ServerOptions, serve
-from sweeps.locations import sqlite_path
 from sweeps.tracking import QUESTIONS, client_for, store_exists
 
 HOST = "127.0.0.1"  # loopback only: the runs are this machine's user's, not the network's
@@ -28,12 +28,15 @@ ARTIFACTS = "mlartifacts"  # beside a SQLite store, where `sweep run` puts each 
 
 def configured_uri(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> str:
     """`tracking.uri` of conf/config.yaml with the user's overrides applied (no study needed)."""
+    parse_overrides(overrides)  # grammar errors named like `sweep plan` names them
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(conf_dir), version_base=None):
             tracking = OmegaConf.to_container(compose("config", overrides=list(overrides)).tracking, resolve=True)
     except (HydraException, OmegaConfBaseException) as error:
         raise SweepError(f"overrides: {str(error).strip().splitlines()[0]}") from None
+    except yaml.YAMLError as error:
+        raise SweepError(yaml_error(error)) from None
     try:
         return TrackingConfig.model_validate(tracking).uri
     except ValidationError as error:
@@ -57,7 +60,8 @@ def start(uri: str, port: int, out: TextIO) -> int:
         return 0
     if not store_exists(uri):
         raise SweepError(f"tracking.uri: no MLflow store at {uri}; run `sweep run STUDY` first")
-    _check_port_free(port)
+    check_store(uri, write=False)
+    check_port_free(HOST, port)
     store = sqlite_path(uri)
     artifacts = store.parent / ARTIFACTS if store is not None else Path(ARTIFACTS).absolute()
     print(f"sweep ui: MLflow UI for {uri} at http://{HOST}:{port}", file=out)
@@ -67,14 +71,3 @@ def start(uri: str, port: int, out: TextIO) -> int:
     out.flush()
     serve(ServerOptions(host=HOST, port=port, backend_store_uri=uri, artifacts_destination=str(artifacts)))
 
-
-def _check_port_free(port: int) -> None:
-    if not 0 < port < 65536:
-        raise SweepError(f"--port: must be 1–65535 (got {port})")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((HOST, port))
-        except OSError as error:
-            if error.errno != errno.EADDRINUSE:
-                raise
-            raise SweepError(f"--port: {port} is in use on {HOST}; pick another, e.g. --port {port + 1}") from None
