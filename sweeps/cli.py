@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from sweeps.compose import available_studies
 from sweeps.errors import SweepError
-from sweeps.process import keep_ray_on_loopback, quiet_libraries
+from sweeps.process import keep_ray_on_loopback, quiet_libraries, quiet_optuna
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED_TRIALS = 1
@@ -142,6 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     keep_ray_on_loopback(plan.runtime.resources.address)
     from sweeps.runner import prepare_data, run_plan  # imports Ray: only once the plan is valid
 
+    quiet_optuna()
     prepare_data(plan)
     summary = run_plan(plan)
     if summary.interrupted:

@@ -12,6 +12,8 @@ import os
 # Environment switches read by the libraries when they act (not on import), each with its reason.
 _QUIET_ENVIRONMENT = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # one progress bar per artifact download otherwise
+    # MLflow sets its loggers' level when it is imported: INFO would print a line when a store is created.
+    "MLFLOW_LOGGING_LEVEL": "WARNING",
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # Tune's CSV/JSON/TensorBoard files: MLflow is the record
     "RAY_AIR_NEW_OUTPUT": "0",  # Tune's own progress tables; `sweep run` prints its own progress
 }
@@ -24,6 +26,17 @@ def quiet_libraries() -> None:
         os.environ.setdefault(name, value)
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def quiet_optuna() -> None:
+    """Optuna to warnings: it logs `[I …] A new study created in memory` and a line per sample otherwise.
+
+    Optuna sets its own level when it is first imported, so this runs after that (`sweep run` imports
+    it with the search code anyway).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def keep_ray_on_loopback(address: str | None) -> None:

@@ -12,47 +12,52 @@ from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from sweeps.compose import Composer
+from sweeps.console import Console, open_console
 from sweeps.errors import SweepError
 from sweeps.experiment import fit, grid, start_ray
 from sweeps.plan import Plan, PlannedQuestion, PlannedTrial
 from sweeps.recorder import Recorder, RunSummary
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
+from sweeps.progress import plural
 from sweeps.tracking import StudyRuns, read_statuses
 from trainables.data import DataUnavailableError
 from trainables.kinds import kind
 
 
 def run_plan(plan: Plan, out: TextIO = sys.stdout) -> RunSummary:
-    """Every phase that has work, in order; stops at an interruption."""
+    """Every phase that has work, in order; stops at an interruption. Progress on `out`: live on a terminal."""
     runs = StudyRuns(plan.runtime.tracking.uri, plan.study)
     runs.update_questions(trial for trial in plan.trials if trial.status == "finished")
-    recorder = Recorder(plan, runs, out)
-    ray_started = False
-    try:
-        for phase in _phases(plan, runs, recorder, out):
-            if not ray_started:
-                ray_started = start_ray(plan)
-            phase()
-            if recorder.interrupted():
-                break
-    finally:
-        recorder.close_unfinished()
-        if ray_started:
-            import ray
+    with open_console(plan.study, out) as console:
+        recorder = Recorder(plan, runs, console)
+        ray_started = False
+        try:
+            for phase in _phases(plan, runs, recorder, console):
+                if not ray_started:
+                    ray_started = start_ray(plan)
+                phase()
+                if recorder.interrupted():
+                    break
+        finally:
+            recorder.close_unfinished()
+            if ray_started:
+                import ray
 
-            ray.shutdown()
+                ray.shutdown()
     if not recorder.started():
-        print(f"{plan.study}: all {len(plan.trials)} planned trials (and any searches and stages) are finished "
+        print(f"{plan.study}: all {plural(len(plan.trials), 'planned trial')} (and any searches and stages) are finished "
               f"in {plan.runtime.tracking.uri}; 0 trials to run.", file=out)
     return recorder.summary()
 
 
-def _phases(plan: Plan, runs: StudyRuns, recorder: Recorder, out: TextIO) -> Iterator[Callable[[], None]]:
-    """Each phase that has work, lazily: a stage is resolved only once its source question is done."""
+def _phases(plan: Plan, runs: StudyRuns, recorder: Recorder, console: Console) -> Iterator[Callable[[], None]]:
+    """Each phase that has work, lazily: a stage is resolved only once its source question is done.
+
+    The console is told up front what each phase will run (a search its samples, a stage its
+    variants), so the run's totals are known before the first trial starts.
+    """
     pending = [trial for trial in plan.trials if trial.status != "finished"]
-    if pending:
-        yield lambda: _run_trials(plan, recorder, pending, None)
     composer: list[Composer] = []  # built once, when a search or stage first needs it
 
     def composed() -> Composer:
@@ -60,13 +65,16 @@ def _phases(plan: Plan, runs: StudyRuns, recorder: Recorder, out: TextIO) -> Ite
             composer.append(Composer(plan.study, plan.overrides, plan.conf_dir))
         return composer[0]
 
+    _expect(plan, runs, console, pending, composed)
+    if pending:
+        yield lambda: _run_trials(plan, recorder, pending, None, "grid")
     for question_id in plan.order:
         question = plan.question(question_id)
         if question.kind == "search":
             parent, done = runs.search_run(question_id)
             if not done:
-                yield lambda q=question, p=parent: run_search(plan, q, composed(), recorder, p, out)
-            register = _register_best(plan, runs, question, out)
+                yield lambda q=question, p=parent: run_search(plan, q, composed(), recorder, p, console.out)
+            register = _register_best(plan, runs, question, console)
             if done:
                 register()
             else:
@@ -74,24 +82,44 @@ def _phases(plan: Plan, runs: StudyRuns, recorder: Recorder, out: TextIO) -> Ite
         else:
             resolved = resolve_stage(plan, question, runs, composed())
             if resolved is None:
-                print(f"{plan.study}: {question_id} waits for {question.depends_on[0]}: it has no finished trial yet.", file=out)
+                console.expect(question_id, 0, 1)
+                console.note(f"{plan.study}: {question_id} waits for {question.depends_on[0]}: it has no finished trial yet.")
                 continue
             trials, init_run = resolved
             statuses = read_statuses(plan.runtime.tracking.uri, plan.study)
             todo = [trial for trial in trials if statuses.get(trial.id) != "finished"]
+            console.expect(question_id, len(todo), 1)
             if todo:
-                yield lambda t=todo, r=init_run: _run_trials(plan, recorder, t, stage_weights(plan, r))
+                yield lambda t=todo, r=init_run, q=question_id: _run_trials(plan, recorder, t, stage_weights(plan, r), q)
 
 
-def _register_best(plan: Plan, runs: StudyRuns, question: PlannedQuestion, out: TextIO) -> Callable[[], None]:
+def _expect(
+    plan: Plan, runs: StudyRuns, console: Console, pending: list[PlannedTrial], composed: Callable[[], Composer]
+) -> None:
+    """What every phase will run, as far as it is known before any starts (`sweeps.progress`)."""
+    console.expect("grid", len(pending), 1)  # its trials, registered when the grid begins, count exactly
+    searched: dict[str, int] = {}  # a search question → its samples' epochs
+    for question_id in plan.order:
+        config = plan.question(question_id).config
+        if config.search is not None:
+            epochs = int(composed().variant(config.search.fixed, f"{question_id}.search.fixed")[0].trainer.epochs)
+            searched[question_id] = epochs
+            if not runs.search_done(question_id):
+                console.expect(question_id, config.search.num_samples, epochs)
+        elif config.from_ is not None:  # resolved later; until then each variant counts as one trial
+            epochs = searched.get(config.from_.question, int(composed().baseline.trainer.epochs)) if config.train else 0
+            console.expect(question_id, len(plan.question(question_id).variants), epochs)
+
+
+def _register_best(plan: Plan, runs: StudyRuns, question: PlannedQuestion, console: Console) -> Callable[[], None]:
     def register() -> None:
         search = question.config.search
         assert search is not None
         best = runs.best_trial(question.id, search.metric, search.mode)
         if best is not None:
             name = runs.register_best(question.id, best, search.metric)
-            print(f"{plan.study}: {question.id} best trial {best.data.tags['sweeps.trial_id']} "
-                  f"({search.metric} {best.data.metrics[search.metric]:.4f}) is registered as model {name}.", file=out)
+            console.note(f"{plan.study}: {question.id} best trial {best.data.tags['sweeps.trial_id']} "
+                         f"({search.metric} {best.data.metrics[search.metric]:.4f}) is registered as model {name}.")
 
     return register
 
@@ -110,7 +138,7 @@ def prepare_data(plan: Plan) -> None:
             raise SweepError(f"data.source={data['source']}: {error}") from None
 
 
-def _run_trials(plan: Plan, recorder: Recorder, trials: list[PlannedTrial], init: str | None) -> None:
-    """Exactly `trials`, as one grid; a stage's start from `init` (weights in the shared storage)."""
-    recorder.begin(trials)
+def _run_trials(plan: Plan, recorder: Recorder, trials: list[PlannedTrial], init: str | None, phase: str) -> None:
+    """Exactly `trials`, as one grid (`phase`: the grid, or a stage); a stage's start from `init` (weights in the shared storage)."""
+    recorder.begin(trials, phase)
     fit(plan, recorder, grid(plan, trials, init), {})

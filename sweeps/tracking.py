@@ -121,6 +121,15 @@ class StudyRuns:
         tags = {KIND: "search", QUESTIONS: question, STUDY: self.study, **_git_tags()}
         return self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id, False
 
+    def search_done(self, question: str) -> bool:
+        """Whether the question's search has finished (reading only: no parent run is created)."""
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{KIND}` = 'search' and tags.`{QUESTIONS}` = '{question}'",
+            max_results=1,
+        )
+        return bool(found) and found[0].info.status == "FINISHED"
+
     def best_trial(self, question: str, metric: str, mode: str) -> Any | None:
         """The finished trial run answering `question` with the best final `metric`; None if none yet.
 
