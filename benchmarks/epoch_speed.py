@@ -5,7 +5,7 @@
 Every way trains the jhu_baseline net (SGD lr 0.01 momentum 0.5, NLL loss) for one epoch on the
 same seeded synthetic 28×28 images, from the same initial weights, with the same torch thread count:
 
-  (a)  sweeps, channels_last  `trainables.loop.train` as a trial runs it (the default placement);
+  (a)  sweeps, channels_last  `trainables.image.loop.train` as a trial runs it (the default placement);
                               the time is the report's `epoch_seconds` (the training pass alone).
   (a2) sweeps, NCHW           the same with `Placement(channels_last=False)`.
   (b)  course                 the course-material way: a per-sample torchvision Dataset of uint8
@@ -39,10 +39,12 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.datasets import VisionDataset
 
-from trainables.data import InMemoryData, load_data
-from trainables.loop import EpochReport, Placement, train
+from trainables.callback import EpochReport
+from trainables.image.data import InMemoryData, load_data
+from trainables.image.loop import train
+from trainables.image.model import build_model
 from trainables.machine import machine_record
-from trainables.model import build_model
+from trainables.placement import Placement
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 
 from sweeps.compose import CONF_DIR, Composer
 from sweeps.plan import plan_study, trial_config
-from trainables.callback import EpochReport, Placement
-from trainables.loop import train
+from trainables.callback import EpochReport
+from trainables.image.loop import train
+from trainables.placement import Placement
 
 FASHION_TRAIN = 60_000  # images in a Fashion-MNIST training epoch
 

@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from sweeps.plan import plan_study
-from trainables.callback import EpochReport, Placement
+from trainables.callback import EpochReport
 from trainables.kinds import kind
+from trainables.placement import Placement
 from trainables.text.corpus import CorpusSplits, split_corpus
 from trainables.text.features import build_features
 from trainables.text.sample import generate_sample

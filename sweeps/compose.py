@@ -22,7 +22,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from sweeps.errors import SweepError
@@ -42,49 +42,49 @@ def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
 
 
 class Composer:
-    """Composes the baseline of one study and the trial config of each of its variants."""
+    """Composes the baseline of one study and the trial config of each of its variants.
+
+    Hydra composes once per plan: the baseline (the study, its `baseline:` values and the user's
+    overrides) together with every other option of a config group that the study's questions name,
+    each under a private package. A variant is then that baseline with its switched groups replaced
+    by those options and its values set — no composition per variant.
+    """
 
     def __init__(self, study: str, overrides: Sequence[str], conf_dir: Path) -> None:
         if study not in available_studies(conf_dir):
             raise SweepError(f"study: unknown study {study!r}; allowed: {', '.join(available_studies(conf_dir))}")
         self._conf_dir = conf_dir
         self._study = study
-        self._composed: dict[tuple[str, ...], DictConfig] = {}  # a Hydra compose costs ~0.1 s
-        overrides = [*self._study_baseline(_parse(overrides)), *overrides]  # the user's come last and win
-        parsed = _parse(overrides)
+        study_file = OmegaConf.load(conf_dir / "study" / f"{study}.yaml")
+        overrides = [*_study_baseline(study_file, _study_choices(conf_dir, study_file), _parse(overrides)), *overrides]
+        parsed = _parse(overrides)  # the user's come last and win
         self._overrides = [(override.key_or_group, text) for override, text in parsed]
-        self._check_overrides(parsed)
-        self.baseline = self._compose(list(overrides), context="overrides")
-        self._choices = self._chosen_options(list(overrides))
-
-    def _chosen_options(self, overrides: list[str]) -> dict[str, str]:
-        """Which option of each config group the baseline uses (after the study's and the user's picks)."""
-        with _hydra(self._conf_dir):
-            config = compose("config", overrides=[f"+study={self._study}", *overrides], return_hydra_config=True)
-        choices = config.hydra.runtime.choices
-        return {group: choices[group] for group in CONFIG_GROUPS if group in choices}  # `~model` removes one
-
-    def _study_baseline(self, user: list[tuple[Override, str]]) -> list[str]:
-        """The study's `baseline:` values as overrides. Like the user's, they give way to a group
-        switched to another option, by a variant or by the user (`optim=adagrad` drops `optim.rho`)."""
-        values = OmegaConf.select(self._compose([], context="study"), "study.baseline", default=None)
-        if values is None:
-            return []
-        study_choices = self._chosen_options([])
-        switched = {
-            override.key_or_group
-            for override, _ in user
-            if override.key_or_group in CONFIG_GROUPS and override.value() != study_choices[override.key_or_group]
-        }
-        baseline = OmegaConf.to_container(values, resolve=True)
-        return [f"{key}={json.dumps(value)}" for key, value in baseline.items() if not _under_any(key, switched)]
+        for override, _ in parsed:
+            if override.key_or_group in CONFIG_GROUPS and override.type == OverrideType.CHANGE:
+                _check_option(override.key_or_group, override.value(), conf_dir, "overrides")
+        options = _named_options(study_file, conf_dir)
+        try:
+            composed = self._hydra_compose([*overrides, *_alternatives(options)], return_hydra_config=True)
+        except SweepError:
+            self._check_overrides(parsed)  # names an unknown key with what is allowed
+            raise
+        choices = composed.hydra.runtime.choices
+        self._choices = {group: choices[group] for group in CONFIG_GROUPS if group in choices}  # `~model` removes one
+        self._options: dict[tuple[str, str], DictConfig] = {}  # (group, option) → its config, as composed alone
+        with open_dict(composed):
+            alternatives = composed.pop(_ALTERNATIVES, {})
+            del composed["hydra"]
+        for group, option in options:
+            self._options[(group, option)] = alternatives[group][option]
+        self.baseline = composed
+        self._trial_base = copy.deepcopy(composed)  # what a variant starts from: the baseline less the study's text
+        with open_dict(self._trial_base):
+            del self._trial_base["study"]
 
     def _check_overrides(self, parsed: list[tuple[Override, str]]) -> None:
-        """Unknown group options and keys, named with what is allowed, before Hydra's own errors."""
-        group_choices = [(o, text) for o, text in parsed if o.key_or_group in CONFIG_GROUPS and o.type == OverrideType.CHANGE]
-        for override, _ in group_choices:
-            _check_option(override.key_or_group, override.value(), self._conf_dir, "overrides")
-        skeleton = self._compose([text for _, text in group_choices], context="overrides")
+        """Unknown keys, named with what is allowed, instead of Hydra's own message."""
+        group_choices = [text for o, text in parsed if o.key_or_group in CONFIG_GROUPS and o.type == OverrideType.CHANGE]
+        skeleton = self._hydra_compose(group_choices)
         for override, _ in parsed:
             key = override.key_or_group
             if override.type == OverrideType.CHANGE and key not in CONFIG_GROUPS:
@@ -97,10 +97,13 @@ class Composer:
         values = {key: value for key, value in variant.items() if key not in CONFIG_GROUPS}
         for group, option in groups.items():
             _check_option(group, option, self._conf_dir, context)
-        # Only a group switched to another option starts from that option's defaults.
-        switched = {group: option for group, option in groups.items() if option != self._choices.get(group)}
-        kept = [text for key, text in self._overrides if not _under_any(key, switched)]
-        config = self._compose(kept + [f"{group}={option}" for group, option in switched.items()], context)
+        config = copy.deepcopy(self._trial_base)
+        # Only a group switched to another option starts from that option's defaults: the user's and the
+        # study's values for that group are left behind with the option they were written for.
+        with open_dict(config):
+            for group, option in groups.items():
+                if option != self._choices.get(group):
+                    config[group] = self._option(group, option, context)
         for key in values:
             if OmegaConf.select(config, key, default=_MISSING) is _MISSING:
                 raise SweepError(f"{context}: {key}: unknown key; allowed: {_siblings(config, key)}")
@@ -109,19 +112,90 @@ class Composer:
             OmegaConf.update(config, key, value, force_add=False)
         return config, {**groups, **absolute}
 
+    def _option(self, group: str, option: str, context: str) -> DictConfig:
+        """`group`'s `option` as Hydra composes it alone (one composition for one the study did not name)."""
+        if (group, option) not in self._options:
+            composed = self._hydra_compose(_alternatives([(group, option)]), context=context)
+            self._options[(group, option)] = composed[_ALTERNATIVES][group][option]
+        return copy.deepcopy(self._options[(group, option)])
+
     def _absolute(self, key: str, value: Any, context: str) -> Any:
         return absolute(OmegaConf.select(self.baseline, key, default=None), value, f"{context}: {key}")
 
-    def _compose(self, overrides: list[str], context: str) -> DictConfig:
-        """A fresh copy of the composed config (callers update it in place)."""
-        key = tuple(overrides)
-        if key not in self._composed:
-            with _hydra(self._conf_dir):
-                try:
-                    self._composed[key] = compose("config", overrides=[f"+study={self._study}", *overrides])
-                except (HydraException, OmegaConfBaseException) as error:
-                    raise SweepError(f"{context}: {_first_line(error)}") from None
-        return copy.deepcopy(self._composed[key])
+    def _hydra_compose(self, overrides: list[str], context: str = "overrides", return_hydra_config: bool = False) -> DictConfig:
+        with _hydra(self._conf_dir):
+            try:
+                return compose("config", overrides=[f"+study={self._study}", *overrides], return_hydra_config=return_hydra_config)
+            except (HydraException, OmegaConfBaseException) as error:
+                raise SweepError(f"{context}: {_first_line(error)}") from None
+
+
+_ALTERNATIVES = "_sweeps_options_"  # the private package the named group options are composed under
+
+
+def _alternatives(options: Sequence[tuple[str, str]]) -> list[str]:
+    """Hydra overrides that compose each (group, option) under the private package."""
+    return [f"+{group}@{_ALTERNATIVES}.{group}.{option}={option}" for group, option in options]
+
+
+def _named_options(study_file: DictConfig, conf_dir: Path) -> list[tuple[str, str]]:
+    """Every existing (group, option) that the study's questions name: in grids, variant lists,
+    references, comparisons, a search's fixed values and its `choice(…)` spaces. An unknown option is
+    left for the question that names it to report."""
+    from sweeps.search_space import Choice, search_space
+
+    written: list[Any] = []
+    for question in OmegaConf.to_container(OmegaConf.select(study_file, "study.questions", default=[]) or []):
+        if not isinstance(question, dict):
+            continue
+        written += [{key: value} for key, values in (question.get("grid") or {}).items() for value in values]
+        written += list(question.get("variants") or []) + [question.get("reference") or {}]
+        written += [compare.get("variant") or {} for compare in question.get("compare_with") or [] if isinstance(compare, dict)]
+        search = question.get("search") or {}
+        written.append(search.get("fixed") or {})
+        for key, expression in (search.get("space") or {}).items():
+            try:
+                domain = search_space({key: str(expression)})[key]
+            except SweepError:
+                continue  # bad grammar: the plan reports it
+            if isinstance(domain, Choice):
+                written += [{key: value} for value in domain.values]
+    named = {
+        (group, option)
+        for variant in written
+        if isinstance(variant, dict)
+        for group, option in variant.items()
+        if group in CONFIG_GROUPS and isinstance(option, str)
+    }
+    return sorted((group, option) for group, option in named if option in group_options(group, conf_dir))
+
+
+def _study_choices(conf_dir: Path, study_file: DictConfig) -> dict[str, str]:
+    """The option of each config group that the study picks: config.yaml's defaults, then the study's overrides."""
+    choices: dict[str, str] = {}
+    for entries in (OmegaConf.load(conf_dir / "config.yaml").get("defaults", []), study_file.get("defaults", [])):
+        for entry in entries:
+            if isinstance(entry, DictConfig):
+                for key, option in entry.items():
+                    group = str(key).removeprefix("override").strip().lstrip("/")
+                    if group in CONFIG_GROUPS:
+                        choices[group] = str(option)
+    return choices
+
+
+def _study_baseline(study_file: DictConfig, study_choices: Mapping[str, str], user: list[tuple[Override, str]]) -> list[str]:
+    """The study's `baseline:` values as overrides. Like the user's, they give way to a group
+    switched to another option, by a variant or by the user (`optim=adagrad` drops `optim.rho`)."""
+    values = OmegaConf.select(study_file, "study.baseline", default=None)
+    if values is None:
+        return []
+    switched = {
+        override.key_or_group
+        for override, _ in user
+        if override.key_or_group in CONFIG_GROUPS and override.value() != study_choices.get(override.key_or_group)
+    }
+    baseline = OmegaConf.to_container(values, resolve=True)
+    return [f"{key}={json.dumps(value)}" for key, value in baseline.items() if not _under_any(key, switched)]
 
 
 def absolute(base: Any, value: Any, where: str) -> Any:

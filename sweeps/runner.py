@@ -21,7 +21,7 @@ from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
 from sweeps.progress import plural
 from sweeps.tracking import StudyRuns, read_statuses
-from trainables.data import DataUnavailableError
+from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 
 

@@ -13,7 +13,8 @@ from typing import Any
 from ray import tune
 
 from sweeps.checkpoints import load_state, save_state
-from trainables.callback import Checkpoint, EpochReport, Placement, Report
+from trainables.callback import Checkpoint, EpochReport, Report
+from trainables.placement import Placement
 from trainables.kinds import kind
 
 MEMBER = "member"  # result key: the trial id of the pack member an epoch belongs to

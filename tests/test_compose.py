@@ -24,7 +24,7 @@ from sweeps.compose import (
 )
 from sweeps.errors import SweepError
 from sweeps.plan import plan_study
-from trainables.data import SOURCES, data_shape
+from trainables.image.sources import SOURCES, data_shape
 from trainables.kinds import kind
 
 

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from sweeps.plan import plan_study
-from trainables.losses import LOSSES
-from trainables.metrics import first_crossing
+from trainables.image.losses import LOSSES
+from trainables.image.metrics import first_crossing
 
 COURSE_STUDIES = ("syde522", "sds_convnet", "convnetjs", "cloudmesh_mlp")
 

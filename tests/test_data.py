@@ -1,4 +1,4 @@
-"""Tests for trainables.data: every source, loaded into memory and normalised."""
+"""Tests for trainables.image.data and .sources: every source, loaded into memory and normalised."""
 
 from __future__ import annotations
 
@@ -10,13 +10,9 @@ import pytest
 import torch
 import torchvision
 
-from trainables.data import (
-    SOURCES,
-    DataUnavailableError,
-    InMemoryData,
-    Split,
-    load_data,
-)
+from trainables.errors import DataUnavailableError
+from trainables.image.data import InMemoryData, Split, load_data
+from trainables.image.sources import SOURCES
 
 IDX_IMAGES_MAGIC = 0x00000803  # uint8 payload, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # uint8 payload, 1 dimension
@@ -330,7 +326,7 @@ def test_validation_split_takes_the_last_fraction_of_the_training_set(tmp_path: 
 
 
 def test_data_shape_accounts_for_crop() -> None:
-    from trainables.data import data_shape
+    from trainables.image.sources import data_shape
 
     assert data_shape({"source": "mnist"}) == ((1, 28, 28), 10)
     assert data_shape({"source": "cifar10"}) == ((3, 32, 32), 10)

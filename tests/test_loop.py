@@ -1,5 +1,5 @@
-"""Tests for the trainable: trainables.loop.train on the bundled digits (360 test images), plus
-trainables.optim.build_optimizer and trainables.metrics.confusion_matrix.
+"""Tests for the image trainable: trainables.image.loop.train on the bundled digits (360 test images),
+plus trainables.optim.build_optimizer and trainables.image.metrics.confusion_matrix.
 
 Configs come from the planner (offline=true, 3 epochs, batch 64), so they are what a trial really gets.
 """
@@ -17,9 +17,11 @@ from omegaconf import OmegaConf
 
 from sweeps.compose import CONF_DIR
 from sweeps.plan import plan_study
-from trainables.loop import Checkpoint, EpochReport, Placement, train
-from trainables.metrics import confusion_matrix
+from trainables.callback import Checkpoint, EpochReport
+from trainables.image.loop import train
+from trainables.image.metrics import confusion_matrix
 from trainables.optim import OPTIMIZERS, build_optimizer
+from trainables.placement import Placement
 
 EPOCHS = 3
 TEST_SIZE = 360  # digits' test split
@@ -199,6 +201,16 @@ def test_resume_from_a_finished_checkpoint_only_reports(config: dict[str, Any], 
     assert report.metrics["epoch_seconds"] == full.reports[-1].metrics["epoch_seconds"]  # not re-timed
     assert report.confusion_matrix == full.reports[-1].confusion_matrix
     assert same_weights(again.weights, full.weights)  # no further training
+
+
+def test_no_epochs_evaluates_the_starting_weights_once(config: dict[str, Any], data_root: Path) -> None:
+    """trainer.epochs = 0 (a stage with train: false): one report, epoch 0, val and test metrics, no training."""
+    untrained = run(copy.deepcopy(config) | {"trainer": config["trainer"] | {"epochs": 0}}, data_root)
+    (report,) = untrained.reports
+    assert report.epoch == 0
+    assert {"val_loss", "val_acc", "test_loss", "test_acc", "phase_train_seconds"} <= report.metrics.keys()
+    assert "train_loss" not in report.metrics and report.metrics["phase_train_seconds"] == 0.0
+    assert sum(map(sum, report.confusion_matrix or [])) == TEST_SIZE
 
 
 # --- placement, losses ----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Tests for trainables.model: the YAML model zoo, the layer registry and spec errors."""
+"""Tests for trainables.image.layers and .model: the YAML model zoo, the pure pass against the torch
+modules built from it (shapes and parameter counts), the layer registry and spec errors."""
 
 from __future__ import annotations
 
@@ -11,14 +12,9 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from trainables import model as model_module
-from trainables.model import (
-    LAYER_TYPES,
-    ModelSpecError,
-    build_model,
-    count_parameters,
-    validate_model,
-)
+from trainables.image.layers import ACTIVATION_NAMES, LAYER_RULES, ModelSpecError, plan_model
+from trainables.image.model import ACTIVATIONS, LAYER_TYPES, build_model
+from trainables.parameters import count_parameters
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
 MNIST_SHAPE = (1, 28, 28)
@@ -61,6 +57,15 @@ MINIMAL_LAYERS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
     "batchnorm": ({}, (2, 6, 6)),
     "dense": ({"units": 5}, (8,)),
 }
+# More settings whose shape or parameter count differs: each rule against its module.
+OTHER_SETTINGS: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
+    ("conv2d", {"filters": 3, "kernel": 3, "bias": False}, (2, 6, 6)),
+    ("conv2d", {"filters": 3, "kernel": 3, "stride": 2, "padding": 1}, (2, 7, 7)),
+    ("conv2d", {"filters": 3, "kernel": 5, "padding": "same"}, (2, 7, 9)),
+    ("maxpool2d", {"size": 3, "stride": 2}, (2, 7, 7)),
+    ("batchnorm", {}, (8,)),
+    ("dense", {"units": 5, "bias": False, "activation": "tanh"}, (8,)),
+]
 
 
 def load_spec(path: Path) -> dict[str, Any]:
@@ -116,9 +121,10 @@ def test_every_model_yaml_has_expected_counts() -> None:
 @pytest.mark.parametrize("name", sorted(COURSE_MODELS))
 def test_course_model_yaml_builds_with_exact_parameter_count(name: str) -> None:
     shape, expected = COURSE_MODELS[name]
-    model = build_model(load_spec(MODEL_DIR / f"{name}.yaml"), shape, CLASSES).eval()
+    spec = load_spec(MODEL_DIR / f"{name}.yaml")
+    model = build_model(spec, shape, CLASSES).eval()
     assert model(torch.randn(3, *shape)).shape == (3, CLASSES)
-    assert count_parameters(model) == expected
+    assert count_parameters(model) == plan_model(spec, shape, CLASSES).parameters == expected
 
 
 @pytest.mark.parametrize("width", [0.5, 1.0, 2.0])
@@ -129,7 +135,7 @@ def test_model_yaml_builds_with_exact_parameter_count(name: str, width: float) -
     model = build_model(spec, MNIST_SHAPE, CLASSES).eval()
     out = model(torch.randn(3, *MNIST_SHAPE))
     assert out.shape == (3, CLASSES)
-    assert count_parameters(model) == EXPECTED_PARAMS[name][width]
+    assert count_parameters(model) == plan_model(spec, MNIST_SHAPE, CLASSES).parameters == EXPECTED_PARAMS[name][width]
     # Every model ends in log_softmax: probabilities sum to 1 per example.
     torch.testing.assert_close(out.exp().sum(dim=1), torch.ones(3))
 
@@ -158,15 +164,22 @@ def test_baseline_matches_pytorch_mnist_example_layout() -> None:
     assert [(fc.in_features, fc.out_features) for fc in linears] == [(320, 50), (50, 10)]
 
 
-def test_every_registered_layer_type_has_a_test_case() -> None:
-    assert set(MINIMAL_LAYERS) == set(LAYER_TYPES)
+def test_every_layer_rule_has_a_module_and_a_test_case() -> None:
+    assert set(LAYER_RULES) == set(LAYER_TYPES) == set(MINIMAL_LAYERS)
+    assert set(ACTIVATION_NAMES) == set(ACTIVATIONS)
 
 
-@pytest.mark.parametrize("layer_type", sorted(LAYER_TYPES))
-def test_registered_layer_builds_and_infers_its_output_shape(layer_type: str) -> None:
-    params, shape = MINIMAL_LAYERS[layer_type]
-    module, out_shape = LAYER_TYPES[layer_type](params, shape, 1.0, CLASSES)
-    assert tuple(module(torch.randn(2, *shape)).shape) == (2, *out_shape)
+@pytest.mark.parametrize(
+    ("layer_type", "params", "shape"),
+    [(name, *MINIMAL_LAYERS[name]) for name in sorted(MINIMAL_LAYERS)] + OTHER_SETTINGS,
+)
+def test_layer_rule_gives_its_modules_output_shape_and_parameters(
+    layer_type: str, params: dict[str, Any], shape: tuple[int, ...]
+) -> None:
+    (layer,) = plan_model(spec_of({"type": layer_type, **params}), shape, CLASSES).layers
+    module = LAYER_TYPES[layer_type](layer)
+    assert tuple(module(torch.randn(2, *shape)).shape) == (2, *layer.output_shape)
+    assert count_parameters(module) == layer.parameters
 
 
 def test_conv_same_padding_keeps_height_and_width() -> None:
@@ -278,7 +291,7 @@ ERROR_CASES: list[tuple[str, dict[str, Any], str]] = [
 SpecCheck = Callable[[Mapping[str, Any], tuple[int, int, int], int], object]
 
 
-@pytest.mark.parametrize("check", [build_model, validate_model], ids=["build", "validate"])
+@pytest.mark.parametrize("check", [build_model, plan_model], ids=["build", "plan"])
 @pytest.mark.parametrize(
     ("spec", "message"), [case[1:] for case in ERROR_CASES], ids=[case[0] for case in ERROR_CASES]
 )
@@ -286,16 +299,3 @@ def test_bad_spec_names_the_place(check: SpecCheck, spec: dict[str, Any], messag
     with pytest.raises(ModelSpecError, match=message) as caught:
         check(spec, MNIST_SHAPE, CLASSES)
     assert "\n" not in str(caught.value)
-
-
-def test_validate_model_builds_on_meta_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    built: list[nn.Sequential] = []
-
-    def spy(*args: Any) -> nn.Sequential:
-        built.append(build_model(*args))
-        return built[-1]
-
-    monkeypatch.setattr(model_module, "build_model", spy)
-    assert validate_model(load_spec(MODEL_DIR / "jhu_bn.yaml"), MNIST_SHAPE, CLASSES) is None
-    params = list(built[0].parameters()) + list(built[0].buffers())
-    assert params and all(t.device.type == "meta" for t in params)

@@ -1,7 +1,7 @@
 """Tests for sweeps.plan: the jhu_fashion study planned into question-variants and unique trials.
 
-Planning composes Hydra configs and builds every model on the meta device (~1–2 s for the whole
-study), so the default plan is computed once per module. The grid questions q01–q12 are the course's
+Planning composes Hydra configs and checks and counts every model in pure Python (~1–2 s for the
+whole study), so the default plan is computed once per module. The grid questions q01–q12 are the course's
 question set; questions after them (a search, stages that start from its best trial) plan no trial
 until they run, so the counts below are those of q01–q12.
 """

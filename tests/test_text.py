@@ -23,8 +23,9 @@ from test_loop import Run, Stop, is_timing
 import trainables.text.features as features_module
 from sweeps.plan import plan_study
 from trainables.callback import Checkpoint, EpochReport
-from trainables.data import DataUnavailableError
+from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
+from trainables.parameters import count_parameters
 from trainables.text.corpus import CorpusError, read_csv_corpus
 from trainables.text.features import build_features, fit_vectorizer
 from trainables.text.loop import train
@@ -186,8 +187,8 @@ def test_parameters_are_counted_at_plan_time_as_built() -> None:
     char = copy.deepcopy(mlp)
     char["data"]["features"] |= {"char_ngrams": [2, 4], "char_max_features": 500}
     assert parameters(char) == ((WIDTH + 500) * 32 + 32) + (32 * LABELS + LABELS)
-    built = build_model(char["model"], WIDTH + 500, LABELS)
-    assert sum(p.numel() for p in built.parameters()) == parameters(char)
+    for config, width in ((logreg, WIDTH), (mlp, WIDTH), (char, WIDTH + 500)):
+        assert count_parameters(build_model(config["model"], width, LABELS)) == parameters(config)
 
 
 @pytest.mark.parametrize(

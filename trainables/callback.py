@@ -1,7 +1,7 @@
-"""The one small callback every trainable reports through, and where a trial computes.
+"""The one small callback every trainable reports through.
 
 A trainable's `train(config, data_root, report, placement, resume)` calls `report` once per epoch;
-the last call also carries the test set's confusion matrix. `report.checkpoint()` returns the state
+the last call also carries the test set's confusion matrix (single-label kinds). `report.checkpoint()` returns the state
 that `train(..., resume=state)` continues from, as if it had never stopped.
 """
 
@@ -24,11 +24,3 @@ class EpochReport:
 
 Report = Callable[[EpochReport], None]
 
-
-@dataclass(frozen=True)
-class Placement:
-    """Where a trial computes; none of it changes the result beyond floating-point order."""
-
-    device: str = "cpu"
-    threads: int = 1  # torch intra-op threads: the CPUs the trial was given
-    channels_last: bool = True  # NHWC tensors and weights (faster convolutions on CPU)

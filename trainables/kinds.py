@@ -1,5 +1,8 @@
 """The kinds of trainable a trial can be: each brings its config schema, its training function and
 two planning hooks. A new kind of work plugs in here (one line in KINDS), not in `sweeps/`.
+
+Planning imports a kind's schema and hooks only, which import no torch; its training function (and
+torch with it) is imported when a trial trains.
 """
 
 from __future__ import annotations
@@ -10,21 +13,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainables.callback import Checkpoint, Report
+from trainables.placement import Placement
 from trainables.schema import TrialBase
 
 # Kind name → the module that defines `KIND` (imported when first used).
 KINDS: dict[str, str] = {
-    "image": "trainables.image",
+    "image": "trainables.image.kind",
     "text": "trainables.text.kind",
 }
+
+# train(config, data_root, report, placement, resume): trains `config` (a validated trial config as
+# plain data), calling `report` once per epoch; `resume` is a checkpoint one of those reports took.
+Train = Callable[[Mapping[str, Any], str | Path, Report, Placement, Checkpoint | None], None]
 
 
 @dataclass(frozen=True)
 class Kind:
     schema: type[TrialBase]  # validates a resolved trial config; its JSON (less NOT_HASHED) is the id
-    train: Callable[..., None]  # train(config, data_root, report, placement, resume): see trainables/loop.py
+    trainer: str  # "module:function" of its Train, imported by `train` (a trial), never by planning
     parameters: Callable[[Mapping[str, Any]], int]  # plan time: model fits the data? trainable parameters
     ensure_available: Callable[[Mapping[str, Any], str | Path], None]  # before trials: fetch or check data files
+
+    @property
+    def train(self) -> Train:
+        """The kind's training function, its module imported now (and torch with it)."""
+        module, _, function = self.trainer.partition(":")
+        return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
 
 
 def kind(name: str) -> Kind:

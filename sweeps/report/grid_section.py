@@ -27,9 +27,9 @@ from sweeps.report.stats import (
     variant_rows,
     varying_keys,
 )
-from trainables.data import DataUnavailableError
+from trainables.errors import DataUnavailableError
 
-IMAGE = "image"  # the trainable whose data sets have sample images (trainables/data.py)
+IMAGE = "image"  # the trainable whose data sets have sample images (trainables/image/)
 
 
 def grid_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:

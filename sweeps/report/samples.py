@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from trainables.data import load_data
+from trainables.image.data import load_data
 
 SAMPLE_COUNT = 16  # images per grid (4 × 4)
 

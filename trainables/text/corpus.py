@@ -1,4 +1,6 @@
-"""A labelled text corpus: read from a CSV (every row checked) or generated, then split by position.
+"""A labelled text corpus, read from a CSV (every row checked), and its split by position.
+
+The generated stand-in (sample.py) builds the same Corpus; source.py picks which a trial reads.
 
 A malformed CSV stops with one line naming the file, the row and the column: rows are counted from
 1 after the header, and the file line the row starts on is given too (a quoted text may span lines).
@@ -14,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from trainables.data import DataUnavailableError
-from trainables.text.schema import SAMPLE_SOURCE
+from trainables.errors import DataUnavailableError
 
 LABEL_VALUES = {"0": 0, "1": 1}
 
@@ -47,18 +48,6 @@ class CorpusSplits:
 def csv_path(cfg: Mapping[str, Any], root: str | Path) -> Path:
     """data.path under paths.data_root (an absolute data.path stays as written)."""
     return Path(root) / str(cfg["path"])
-
-
-def load_corpus(cfg: Mapping[str, Any], root: str | Path) -> Corpus:
-    """The corpus of `cfg["source"]`: the CSV at data.path, or the bundled generated sample."""
-    if cfg["source"] == SAMPLE_SOURCE:
-        # Imported here: sample.py builds this module's Corpus.
-        from trainables.text.sample import generate_sample
-
-        sample = generate_sample(int(cfg["sample_size"]))
-        columns = [sample.label_names.index(name) for name in cfg["label_columns"]]
-        return Corpus(sample.texts, np.ascontiguousarray(sample.labels[:, columns]), tuple(cfg["label_columns"]))
-    return read_csv_corpus(csv_path(cfg, root), cfg["text_column"], cfg["label_columns"])  # CSV_SOURCE
 
 
 def read_csv_corpus(path: Path, text_column: str, label_columns: Sequence[str]) -> Corpus:
@@ -118,28 +107,3 @@ def split_corpus(corpus: Corpus, validation_split: float, test_split: float) -> 
         val=corpus.rows(train, train + val),
         test=corpus.rows(train + val, rows) if test else None,
     )
-
-
-def check_data_config(cfg: Mapping[str, Any]) -> None:
-    """Plan-time checks across data keys; ValueError with one line naming the key."""
-    labels = list(cfg["label_columns"])
-    repeated = sorted({name for name in labels if labels.count(name) > 1})
-    if repeated:
-        raise ValueError(f"data.label_columns: {repeated[0]!r} is listed twice")
-    if cfg["text_column"] in labels:
-        raise ValueError(f"data.text_column: {cfg['text_column']!r} is also a label column")
-    if cfg["validation_split"] + cfg.get("test_split", 0.0) >= 1.0:
-        raise ValueError(
-            f"data.test_split: validation_split + test_split must leave rows to train on "
-            f"(got {cfg['validation_split']} + {cfg['test_split']})"
-        )
-    if cfg["source"] == SAMPLE_SOURCE:
-        # Imported here: sample.py builds this module's Corpus.
-        from trainables.text.sample import SAMPLE_LABELS
-
-        unknown = [name for name in labels if name not in SAMPLE_LABELS]
-        if unknown:
-            raise ValueError(
-                f"data.label_columns: the {SAMPLE_SOURCE} stand-in has no label {unknown[0]!r}; "
-                f"allowed: {', '.join(SAMPLE_LABELS)}"
-            )

@@ -21,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
+from trainables.text.sizes import feature_width
+
 CHUNK_ROWS = 10_000  # texts counted or transformed at a time: bounds scikit-learn's transient arrays
 
 
@@ -30,17 +32,6 @@ class Features:
     val: sp.csr_matrix
     test: sp.csr_matrix | None
     width: int
-
-
-def feature_width(cfg: Mapping[str, Any]) -> int:
-    """Input columns: data.features.max_features, plus char_max_features when char n-grams are on."""
-    return int(cfg["max_features"]) + (int(cfg["char_max_features"]) if cfg.get("char_ngrams") else 0)
-
-
-def check_features_config(cfg: Mapping[str, Any]) -> None:
-    """Plan-time check across feature keys; ValueError with one line naming the key."""
-    if cfg.get("char_ngrams") and not cfg.get("char_max_features"):
-        raise ValueError("data.features.char_max_features: required with data.features.char_ngrams (got None)")
 
 
 def build_features(

@@ -1,15 +1,15 @@
-"""The training loop of a text-classification trial: the image loop's contract (trainables/loop.py).
+"""The training loop of a text-classification trial (kinds.Train), on the shared epoch scaffold (epochs.py).
 
-Same signature, same reporting: one `report` call per epoch with that epoch's metrics and a way to
-take a checkpoint; `train(..., resume=state)` continues exactly as if it had never stopped. The
-features stay a scipy CSR matrix; each batch's rows become a `SparseBatch` of their non-zeros only.
-The last report adds the test split's metrics (when data.test_split > 0) and the phase timings.
+One `report` call per epoch with that epoch's metrics and a way to take a checkpoint;
+`train(..., resume=state)` continues exactly as if it had never stopped. The features stay a scipy
+CSR matrix; each batch's rows become a `SparseBatch` of their non-zeros only. The last report adds
+the test split's metrics (when data.test_split > 0) and the phase timings.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,15 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from trainables.callback import Checkpoint, EpochReport, Placement, Report
-from trainables.state import checkpointer, restore
-from trainables.optim import build_optimizer
-from trainables.text.corpus import CorpusSplits, load_corpus, split_corpus
+from trainables.callback import Checkpoint, Report
+from trainables.epochs import final_report, run_epochs
+from trainables.placement import Placement
+from trainables.state import TrialState, start
+from trainables.text.corpus import CorpusSplits, split_corpus
 from trainables.text.features import build_features
 from trainables.text.metrics import auc_metrics, labelwise_accuracy
 from trainables.text.models import build_model, sparse_batch
+from trainables.text.source import load_corpus
 
 
 @dataclass(frozen=True)
@@ -78,33 +80,33 @@ def train_on_corpus(
     phases["features"] = time.perf_counter() - clock  # fitting TF-IDF on the train rows, applying it to all
 
     clock = time.perf_counter()
-    torch.manual_seed(config["seed"])
-    model = build_model(config["model"], data.width, len(data.label_names)).to(device)
-    optimizer = build_optimizer(model.parameters(), config["optim"])
-    shuffle = torch.Generator().manual_seed(config["seed"])
-    history = restore(resume, model, optimizer, shuffle, device) if resume is not None else []
+    state = start(config, lambda: build_model(config["model"], data.width, len(data.label_names)).to(device), device, resume)
     phases["build"] = time.perf_counter() - clock
 
     trainer = config["trainer"]
-    epochs = trainer["epochs"]
-    for epoch in range(len(history) + 1, epochs + 1):
-        loss, accuracy, seconds = _train_epoch(model, optimizer, data.train, trainer["batch_size"], shuffle, device)
+
+    def epoch(number: int) -> dict[str, float]:
+        loss, accuracy, seconds = _train_epoch(state, data.train, trainer["batch_size"])
         started = time.perf_counter()
-        val = _evaluate(model, data.val, data.label_names, trainer["test_batch_size"], device, "val")
-        metrics = {
-            "epoch": float(epoch),
+        val = _evaluate(state.model, data.val, data.label_names, trainer["test_batch_size"], device, "val")
+        return {
+            "epoch": float(number),
             "train_loss": loss,
             "train_acc": accuracy,
             **val,
             "epoch_seconds": seconds,  # the training pass alone; evaluation is eval_seconds
             "eval_seconds": time.perf_counter() - started,
             "examples_per_second": len(data.train) / seconds,
-            "examples_seen": float(epoch * len(data.train)),
+            "examples_seen": float(number * len(data.train)),
         }
-        history.append(metrics)
-        if epoch < epochs:
-            report(EpochReport(epoch, metrics, checkpointer(model, optimizer, shuffle, history, device), None))
-    _final_report(model, data, trainer, history, phases, report, checkpointer(model, optimizer, shuffle, history, device), device)
+
+    run_epochs(state, trainer["epochs"], epoch, report)
+    test: dict[str, float] = {}
+    if data.test is not None:  # no test split, no test metrics and no test phase
+        started = time.perf_counter()
+        test = _evaluate(state.model, data.test, data.label_names, trainer["test_batch_size"], device, "test")
+        phases["test"] = time.perf_counter() - started
+    final_report(state, report, phases, test)  # multi-label: no confusion matrix
 
 
 def _featurised(cfg: Mapping[str, Any], splits: CorpusSplits) -> TextData:
@@ -119,42 +121,12 @@ def _featurised(cfg: Mapping[str, Any], splits: CorpusSplits) -> TextData:
     )
 
 
-def _final_report(
-    model: torch.nn.Module,
-    data: TextData,
-    trainer: Mapping[str, Any],
-    history: list[dict[str, float]],
-    phases: dict[str, float],
-    report: Report,
-    checkpoint: Callable[[], Checkpoint],
-    device: torch.device,
-) -> None:
-    """The last epoch's metrics, the test split's (if any) and the phase timings.
-
-    Also what a resumed trial sends when it had trained to the end but stopped before reporting it.
-    """
-    test: dict[str, float] = {}
-    if data.test is not None:
-        started = time.perf_counter()
-        test = _evaluate(model, data.test, data.label_names, trainer["test_batch_size"], device, "test")
-        phases["test"] = time.perf_counter() - started  # no test split, no test phase
-    phases["train"] = sum(epoch["epoch_seconds"] for epoch in history)
-    metrics = {**history[-1], **test, **{f"phase_{name}_seconds": seconds for name, seconds in phases.items()}}
-    report(EpochReport(len(history), metrics, checkpoint, None))  # multi-label: no confusion matrix
-
-
-def _train_epoch(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    rows: LabelledRows,
-    batch_size: int,
-    shuffle: torch.Generator,
-    device: torch.device,
-) -> tuple[float, float, float]:
+def _train_epoch(state: TrialState, rows: LabelledRows, batch_size: int) -> tuple[float, float, float]:
     """One pass in a fresh random order: mean loss, label-wise accuracy at 0.5, seconds."""
+    model, optimizer, device = state.model, state.optimizer, state.device
     model.train()
     started = time.perf_counter()
-    order = torch.randperm(len(rows), generator=shuffle).numpy()
+    order = torch.randperm(len(rows), generator=state.shuffle).numpy()
     # Sums stay on the device: one synchronisation per epoch, not per batch.
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)

@@ -17,6 +17,8 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from trainables.text.sizes import linear_maps
+
 
 class SparseBatch(NamedTuple):
     """Rows of a CSR matrix as the first layer takes them."""
@@ -66,24 +68,10 @@ class SparseInputClassifier(nn.Module):
         return self.rest(self.first(batch))
 
 
-def check_model_config(cfg: Mapping[str, Any]) -> None:
-    """What the schema alone cannot say; ValueError with one line naming the key."""
-    if cfg["architecture"] == "logistic_regression":
-        if cfg.get("hidden") is not None:
-            raise ValueError(f"model.hidden: a logistic regression has no hidden layer (got {cfg['hidden']}); use model=text_mlp")
-        if cfg.get("dropout", 0.0):
-            raise ValueError(f"model.dropout: a logistic regression has no hidden layer to drop units of (got {cfg['dropout']})")
-    elif cfg.get("hidden") is None:
-        raise ValueError("model.hidden: the mlp needs the units of its hidden layer (got None)")
-
-
 def build_model(cfg: Mapping[str, Any], width: int, labels: int) -> SparseInputClassifier:
-    """The model `cfg` names, taking `width` TF-IDF columns to `labels` logits."""
-    check_model_config(cfg)
-    if cfg["architecture"] == "logistic_regression":
-        return SparseInputClassifier(SparseLinear(width, labels), nn.Sequential())
-    hidden = int(cfg["hidden"])
-    return SparseInputClassifier(
-        SparseLinear(width, hidden),
-        nn.Sequential(nn.ReLU(), nn.Dropout(float(cfg["dropout"])), nn.Linear(hidden, labels)),
-    )
+    """The model `cfg` names, taking `width` TF-IDF columns to `labels` logits (its maps: sizes.linear_maps)."""
+    maps = linear_maps(cfg, width, labels)
+    first = SparseLinear(*maps[0])  # built first: the weights' initialisation draws in this order
+    if len(maps) == 1:  # logistic regression
+        return SparseInputClassifier(first, nn.Sequential())
+    return SparseInputClassifier(first, nn.Sequential(nn.ReLU(), nn.Dropout(float(cfg["dropout"])), nn.Linear(*maps[1])))

@@ -1,8 +1,8 @@
 """Typed configs of a text-classification trial, checked before any trial starts.
 
-The strict base and the optimizers are the image trainable's (trainables/schema.py); data, features,
-model and trainer are the text classifier's own. Rules across fields (a logistic regression has no
-hidden layer, the stand-in's label columns) are checked by the kind's plan-time hook (kind.py).
+The strict base and the optimizers are shared (trainables/schema.py); data, features, model and
+trainer are the text classifier's own. Rules across fields (a logistic regression has no hidden
+layer, the stand-in's label columns) are checked by the kind's plan-time hook (kind.py).
 """
 
 from __future__ import annotations

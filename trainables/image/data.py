@@ -1,7 +1,8 @@
 """Whole data sets held in memory as one normalised float32 tensor per split.
 
 Trainables slice these tensors per batch: no per-sample PIL transforms and no
-DataLoader, so a trial spends its time in the model rather than in Python.
+DataLoader, so a trial spends its time in the model rather than in Python. The sources' names,
+shapes and file checks are sources.py's (torch-free, for planning).
 """
 
 from __future__ import annotations
@@ -15,54 +16,26 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
-# Image shape (C, H, W) of every source; all have ten classes.
-SHAPES: dict[str, tuple[int, int, int]] = {
-    "mnist": (1, 28, 28),
-    "fashion_mnist": (1, 28, 28),
-    "mnist_svmlight": (1, 28, 28),  # MNIST as LIBSVM text files (data.train_file, data.test_file)
-    "cifar10": (3, 32, 32),
-    "digits": (1, 28, 28),
-    "digits_permuted": (1, 28, 28),
-    "digits_color": (3, 32, 32),  # the offline stand-in for CIFAR-10
-    "synthetic": (1, 28, 28),
-}
-SOURCES: tuple[str, ...] = tuple(SHAPES)
-
-NUM_CLASSES = 10  # every source has ten classes
-IMAGE_SIDE = 28  # pixels: the grey sources are 28×28
-COLOR_SIDE = 32  # pixels: the colour sources are 32×32
-
-# Files torchvision's MNIST and FashionMNIST read from <root>/<ClassName>/raw/.
-RAW_FILES: tuple[str, ...] = (
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
+from trainables.image.sources import (
+    FILE_SETS,
+    NUM_CLASSES,
+    checked_source,
+    dataset_class,
+    ensure_files,
+    required,
+    svmlight_paths,
 )
+
+IMAGE_SIDE = 28  # pixels: the grey sources are 28×28 (sources.SHAPES)
+COLOR_SIDE = 32  # pixels: the colour sources are 32×32
 
 DIGITS_TRAIN_SIZE = 1437  # of scikit-learn's 1797 images; the other 360 are the test split
 DIGITS_SPLIT_SEED = 1797  # fixes which digits images land in train and test
 DIGITS_PIXEL_PERMUTATION_SEED = 784  # fixes the pixel shuffle of digits_permuted
 DIGITS_COLOR_SEED = 3072  # fixes the foreground/background colours of digits_color
 
-# torchvision's CIFAR-10 python batches, in <root>/cifar-10-batches-py/.
-CIFAR10_FILES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
-
 SYNTHETIC_DEFAULT_SIZE = 60_000  # examples, as many as MNIST's train split
 SYNTHETIC_DEFAULT_TEST_SIZE = 10_000  # examples, as many as MNIST's test split
-
-def data_shape(cfg: Mapping[str, Any]) -> tuple[tuple[int, int, int], int]:
-    """The model's input shape (C, H, W) — after `data.crop` — and the class count, without loading."""
-    source = cfg.get("source")
-    if source not in SOURCES:
-        raise ValueError(f"data.source must be one of {', '.join(SOURCES)}; got {source!r}")
-    channels, height, width = SHAPES[source]
-    crop = cfg.get("crop")
-    return ((channels, crop, crop) if crop else (channels, height, width)), NUM_CLASSES
-
-
-class DataUnavailableError(FileNotFoundError):
-    """The raw files of a torchvision data set are not on disk and could not be fetched."""
 
 
 @dataclass(frozen=True)
@@ -95,14 +68,12 @@ class _RawSplits(NamedTuple):
 
 def load_data(cfg: Mapping[str, Any], root: str | Path, device: torch.device | str = "cpu") -> InMemoryData:
     """Load the source named by ``cfg["source"]`` and normalise it with ``cfg["mean"]``/``cfg["std"]``."""
-    source = cfg.get("source")
-    if source not in SOURCES:
-        raise ValueError(f"data.source must be one of {', '.join(SOURCES)}; got {source!r}")
+    source = checked_source(cfg)
     mean = _per_channel(cfg, "mean")
     std = _per_channel(cfg, "std")
     if (std <= 0).any():
         raise ValueError(f"data.std must be positive; got {cfg['std']}")
-    raw = _LOADERS[source](cfg, Path(root))
+    raw = LOADERS[source](cfg, Path(root))
     target = torch.device(device)
     train = _to_split(raw.train_x, raw.train_y, mean, std, target)
     test = _to_split(raw.test_x, raw.test_y, mean, std, target)
@@ -120,7 +91,7 @@ def load_data(cfg: Mapping[str, Any], root: str | Path, device: torch.device | s
 
 def _per_channel(cfg: Mapping[str, Any], key: str) -> torch.Tensor:
     """data.mean / data.std: one number for every channel, or one per channel; shaped (1, C, 1, 1)."""
-    value = _required(cfg, key)
+    value = required(cfg, key)
     values = [float(v) for v in value] if isinstance(value, (list, tuple)) else [float(value)]
     return torch.tensor(values, dtype=torch.float32).reshape(1, -1, 1, 1)
 
@@ -135,12 +106,6 @@ def _validation_split(train: Split, test: Split, fraction: float) -> tuple[Split
     return Split(train.x[:cut], train.y[:cut]), Split(train.x[cut:], train.y[cut:])
 
 
-def _required(cfg: Mapping[str, Any], key: str) -> Any:
-    if key not in cfg:
-        raise ValueError(f"data.{key} is required")
-    return cfg[key]
-
-
 def _to_split(x01: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, device: torch.device) -> Split:
     # Out-of-place arithmetic and copy=True: cached digits tensors must never be shared with callers.
     x = ((x01 - mean) / std).to(device)
@@ -150,101 +115,20 @@ def _to_split(x01: torch.Tensor, y: torch.Tensor, mean: torch.Tensor, std: torch
 # --- files on disk: torchvision's MNIST, Fashion-MNIST, CIFAR-10; MNIST as svmlight text -----
 
 
-@dataclass(frozen=True)
-class _FileSet:
-    folder: str  # under data.root, where torchvision's class reads (and downloads) them
-    files: tuple[str, ...]
-    dataset: str  # torchvision.datasets class that downloads and reads them
-
-
-_FILE_SETS: dict[str, _FileSet] = {
-    "mnist": _FileSet("MNIST/raw", RAW_FILES, "MNIST"),
-    "fashion_mnist": _FileSet("FashionMNIST/raw", RAW_FILES, "FashionMNIST"),
-    "cifar10": _FileSet("cifar-10-batches-py", CIFAR10_FILES, "CIFAR10"),
-}
-
-
-def ensure_available(cfg: Mapping[str, Any], root: str | Path) -> None:
-    """Download (if allowed) or check the files of `cfg`'s source once, before trials start.
-
-    Raises DataUnavailableError naming the missing files and folder; bundled sources need nothing.
-    """
-    source = cfg.get("source")
-    if source in _FILE_SETS:
-        _ensure_files(_FILE_SETS[source], Path(root), download=bool(cfg.get("download", False)))
-    elif source == "mnist_svmlight":
-        _svmlight_paths(cfg, Path(root))
-
-
-def _dataset_class(file_set: _FileSet) -> type[Any]:
-    import torchvision  # imported here: it costs ~2 s and only on-disk sources need it
-
-    if file_set.dataset == "CIFAR10":
-        return _cifar10_class()
-    return getattr(torchvision.datasets, file_set.dataset)
-
-
-def _cifar10_class() -> type[Any]:
-    from torchvision.datasets import CIFAR10
-
-    class CIFAR10Files(CIFAR10):  # type: ignore[misc]
-        """torchvision's reader, the per-file md5s dropped: a download is still checked by its archive's md5."""
-
-        train_list = [[name, None] for name, _ in CIFAR10.train_list]
-        test_list = [[name, None] for name, _ in CIFAR10.test_list]
-        meta = {**CIFAR10.meta, "md5": None}
-
-    return CIFAR10Files
-
-
 def _load_torchvision(cfg: Mapping[str, Any], root: Path) -> _RawSplits:
-    file_set = _FILE_SETS[cfg["source"]]
-    _ensure_files(file_set, root, download=bool(cfg.get("download", False)))
-    dataset_cls = _dataset_class(file_set)
+    file_set = FILE_SETS[cfg["source"]]
+    ensure_files(file_set, root, download=bool(cfg.get("download", False)))
+    dataset_cls = dataset_class(file_set)
     train = dataset_cls(str(root), train=True, download=False)
     test = dataset_cls(str(root), train=False, download=False)
     return _RawSplits(_images_to_unit(train.data), _labels(train.targets), _images_to_unit(test.data), _labels(test.targets))
-
-
-def _ensure_files(file_set: _FileSet, root: Path, download: bool) -> None:
-    folder = root / file_set.folder
-    missing = _missing_files(folder, file_set.files)
-    if missing and download:
-        try:
-            _dataset_class(file_set)(str(root), train=True, download=True)
-        except (RuntimeError, OSError) as err:  # torchvision wraps failed mirrors in RuntimeError
-            raise DataUnavailableError(_unavailable_message(missing, folder, "download failed")) from err
-        missing = _missing_files(folder, file_set.files)
-    if missing:
-        raise DataUnavailableError(_unavailable_message(missing, folder, "download is off"))
-
-
-def _missing_files(folder: Path, files: tuple[str, ...]) -> list[str]:
-    return [name for name in files if not (folder / name).is_file()]
-
-
-def _unavailable_message(missing: list[str], folder: Path, reason: str) -> str:
-    return (
-        f"missing {', '.join(missing)} in {folder} ({reason}); "
-        "copy the files there, or set offline=true to use the bundled stand-ins"
-    )
-
-
-def _svmlight_paths(cfg: Mapping[str, Any], root: Path) -> tuple[Path, Path]:
-    """data.train_file / data.test_file, relative to data.root unless absolute; both must exist."""
-    paths = {key: root / str(_required(cfg, key)) for key in ("train_file", "test_file")}
-    missing = [path for path in paths.values() if not path.is_file()]
-    if missing:
-        folder = missing[0].parent
-        raise DataUnavailableError(_unavailable_message([p.name for p in missing], folder, "svmlight files"))
-    return paths["train_file"], paths["test_file"]
 
 
 def _load_svmlight(cfg: Mapping[str, Any], root: Path) -> _RawSplits:
     """MNIST as LIBSVM/svmlight text: `label index:value …`, 784 features, values 0–255."""
     from sklearn.datasets import load_svmlight_files  # imported here: scikit-learn is slow to import
 
-    train_path, test_path = _svmlight_paths(cfg, root)
+    train_path, test_path = svmlight_paths(cfg, root)
     features = IMAGE_SIDE * IMAGE_SIDE
     train_x, train_y, test_x, test_y = load_svmlight_files(
         [str(train_path), str(test_path)], n_features=features, dtype="float32", zero_based="auto"
@@ -350,7 +234,8 @@ def _random_labels(count: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randint(0, NUM_CLASSES, (count,), generator=generator)
 
 
-_LOADERS: dict[str, Callable[[Mapping[str, Any], Path], _RawSplits]] = {
+# One loader per name in sources.SOURCES (tested).
+LOADERS: dict[str, Callable[[Mapping[str, Any], Path], _RawSplits]] = {
     "mnist": _load_torchvision,
     "fashion_mnist": _load_torchvision,
     "mnist_svmlight": _load_svmlight,

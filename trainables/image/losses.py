@@ -1,4 +1,4 @@
-"""Training losses by config name: each takes the model's output and class ids (N,)."""
+"""Training losses by config name (schema.LOSS_NAMES): each takes the model's output and class ids (N,)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The training loop of an image-classification trial: pure PyTorch, reports through one callback.
+"""The training loop of an image-classification trial (kinds.Train), on the shared epoch scaffold (epochs.py).
 
 The data set sits in memory as one normalised tensor on the trial's device and is sliced per batch.
 After every epoch the loop calls `report` with that epoch's metrics and a way to take a checkpoint;
@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from trainables.augment import center_crop, random_crop
-from trainables.callback import Checkpoint, EpochReport, Placement, Report
-from trainables.state import checkpointer, restore
-from trainables.data import InMemoryData, Split, data_shape, load_data
-from trainables.losses import LOSSES, Loss
-from trainables.metrics import confusion_matrix, first_crossing
-from trainables.model import build_model
-from trainables.optim import build_optimizer
+from trainables.callback import Checkpoint, Report
+from trainables.epochs import final_report, run_epochs
+from trainables.image.augment import center_crop, random_crop
+from trainables.image.data import InMemoryData, Split, load_data
+from trainables.image.losses import LOSSES, Loss
+from trainables.image.metrics import confusion_matrix, first_crossing
+from trainables.image.model import build_model
+from trainables.image.sources import data_shape
+from trainables.placement import Placement
+from trainables.state import TrialState, start
+
 
 @dataclass(frozen=True)
 class _EpochStats:
@@ -53,29 +56,26 @@ def train(
     data = _prepared(load_data(config["data"], data_root, device), config["data"].get("crop"), placement)
     phases = {"data_load": time.perf_counter() - clock}
 
+    def model() -> torch.nn.Module:  # built by start(), once it has seeded torch
+        built = build_model(config["model"], *data_shape(config["data"])).to(device)
+        return built.to(memory_format=torch.channels_last) if placement.channels_last else built
+
     clock = time.perf_counter()
-    torch.manual_seed(config["seed"])
-    input_shape, num_classes = data_shape(config["data"])
-    model = build_model(config["model"], input_shape, num_classes).to(device)
-    if placement.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model.parameters(), config["optim"])
-    shuffle = torch.Generator().manual_seed(config["seed"])
-    history = restore(resume, model, optimizer, shuffle, device) if resume is not None else []
+    state = start(config, model, device, resume)
     phases["build"] = time.perf_counter() - clock
 
     trainer = config["trainer"]
     loss_fn = LOSSES[trainer["loss"]]
     crop = config["data"].get("crop")
     threshold = float(trainer["threshold"])
-    epochs = trainer["epochs"]
-    for epoch in range(len(history) + 1, epochs + 1):
-        stats = _train_epoch(model, optimizer, loss_fn, data.train, trainer["batch_size"], shuffle, crop)
+
+    def epoch(number: int) -> dict[str, float]:
+        stats = _train_epoch(state.model, state.optimizer, loss_fn, data.train, trainer["batch_size"], state.shuffle, crop)
         started = time.perf_counter()
-        val_loss, val_acc, _ = _evaluate(model, loss_fn, data.val, trainer["test_batch_size"])
-        seen_before = len(history) * len(data.train)
+        val_loss, val_acc, _ = _evaluate(state.model, loss_fn, data.val, trainer["test_batch_size"])
+        seen_before = len(state.history) * len(data.train)
         metrics = {
-            "epoch": float(epoch),
+            "epoch": float(number),
             "train_loss": stats.loss,
             "train_acc": stats.accuracy,
             "val_loss": val_loss,
@@ -88,11 +88,11 @@ def train(
             "backward_ms_per_example": 1000.0 * stats.backward_seconds / len(data.train),
         }
         crossing = first_crossing(stats.batch_sizes, stats.batch_correct, threshold, int(trainer["accuracy_window"]))
-        _carry_crossings(metrics, history, threshold, crossing, seen_before)
-        history.append(metrics)
-        if epoch < epochs:
-            report(EpochReport(epoch, metrics, checkpointer(model, optimizer, shuffle, history, device), None))
-    _final_report(model, loss_fn, data, trainer, history, phases, report, checkpointer(model, optimizer, shuffle, history, device))
+        _carry_crossings(metrics, state.history, threshold, crossing, seen_before)
+        return metrics
+
+    run_epochs(state, trainer["epochs"], epoch, report)
+    _final_report(state, loss_fn, data, trainer["test_batch_size"], phases, report)
 
 
 def _deterministic_cuda() -> None:
@@ -108,34 +108,17 @@ def _deterministic_cuda() -> None:
 
 
 def _final_report(
-    model: torch.nn.Module,
-    loss_fn: Loss,
-    data: InMemoryData,
-    trainer: Mapping[str, Any],
-    history: list[dict[str, float]],
-    phases: dict[str, float],
-    report: Report,
-    checkpoint: Callable[[], Checkpoint],
+    state: TrialState, loss_fn: Loss, data: InMemoryData, batch_size: int, phases: dict[str, float], report: Report
 ) -> None:
-    """The last epoch's metrics plus the test set, the confusion matrix and the phase timings.
-
-    Also what a resumed trial sends when it had trained to the end but stopped before reporting it.
-    """
-    if not history:  # trainer.epochs = 0: the starting weights, evaluated as they are
-        val_loss, val_acc, _ = _evaluate(model, loss_fn, data.val, trainer["test_batch_size"])
-        history.append({"epoch": 0.0, "val_loss": val_loss, "val_acc": val_acc, "examples_seen": 0.0})
+    """The last epoch's metrics plus the test set's and its confusion matrix (trainables/epochs.py)."""
+    if not state.history:  # trainer.epochs = 0: the starting weights, evaluated as they are
+        val_loss, val_acc, _ = _evaluate(state.model, loss_fn, data.val, batch_size)
+        state.history.append({"epoch": 0.0, "val_loss": val_loss, "val_acc": val_acc, "examples_seen": 0.0})
     started = time.perf_counter()
-    test_loss, test_acc, predicted = _evaluate(model, loss_fn, data.test, trainer["test_batch_size"])
+    test_loss, test_acc, predicted = _evaluate(state.model, loss_fn, data.test, batch_size)
     phases["test"] = time.perf_counter() - started
-    phases["train"] = sum(epoch.get("epoch_seconds", 0.0) for epoch in history)
-    metrics = {
-        **history[-1],
-        "test_loss": test_loss,
-        "test_acc": test_acc,
-        **{f"phase_{name}_seconds": seconds for name, seconds in phases.items()},
-    }
     matrix = confusion_matrix(predicted, data.test.y, data.num_classes).tolist()
-    report(EpochReport(int(history[-1]["epoch"]), metrics, checkpoint, matrix))
+    final_report(state, report, phases, {"test_loss": test_loss, "test_acc": test_acc}, matrix)
 
 
 def _carry_crossings(

@@ -1,0 +1,14 @@
+"""Where a trial computes: the device, its CPU threads and the memory layout of its tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a trial computes; none of it changes the result beyond floating-point order."""
+
+    device: str = "cpu"
+    threads: int = 1  # torch intra-op threads: the CPUs the trial was given
+    channels_last: bool = True  # NHWC tensors and weights (faster convolutions on CPU)
