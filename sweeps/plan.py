@@ -68,6 +68,8 @@ class PlannedTrial:
     group: str  # group_id: trials that differ only in seed share it
     questions: list[str] = field(default_factory=list)
     status: Status = "new"
+    code_hash: str | None = None  # of the code its run was trained by (tag sweeps.code_hash); None: no run
+    stale: bool = False  # finished, but by other code than this checkout's: `sweep run --rerun stale` retrains it
 
 
 @dataclass
@@ -116,6 +118,8 @@ class Plan:
                     "seed": trial.config["seed"],
                     "data_source": trial.config["data"]["source"],
                     "parameters": trial.parameters,
+                    "code_hash": trial.code_hash,
+                    "stale": trial.stale,
                 }
                 for trial in self.trials
             ],

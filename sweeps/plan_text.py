@@ -6,10 +6,12 @@ from collections import Counter
 from typing import TextIO
 
 from sweeps.plan import Plan
+from sweeps.progress import plural
 
 
 def print_plan(plan: Plan, out: TextIO) -> None:
     status = {trial.id: trial.status for trial in plan.trials}
+    stale = {trial.id for trial in plan.trials if trial.stale}
     offline = " (offline: bundled stand-in data)" if plan.runtime.offline else ""
     print(f"{plan.study}: {plan.title}{offline}", file=out)
     for question in plan.questions:
@@ -33,9 +35,10 @@ def print_plan(plan: Plan, out: TextIO) -> None:
             reference = "  ← compared with" if variant.reference else ""
             if len(variant.trials) > 1:
                 done = sum(status[trial] == "finished" for trial in variant.trials)
-                state = f"×{len(variant.trials)} seeds, {done} finished"
+                old = sum(trial in stale for trial in variant.trials)
+                state = f"×{len(variant.trials)} seeds, {done} finished" + (f" ({old} stale)" if old else "")
             else:
-                state = status[variant.trial]
+                state = status[variant.trial] + (" (stale)" if variant.trial in stale else "")
             print(f"     {label:<40} {variant.trial}  {state}{reference}", file=out)
     sources = sorted({f"{t.config['data']['name']} → {t.config['data']['source']}" for t in plan.trials})
     counts = Counter(status.values())
@@ -43,8 +46,9 @@ def print_plan(plan: Plan, out: TextIO) -> None:
     grid = [question for question in plan.questions if question.kind == "grid"]
     later = [f"{q.id} ({q.kind})" for q in plan.questions if q.kind != "grid"]
     print(
-        f"{sum(len(q.variants) for q in grid)} question-variants, {len(plan.trials)} unique trials: "
-        f"{counts['finished']} finished, {counts['partial']} partial, {counts['new']} new"
+        f"{plural(sum(len(q.variants) for q in grid), 'question-variant')}, {plural(len(plan.trials), 'unique trial')}: "
+        f"{counts['finished']} finished" + (f" ({len(stale)} stale)" if stale else "")
+        + f", {counts['partial']} partial, {counts['new']} new"
         + (f"; then {', '.join(later)}" if later else ""),
         file=out,
     )

@@ -20,20 +20,25 @@ from sweeps.recorder import Recorder, RunSummary
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
 from sweeps.progress import plural
-from sweeps.tracking import StudyRuns, read_statuses
+from sweeps.rerun import retire_search, retire_stale_trials, retire_trial, stale_search
+from sweeps.tracking import StudyRuns, is_stale, read_trial_runs
 from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 
 
-def run_plan(plan: Plan, out: TextIO = sys.stdout) -> RunSummary:
-    """Every phase that has work, in order; stops at an interruption. Progress on `out`: live on a terminal."""
+def run_plan(plan: Plan, out: TextIO = sys.stdout, rerun_stale: bool = False) -> RunSummary:
+    """Every phase that has work, in order; stops at an interruption. Progress on `out`: live on a terminal.
+
+    `rerun_stale`: finished trials (and searches) trained by other code are trained again (`sweeps.rerun`);
+    without it they are kept, and the run says how many.
+    """
     runs = StudyRuns(plan.runtime.tracking.uri, plan.study)
     runs.update_questions(trial for trial in plan.trials if trial.status == "finished")
     with open_console(plan.study, out) as console:
         recorder = Recorder(plan, runs, console)
         ray_started = False
         try:
-            for phase in _phases(plan, runs, recorder, console):
+            for phase in _phases(plan, runs, recorder, console, rerun_stale):
                 if not ray_started:
                     ray_started = start_ray(plan)
                 phase()
@@ -51,12 +56,15 @@ def run_plan(plan: Plan, out: TextIO = sys.stdout) -> RunSummary:
     return recorder.summary()
 
 
-def _phases(plan: Plan, runs: StudyRuns, recorder: Recorder, console: Console) -> Iterator[Callable[[], None]]:
+def _phases(
+    plan: Plan, runs: StudyRuns, recorder: Recorder, console: Console, rerun_stale: bool
+) -> Iterator[Callable[[], None]]:
     """Each phase that has work, lazily: a stage is resolved only once its source question is done.
 
     The console is told up front what each phase will run (a search its samples, a stage its
     variants), so the run's totals are known before the first trial starts.
     """
+    _stale_first(plan, runs, console, rerun_stale)
     pending = [trial for trial in plan.trials if trial.status != "finished"]
     composer: list[Composer] = []  # built once, when a search or stage first needs it
 
@@ -86,11 +94,44 @@ def _phases(plan: Plan, runs: StudyRuns, recorder: Recorder, console: Console) -
                 console.note(f"{plan.study}: {question_id} waits for {question.depends_on[0]}: it has no finished trial yet.")
                 continue
             trials, init_run = resolved
-            statuses = read_statuses(plan.runtime.tracking.uri, plan.study)
-            todo = [trial for trial in trials if statuses.get(trial.id) != "finished"]
+            todo = _stage_todo(plan, runs, trials, rerun_stale)
             console.expect(question_id, len(todo), 1)
             if todo:
                 yield lambda t=todo, r=init_run, q=question_id: _run_trials(plan, recorder, t, stage_weights(plan, r), q)
+
+
+def _stale_first(plan: Plan, runs: StudyRuns, console: Console, rerun_stale: bool) -> None:
+    """With `rerun_stale`, retire the stale grid trials and searches now; without, say they are kept."""
+    if not rerun_stale:
+        stale = sum(trial.stale for trial in plan.trials)
+        if stale:
+            console.note(
+                f"{plan.study}: {plural(stale, 'finished trial')} trained by other code (stale) "
+                f"{'is' if stale == 1 else 'are'} kept; `sweep run --rerun stale` trains {'it' if stale == 1 else 'them'} again."
+            )
+        return
+    retired = retire_stale_trials(plan, runs, plan.trials)
+    if retired:
+        console.note(f"{plan.study}: {plural(len(retired), 'stale trial')} will be trained again into new runs.")
+    for question_id in plan.order:
+        found = stale_search(runs, question_id) if plan.question(question_id).kind == "search" else None
+        if found is not None:
+            retire_search(plan, runs, *found)
+            console.note(f"{plan.study}: {question_id}'s search has stale samples: it searches again.")
+
+
+def _stage_todo(plan: Plan, runs: StudyRuns, trials: list[PlannedTrial], rerun_stale: bool) -> list[PlannedTrial]:
+    """A stage's trials without a finished run; with `rerun_stale`, the stale ones too (retired now)."""
+    current = read_trial_runs(plan.runtime.tracking.uri, plan.study)
+    todo = []
+    for trial in trials:
+        run = current.get(trial.id)
+        if run is not None and run.info.status == "FINISHED":
+            if not (rerun_stale and is_stale(run, trial.config.get("trainable", "image"))):
+                continue
+            retire_trial(plan, runs, trial.id)
+        todo.append(trial)
+    return todo
 
 
 def _expect(

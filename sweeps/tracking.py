@@ -1,6 +1,9 @@
 """MLflow bookkeeping: one experiment per study, one run per unique trial id, found again by its tag.
 
 Tags (../shared/contracts.md): `sweeps.trial_id`, `sweeps.questions`, `sweeps.study`, `sweeps.kind`.
+Each trial run also records `sweeps.code_hash`, the hash of the code that trains it
+(`trainables.code`). A run trained again by `sweep run --rerun stale` is tagged `sweeps.superseded`
+and keeps its data, but is no longer the trial's run: every read here leaves it out.
 Every epoch's metrics go in one batched call (a REST `log_metric` costs ~50 ms each).
 """
 
@@ -18,6 +21,7 @@ from typing import Any, Literal
 from sweeps.compose import CONF_DIR
 from sweeps.locations import sqlite_path
 from sweeps.plan import Plan, PlannedTrial, Status
+from trainables.code import code_hash
 
 TRIAL_ID = "sweeps.trial_id"
 QUESTIONS = "sweeps.questions"
@@ -25,6 +29,8 @@ STUDY = "sweeps.study"
 KIND = "sweeps.kind"
 GROUP = "sweeps.group"  # trials that differ only in seed (a question's repeats) share it
 OUTCOME = "sweeps.outcome"  # how a trial's run ended: one of Outcome
+CODE_HASH = "sweeps.code_hash"  # trainables.code.code_hash of the trial's kind when it (last) trained
+SUPERSEDED = "sweeps.superseded"  # "true": a later run of the same trial (or search) replaces this one
 Outcome = Literal["finished", "early_stopped", "failed"]
 _OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED"}
 _STATUS = {"FINISHED": "finished"}  # any other MLflow status (RUNNING, KILLED, FAILED) is "partial"
@@ -37,20 +43,34 @@ def store_exists(uri: str) -> bool:
 
 def read_statuses(uri: str, study: str) -> dict[str, Status]:
     """Trial id → status of its run, reading only (a missing sqlite store is not created)."""
+    return {trial_id: _status(run) for trial_id, run in read_trial_runs(uri, study).items()}
+
+
+def read_trial_runs(uri: str, study: str) -> dict[str, Any]:
+    """Trial id → its current run, reading only (a missing sqlite store is not created)."""
     if not store_exists(uri):
         return {}
     client = client_for(uri)
     experiment = client.get_experiment_by_name(study)
     if experiment is None:
         return {}
-    return {trial_id: _status(run) for trial_id, run in trial_runs(client, experiment.experiment_id).items()}
+    return trial_runs(client, experiment.experiment_id)
 
 
 def apply_statuses(plan: Plan) -> None:
-    """Fill each planned trial's status from the tracking store."""
-    statuses = read_statuses(plan.runtime.tracking.uri, plan.study)
+    """Fill each planned trial's status, and for a finished one the code it was trained by, from the store."""
+    runs = read_trial_runs(plan.runtime.tracking.uri, plan.study)
     for trial in plan.trials:
-        trial.status = statuses.get(trial.id, "new")
+        run = runs.get(trial.id)
+        trial.status = "new" if run is None else _status(run)
+        trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
+        trial.stale = trial.status == "finished" and is_stale(run, trial.config.get("trainable", "image"))
+
+
+def is_stale(run: Any, kind: str | None = None) -> bool:
+    """Whether a trial's run was trained by other code than this checkout's (or by code not recorded)."""
+    kind = kind or run.data.params.get("trainable", "image")
+    return run.data.tags.get(CODE_HASH) != code_hash(kind)
 
 
 class StudyRuns:
@@ -74,8 +94,9 @@ class StudyRuns:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
         (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
         run_id = self._runs.get(trial.id)
+        code = code_hash(trial.config.get("trainable", "image"))
         if run_id is not None:
-            self.client.set_tag(run_id, QUESTIONS, ",".join(trial.questions))
+            self.set_tags(run_id, {QUESTIONS: ",".join(trial.questions), CODE_HASH: code})
             self.client.update_run(run_id, status="RUNNING")
             return run_id, _last_epoch(self.client, run_id)
         run = self.client.create_run(
@@ -90,6 +111,7 @@ class StudyRuns:
                 "sweeps.data_source": trial.config["data"]["source"],
                 "sweeps.offline": str(offline).lower(),
                 "sweeps.parameters": str(trial.parameters),
+                CODE_HASH: code,
                 **_git_tags(),
                 **tags,
             },
@@ -109,26 +131,47 @@ class StudyRuns:
         self.log_epochs(run_id, missing)
         return max([logged] + [int(epoch["epoch"]) for epoch in missing])
 
-    def search_run(self, question: str) -> tuple[str, bool]:
-        """The parent run of a question's search (created if new), and whether the search finished."""
+    def _search_parent(self, question: str) -> Any | None:
+        """The current (not superseded) parent run of a question's search, if any."""
         found = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{KIND}` = 'search' and tags.`{QUESTIONS}` = '{question}'",
-            max_results=1,
+            max_results=100,
         )
-        if found:
-            return found[0].info.run_id, found[0].info.status == "FINISHED"
+        return next((run for run in found if not superseded(run)), None)
+
+    def search_run(self, question: str) -> tuple[str, bool]:
+        """The parent run of a question's search (created if new), and whether the search finished."""
+        found = self._search_parent(question)
+        if found is not None:
+            return found.info.run_id, found.info.status == "FINISHED"
         tags = {KIND: "search", QUESTIONS: question, STUDY: self.study, **_git_tags()}
         return self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id, False
 
     def search_done(self, question: str) -> bool:
         """Whether the question's search has finished (reading only: no parent run is created)."""
-        found = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{KIND}` = 'search' and tags.`{QUESTIONS}` = '{question}'",
-            max_results=1,
-        )
-        return bool(found) and found[0].info.status == "FINISHED"
+        found = self._search_parent(question)
+        return found is not None and found.info.status == "FINISHED"
+
+    def search_samples(self, question: str) -> tuple[Any | None, list[Any]]:
+        """The current parent run of a question's search and the current trial runs under it."""
+        parent = self._search_parent(question)
+        if parent is None:
+            return None, []
+        parent_id = parent.info.run_id
+        samples = [run for run in trial_runs(self.client, self.experiment_id).values() if run.data.tags.get("mlflow.parentRunId") == parent_id]
+        return parent, samples
+
+    def supersede(self, run_id: str) -> None:
+        """`run_id` is no longer its trial's (or search's) run: tagged, kept, left out of every read."""
+        self.set_tags(run_id, {SUPERSEDED: "true"})
+        for trial_id, current in list(self._runs.items()):
+            if current == run_id:
+                del self._runs[trial_id]
+
+    def current_run(self, trial_id: str) -> str | None:
+        """The run id of the trial's current run, if it has one."""
+        return self._runs.get(trial_id)
 
     def best_trial(self, question: str, metric: str, mode: str) -> Any | None:
         """The finished trial run answering `question` with the best final `metric`; None if none yet.
@@ -140,7 +183,10 @@ class StudyRuns:
             filter_string=f"tags.`{KIND}` = 'trial' and attributes.status = 'FINISHED'",
             max_results=5000,
         )
-        answering = [r for r in runs if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics]
+        answering = [
+            r for r in runs
+            if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics and not superseded(r)
+        ]  # fmt: skip
         if not answering:
             return None
         sign = 1.0 if mode == "max" else -1.0
@@ -226,8 +272,13 @@ def client_for(uri: str) -> Any:
     return MlflowClient(tracking_uri=uri)
 
 
+def superseded(run: Any) -> bool:
+    return run.data.tags.get(SUPERSEDED) == "true"
+
+
 def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
-    """Trial id → its run; were there ever two, the finished one wins (none is ever dropped)."""
+    """Trial id → its current run. Superseded runs (trained again after a code change) are left out;
+    were there ever two others, the finished one wins (none is ever dropped)."""
     runs: dict[str, Any] = {}
     token = None
     while True:
@@ -236,7 +287,7 @@ def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
         )
         for run in page:
             trial_id = run.data.tags.get(TRIAL_ID)
-            if trial_id and (trial_id not in runs or _status(run) == "finished"):
+            if trial_id and not superseded(run) and (trial_id not in runs or _status(run) == "finished"):
                 runs[trial_id] = run
         token = page.token
         if not token:

@@ -14,6 +14,7 @@ from sweeps.report import figures
 from sweeps.report.collect import read_confusion_matrix
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph, Table
+from sweeps.report.runs import code_cell
 from sweeps.report.samples import SAMPLE_COUNT, first_images
 from sweeps.report.stats import (
     COLUMNS,
@@ -88,13 +89,14 @@ def _metric_vs_axis(question: PlannedQuestion, rows: list[VariantRow], axis: str
 
 
 def _table(rows: list[VariantRow]) -> Table:
-    header = ["variant", "status", *[column.title for column in COLUMNS], "parameters"]
+    header = ["variant", "status", *[column.title for column in COLUMNS], "parameters", "code"]
     body = [
         [
             row.label + (" (reference)" if row.variant.reference else ""),
             row.status,
             *[format_stat(row.stats[column.title], column.digits) for column in COLUMNS],
             str(row.parameters),
+            code_cell(row.finished or row.runs),
         ]
         for row in rows
     ]
@@ -109,10 +111,11 @@ def _runs_table(rows: list[VariantRow]) -> Table:
         for trial_id in row.variant.trials:
             run = runs.get(trial_id)
             if run is None:
-                body.append([row.label, trial_id, "missing", "—", "—"])
+                body.append([row.label, trial_id, "missing", "—", "—", "—"])
             else:
-                body.append([row.label, trial_id, run.status, f"{run.epochs_logged}/{run.planned_epochs}", run.name])
-    return Table(["variant", "trial", "status", "epochs logged", "MLflow run"], body)
+                status = f"{run.epochs_logged}/{run.planned_epochs}"
+                body.append([row.label, trial_id, run.status, status, run.name, code_cell([run])])
+    return Table(["variant", "trial", "status", "epochs logged", "MLflow run", "code"], body)
 
 
 def _numeric_axes(question: PlannedQuestion) -> list[str]:

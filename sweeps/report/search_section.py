@@ -13,7 +13,7 @@ from sweeps.report import figures
 from sweeps.report.collect import RunRecord, question_runs
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph, Table
-from sweeps.report.runs import OUTCOME, final_metric, format_number, run_status, val_acc_curve, val_acc_overlay
+from sweeps.report.runs import OUTCOME, code_cell, final_metric, format_number, run_status, val_acc_curve, val_acc_overlay
 from sweeps.report.stats import FINAL_VAL_ACC, format_value
 
 BEST = " (best)"  # appended to the best sample's run name
@@ -45,7 +45,7 @@ def search_section(question: PlannedQuestion, context: ReportContext) -> list[Bl
     scored = [run for run in runs if run.finished and final_metric(run, search.metric) is not None]
     best = max(scored, key=lambda run: sign * final_metric(run, search.metric), default=None)  # type: ignore[operator]
     ranked = sorted(runs, key=lambda run: _rank(run, search.metric, sign))
-    header = ["run", "status", f"final {search.metric}", FINAL_VAL_ACC.title, *search.space]
+    header = ["run", "status", f"final {search.metric}", FINAL_VAL_ACC.title, *search.space, "code"]
     body = [
         [
             run.name + (BEST if run is best else ""),
@@ -53,6 +53,7 @@ def search_section(question: PlannedQuestion, context: ReportContext) -> list[Bl
             format_number(final_metric(run, search.metric), 4),
             format_number(FINAL_VAL_ACC.value(run), 4),
             *[_sampled(run, key) for key in search.space],
+            code_cell([run]),
         ]
         for run in ranked
     ]

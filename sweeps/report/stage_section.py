@@ -10,7 +10,7 @@ from sweeps.plan import PlannedQuestion
 from sweeps.report.collect import RunRecord, question_runs, trial_run
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Paragraph, Table
-from sweeps.report.runs import final_metric, format_number, run_status, val_acc_curve, val_acc_overlay
+from sweeps.report.runs import code_cell, final_metric, format_number, run_status, val_acc_curve, val_acc_overlay
 from sweeps.report.stats import FINAL_VAL_ACC, TEST_ACC, TRAIN_SECONDS, format_value
 
 
@@ -47,7 +47,7 @@ def stage_section(question: PlannedQuestion, context: ReportContext) -> list[Blo
     rows = [(f"{question.id}: {run.name}", run) for run in runs] + compared
     if not rows:
         return blocks
-    header = ["run", "status", FINAL_VAL_ACC.title, TEST_ACC.title, "epochs", TRAIN_SECONDS.title]
+    header = ["run", "status", FINAL_VAL_ACC.title, TEST_ACC.title, "epochs", TRAIN_SECONDS.title, "code"]
     body = [
         [
             label,
@@ -56,6 +56,7 @@ def stage_section(question: PlannedQuestion, context: ReportContext) -> list[Blo
             format_number(TEST_ACC.value(run), 4),
             str(run.planned_epochs if run.finished else run.epochs_logged),
             format_number(TRAIN_SECONDS.value(run), 2),
+            code_cell([run]),
         ]
         for label, run in rows
     ]
