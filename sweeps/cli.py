@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
             "--questions", metavar="IDS", help="only these questions, comma-separated (e.g. q01,q03)"
         )
     plan.add_argument("--json", action="store_true", help="print the plan as one JSON object (../shared/contracts.md)")
+    run.add_argument(
+        "--rerun",
+        choices=["stale"],
+        help="stale: train again the finished trials (and searches) whose code changed since they ran "
+        "(their code hash differs); the old runs are kept, tagged sweeps.superseded",
+    )
     ui = commands.add_parser(
         "ui",
         help="serve the MLflow UI of the configured store on 127.0.0.1 (Ctrl-C stops it)",
@@ -119,17 +125,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from sweeps.estimate import estimate_plan
     from sweeps.plan import plan_study
     from sweeps.plan_text import print_plan
+    from sweeps.rerun import stale_note
     from sweeps.tracking import apply_statuses
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
     apply_statuses(plan)
+    estimate = estimate_plan(plan)
     if args.json:
-        json.dump(plan.to_json(), sys.stdout, indent=2)
+        json.dump({**plan.to_json(), "estimate": estimate.to_json()}, sys.stdout, indent=2)
         print()
     else:
         print_plan(plan, sys.stdout)
+        note = stale_note(plan)
+        if note:
+            print(note)
+        print(estimate.describe())
     return 0
 
 
@@ -144,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
 
     quiet_optuna()
     prepare_data(plan)
-    summary = run_plan(plan)
+    summary = run_plan(plan, rerun_stale=args.rerun == "stale")
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED_TRIALS if summary.failed else 0
