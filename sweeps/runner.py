@@ -15,6 +15,7 @@ from sweeps.compose import Composer
 from sweeps.console import Console, open_console
 from sweeps.errors import SweepError
 from sweeps.experiment import fit, grid, start_ray
+from sweeps.model_registry import register_best
 from sweeps.plan import Plan, PlannedQuestion, PlannedTrial
 from sweeps.recorder import Recorder, RunSummary
 from sweeps.search import run_search
@@ -157,10 +158,15 @@ def _register_best(plan: Plan, runs: StudyRuns, question: PlannedQuestion, conso
         search = question.config.search
         assert search is not None
         best = runs.best_trial(question.id, search.metric, search.mode)
-        if best is not None:
-            name = runs.register_best(question.id, best, search.metric)
-            console.note(f"{plan.study}: {question.id} best trial {best.data.tags['sweeps.trial_id']} "
-                         f"({search.metric} {best.data.metrics[search.metric]:.4f}) is registered as model {name}.")
+        if best is None:
+            return
+        trial = f"{question.id} best trial {best.data.tags['sweeps.trial_id']} ({search.metric} {best.data.metrics[search.metric]:.4f})"
+        try:
+            name = register_best(runs, question.id, best, search.metric, plan.runtime.paths.data_root)
+        except (ValueError, DataUnavailableError) as error:  # a kind without a network; its data gone
+            console.note(f"{plan.study}: {trial} is not registered: {error}")
+            return
+        console.note(f"{plan.study}: {trial} is registered as model {name} (an MLflow PyTorch model).")
 
     return register
 

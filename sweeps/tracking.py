@@ -201,21 +201,6 @@ class StudyRuns:
             path = download_artifacts(run_id=run.info.run_id, artifact_path="config.yaml", dst_path=folder, tracking_uri=self.client.tracking_uri)
             return yaml.safe_load(Path(path).read_text())
 
-    def register_best(self, question: str, run: Any, metric: str) -> str:
-        """Register a search's best trial's weights in the model registry as `<study>-<question>`."""
-        name = f"{self.study}-{question}"
-        if not self.client.search_registered_models(filter_string=f"name = '{name}'"):
-            self.client.create_registered_model(name, tags={STUDY: self.study, QUESTIONS: question})
-        versions = self.client.search_model_versions(filter_string=f"name = '{name}' and run_id = '{run.info.run_id}'")
-        if not versions:
-            self.client.create_model_version(
-                name,
-                source=f"{run.info.artifact_uri}/checkpoint",
-                run_id=run.info.run_id,
-                tags={metric: str(run.data.metrics[metric]), TRIAL_ID: run.data.tags[TRIAL_ID]},
-            )
-        return name
-
     def update_questions(self, trials: Iterable[PlannedTrial]) -> None:
         """A finished trial that a newly added question shares answers that question too."""
         for trial in trials:
