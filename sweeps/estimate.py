@@ -1,8 +1,9 @@
 """What `sweep run` would cost on this machine, from the seconds earlier runs in the store took.
 
 A trial to run is matched with the finished trial runs of any study in the store that trained the
-same model (`model.*`) on the same data (`data.*`, less its name, normalisation and download flag)
-at the same batch size: what an epoch costs depends on those, not on the learning rate or the seed.
+same model (its layers and sizes, `model.*` less its name and dropout rates) on the same data
+(`data.*`, less its name, normalisation and download flag) at the same batch size: what an epoch
+costs depends on those, not on the learning rate, a dropout rate or the seed.
 Runs on this machine (the same CPU model and count, a GPU or none as the trial will have, from the
 runs' `sys.*` tags) are preferred; when there are none, runs from other machines are used and the
 estimate says so. A match gives the median seconds per epoch (`epoch_seconds + eval_seconds` of the
@@ -16,6 +17,7 @@ not known yet are named, not estimated. Reading only: nothing is written and no 
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import statistics
@@ -29,6 +31,7 @@ from sweeps.tracking import KIND, QUESTIONS, client_for, flatten, store_exists, 
 
 # data.* keys that do not change what an epoch costs.
 _DATA_NOT_COST = {"data.name", "data.standin", "data.download", "data.mean", "data.std", "data.note"}
+_MODEL_NOT_COST = {"model.name", "model.note", "model.dropout"}
 _OVERHEAD = ("phase_data_load_seconds", "phase_build_seconds", "phase_test_seconds")
 
 
@@ -136,13 +139,29 @@ def estimate_plan(plan: Plan) -> Estimate:
 
 
 def cost_key(params: Mapping[str, str]) -> tuple[Any, ...]:
-    """What an epoch's cost depends on, from a run's params (or a trial config flattened the same way)."""
-    kept = sorted(
-        (key, value)
-        for key, value in params.items()
-        if (key.startswith("model.") and key != "model.note") or (key.startswith("data.") and key not in _DATA_NOT_COST)
-    )
+    """What an epoch's cost depends on, from a run's params (or a trial config flattened the same way).
+
+    The model counts as its layers and sizes; dropout probabilities do not change what it computes
+    (Q5's five dropout rates cost the same), nor do its name and note.
+    """
+    kept = []
+    for key, value in sorted(params.items()):
+        if key.startswith("model.") and key not in _MODEL_NOT_COST:
+            kept.append((key, _without_dropout_rates(value) if key == "model.layers" else value))
+        elif key.startswith("data.") and key not in _DATA_NOT_COST:
+            kept.append((key, value))
     return (params.get("trainable", "image"), params.get("trainer.batch_size"), tuple(kept))
+
+
+def _without_dropout_rates(layers: str) -> str:
+    try:
+        parsed = json.loads(layers)
+    except ValueError:
+        return layers
+    if not isinstance(parsed, list):
+        return layers
+    stripped = [{k: v for k, v in layer.items() if k != "p"} if isinstance(layer, dict) else layer for layer in parsed]
+    return json.dumps(stripped, sort_keys=True)
 
 
 def _epoch_seconds(run: Any) -> float | None:

@@ -98,3 +98,12 @@ def test_plan_json_has_the_estimate_and_the_text_says_it(tmp_path: Path) -> None
     assert {trial["status"] for trial in document["trials"]} == {"new", "finished"}  # the contract's keys stay
     text = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert text.stdout.splitlines()[-1] == "estimate: about 0:14 for 2 trials (from this machine, 1 at a time)"
+
+
+def test_a_dropout_rate_does_not_change_the_cost(tmp_path: Path) -> None:
+    uri, _ = _store(tmp_path)
+    plan = plan_study(STUDY, ["offline=true", f"trainer.epochs={EPOCHS}", "resources.num_cpus=1", f"tracking.uri={uri}"], ["q05"])
+    apply_statuses(plan)
+    estimate = estimate_plan(plan)  # q05's other four dropout rates, from q03's reference run (dropout 0.5)
+    assert len(estimate.trials) == 4 and not estimate.unestimated
+    assert estimate.seconds == pytest.approx(4 * PER_TRIAL)
