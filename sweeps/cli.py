@@ -126,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     from sweeps.estimate import estimate_plan
+    from sweeps.packs import pending_packs
     from sweeps.plan import plan_study
     from sweeps.plan_text import print_plan
     from sweeps.rerun import stale_note
@@ -135,7 +136,12 @@ def _plan(args: argparse.Namespace) -> int:
     apply_statuses(plan)
     estimate = estimate_plan(plan)
     if args.json:
-        json.dump({**plan.to_json(), "estimate": estimate.to_json()}, sys.stdout, indent=2)
+        document = plan.to_json()
+        pack_of = {member.id: pack.id for pack in pending_packs(plan) for member in pack.members}
+        for trial in document["trials"]:
+            if trial["id"] in pack_of:
+                trial["pack"] = pack_of[trial["id"]]  # the Ray trial it would train in (its own id: alone)
+        json.dump({**document, "estimate": estimate.to_json()}, sys.stdout, indent=2)
         print()
     else:
         print_plan(plan, sys.stdout)

@@ -14,7 +14,7 @@ from typing import Any
 from ray import tune
 
 from sweeps.checkpoints import checkpoint_dir, join
-from sweeps.packs import form_packs, pack_id
+from sweeps.packs import pack_id, packs_of
 from sweeps.plan import Plan, PlannedTrial
 from sweeps.worker import trial_main
 
@@ -62,7 +62,7 @@ def fit(plan: Plan, recorder: tune.Callback, param_space: dict[str, Any], option
 
 def grid(plan: Plan, trials: list[PlannedTrial], init: str | None) -> dict[str, Any]:
     """The param space that runs exactly `trials`, each once, in packs; `init`: a stage's starting weights."""
-    packs = form_packs(trials, limit=1, key=lambda trial: None)
+    packs = packs_of(trials, plan.runtime.resources)
     return {"pack": tune.grid_search([pack_payload(plan, pack.members, init) for pack in packs])}
 
 
@@ -78,6 +78,7 @@ def pack_payload(
         "threads": max(1, math.floor(resources.cpus_per_trial)),
         "gpu": resources.gpus_per_trial > 0,
         "channels_last": resources.channels_last,
+        "capture": resources.capture,
     }
 
 

@@ -11,7 +11,12 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sweeps.plan import PlannedTrial
+from sweeps.plan import Plan, PlannedTrial
+from sweeps.schema import ResourcesConfig
+from trainables.kinds import kind
+
+# `pack_size: auto`, by device, as benchmarks/pack_speed.py (CPU) and benchmarks/gpu_study.py (GPU) measured.
+AUTO_PACK_SIZE = {"cpu": 1, "cuda": 64}
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,18 @@ def pack_id(member_ids: Sequence[str]) -> str:
     if len(member_ids) == 1:
         return member_ids[0]
     return "pack-" + hashlib.sha256(",".join(sorted(member_ids)).encode()).hexdigest()[:12]
+
+
+def pack_limit(resources: ResourcesConfig) -> int:
+    """The most members of one pack on the device the trials get (a GPU when gpus_per_trial > 0)."""
+    if resources.pack_size != "auto":
+        return resources.pack_size
+    return AUTO_PACK_SIZE["cuda" if resources.gpus_per_trial > 0 else "cpu"]
+
+
+def packs_of(trials: Sequence[PlannedTrial], resources: ResourcesConfig) -> list[Pack]:
+    """`trials` in packs, as their kinds' pack keys and the resources' pack size allow."""
+    return form_packs(trials, pack_limit(resources), lambda trial: kind(trial.config["trainable"]).pack_key(trial.config))
 
 
 def form_packs(trials: Sequence[PlannedTrial], limit: int, key: Callable[[PlannedTrial], str | None]) -> list[Pack]:
@@ -41,3 +58,23 @@ def form_packs(trials: Sequence[PlannedTrial], limit: int, key: Callable[[Planne
         if shared is not None:
             open_packs.append(pack)
     return [Pack(pack_id([member.id for member in pack]), tuple(pack)) for pack in packs]
+
+
+def pending_packs(plan: Plan) -> list[Pack]:
+    """The packs the plan's unfinished grid trials would train in (`sweep plan` shows them)."""
+    return packs_of([trial for trial in plan.trials if trial.status != "finished"], plan.runtime.resources)
+
+
+def describe_packs(packs: Sequence[Pack]) -> str:
+    """One line for people: how many trials train in how many packs, and how many alone."""
+    shared = [pack for pack in packs if len(pack.members) > 1]
+    alone = len(packs) - len(shared)
+    if not shared:
+        return f"packs: none, every trial trains alone ({_count(alone, 'trial')})"
+    members = sum(len(pack.members) for pack in shared)
+    sizes = ", ".join(str(len(pack.members)) for pack in shared)
+    return f"packs: {_count(members, 'trial')} in {_count(len(shared), 'pack')} (of {sizes}), {alone} alone"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TextIO
 
+from sweeps.packs import describe_packs, pending_packs
 from sweeps.plan import Plan
 from sweeps.progress import plural
 
@@ -52,4 +53,5 @@ def print_plan(plan: Plan, out: TextIO) -> None:
         + (f"; then {', '.join(later)}" if later else ""),
         file=out,
     )
+    print(describe_packs(pending_packs(plan)), file=out)
     print(f"MLflow: {plan.runtime.tracking.uri} · experiment {plan.study}", file=out)

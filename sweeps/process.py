@@ -11,9 +11,8 @@ import os
 
 # Environment switches read by the libraries when they act (not on import), each with its reason.
 _QUIET_ENVIRONMENT = {
+    "MLFLOW_LOGGING_LEVEL": "WARNING",  # MLflow sets its loggers' level from this when it is imported
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # one progress bar per artifact download otherwise
-    # MLflow sets its loggers' level when it is imported: INFO would print a line when a store is created.
-    "MLFLOW_LOGGING_LEVEL": "WARNING",
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # Tune's CSV/JSON/TensorBoard files: MLflow is the record
     "RAY_AIR_NEW_OUTPUT": "0",  # Tune's own progress tables; `sweep run` prints its own progress
 }

@@ -36,6 +36,10 @@ class ResourcesConfig(Strict):
     cpus_per_trial: PositiveFloat = 1.0
     gpus_per_trial: NonNegativeFloat = 0.0
     channels_last: bool = True
+    # Most trials one Ray trial trains together as a fused pack; auto: what benchmarks/pack_speed.py
+    # measured faster on the trials' device (sweeps/packs.py); 1: every trial alone.
+    pack_size: PositiveInt | Literal["auto"] = "auto"
+    capture: bool = True  # on a GPU: each full batch's step replayed from a captured CUDA graph
 
     @field_validator("address")
     @classmethod

@@ -29,7 +29,7 @@ def trial_main(params: Mapping[str, Any]) -> None:
 
     pack = params["pack"]
     device = "cuda" if pack["gpu"] and torch.cuda.is_available() else "cpu"
-    placement = Placement(device=device, threads=pack["threads"], channels_last=pack["channels_last"])
+    placement = Placement(device, pack["threads"], channels_last=pack["channels_last"], capture=pack["capture"])
     first: dict[str, Any] = {"machine": machine_record(), "node_id": ray.get_runtime_context().get_node_id()}
     members = pack["members"]
     resumes = [_resume(member) for member in members]

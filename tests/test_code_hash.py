@@ -67,7 +67,7 @@ def test_a_comment_in_the_report_or_in_the_loop_keeps_the_hash(checkout: Path) -
 
 def test_editing_the_training_loop_changes_the_image_hash_only(checkout: Path) -> None:
     image, text = _hash(checkout, "image"), _hash(checkout, "text")
-    _edit(_loop(checkout), "model.train()", "model.train(True)")
+    _edit(_loop(checkout), "model.eval()", "model.train(False)")  # the same thing, written another way: code
     assert _hash(checkout, "image") != image
     assert _hash(checkout, "text") == text
 

@@ -8,7 +8,7 @@ torch with it) is imported when a trial trains.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,9 @@ KINDS: dict[str, str] = {
 # train(config, data_root, report, placement, resume): trains `config` (a validated trial config as
 # plain data), calling `report` once per epoch; `resume` is a checkpoint one of those reports took.
 Train = Callable[[Mapping[str, Any], str | Path, Report, Placement, Checkpoint | None], None]
+# train_pack(configs, data_root, reports, placement, resumes): trains configs that share a pack key
+# together; each one's reports and resume exactly as `Train` alone.
+TrainPack = Callable[[Sequence[Mapping[str, Any]], str | Path, Sequence[Report], Placement, Sequence[Checkpoint | None]], None]
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,26 @@ class Kind:
     trainer: str  # "module:function" of its Train, imported by `train` (a trial), never by planning
     parameters: Callable[[Mapping[str, Any]], int]  # plan time: model fits the data? trainable parameters
     ensure_available: Callable[[Mapping[str, Any], str | Path], None]  # before trials: fetch or check data files
+    # Plan time: trials with the same key can train as one pack (None: this trial trains alone).
+    pack_key: Callable[[Mapping[str, Any]], str | None] = lambda config: None
+    pack_trainer: str | None = None  # "module:function" of its TrainPack, if the kind packs
 
     @property
     def train(self) -> Train:
         """The kind's training function, its module imported now (and torch with it)."""
-        module, _, function = self.trainer.partition(":")
-        return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+        return _imported(self.trainer)  # type: ignore[no-any-return]
+
+    @property
+    def train_pack(self) -> TrainPack:
+        """The kind's pack training function (imported now); only for a kind with a pack_trainer."""
+        if self.pack_trainer is None:
+            raise ValueError("this kind of trainable trains every trial alone")
+        return _imported(self.pack_trainer)  # type: ignore[no-any-return]
+
+
+def _imported(path: str) -> Any:
+    module, _, function = path.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def kind(name: str) -> Kind:

@@ -12,3 +12,4 @@ class Placement:
     device: str = "cpu"
     threads: int = 1  # torch intra-op threads: the CPUs the trial was given
     channels_last: bool = True  # NHWC tensors and weights (faster convolutions on CPU)
+    capture: bool = True  # on a GPU: each full batch's step replayed from a captured CUDA graph

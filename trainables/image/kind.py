@@ -5,12 +5,13 @@ Torch-free until a trial trains: the schema, the parameter count and the file ch
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from trainables.image.layers import plan_model
 from trainables.image.schema import ImageTrialConfig
-from trainables.image.sources import data_shape, ensure_available
+from trainables.image.sources import data_shape, ensure_available, train_examples
 from trainables.kinds import Kind
 
 
@@ -20,9 +21,36 @@ def parameters(config: Mapping[str, Any]) -> int:
     return plan_model(config["model"], input_shape, num_classes).parameters
 
 
+def pack_key(config: Mapping[str, Any]) -> str | None:
+    """What members of one pack share: the input shape, every layer but dropout's p (width applied),
+    the batch size, the loss, the crop and the training-set size (the data itself, the optimizer, the
+    dropout probabilities, the seed and the epochs may differ). None: the size is known only from files."""
+    data, trainer = config["data"], config["trainer"]
+    examples = train_examples(data)
+    if examples is None:
+        return None
+    input_shape, num_classes = data_shape(data)
+    layers = [
+        [layer.type, {key: value for key, value in layer.settings.items() if key != "p"}]
+        for layer in plan_model(config["model"], input_shape, num_classes).layers
+    ]
+    shared = {
+        "input": input_shape,
+        "classes": num_classes,
+        "layers": layers,
+        "batch_size": trainer["batch_size"],
+        "loss": trainer["loss"],
+        "crop": data.get("crop"),
+        "examples": examples,
+    }
+    return json.dumps(shared, sort_keys=True)
+
+
 KIND = Kind(
     schema=ImageTrialConfig,
     trainer="trainables.image.loop:train",
     parameters=parameters,
     ensure_available=ensure_available,
+    pack_key=pack_key,
+    pack_trainer="trainables.image.pack:train_pack",
 )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +18,15 @@ import torch
 
 from trainables.callback import Checkpoint, Report
 from trainables.epochs import final_report, run_epochs
-from trainables.image.augment import center_crop, random_crop
+from trainables.image.augment import center_crop
 from trainables.image.data import InMemoryData, Split, load_data
 from trainables.image.losses import LOSSES, Loss
 from trainables.image.metrics import confusion_matrix, first_crossing
-from trainables.image.model import build_model
+from trainables.image.model import build_model, dropouts
 from trainables.image.sources import data_shape
+from trainables.image.steps import EpochStats, SoloSteps
 from trainables.placement import Placement
 from trainables.state import TrialState, start
-
-
-@dataclass(frozen=True)
-class _EpochStats:
-    loss: float
-    accuracy: float
-    seconds: float  # the whole training pass
-    forward_seconds: float
-    backward_seconds: float  # backward pass and optimizer step
-    batch_sizes: torch.Tensor  # (batches,) on the CPU
-    batch_correct: torch.Tensor  # (batches,) on the CPU
 
 
 def train(
@@ -48,51 +37,76 @@ def train(
     resume: Checkpoint | None = None,
 ) -> None:
     """Train `config` (a validated trial config as plain data) for `config.trainer.epochs` epochs."""
+    device = prepare_device(placement)
+    clock = time.perf_counter()
+    data = prepared_data(config["data"], data_root, device, placement)
+    phases = {"data_load": time.perf_counter() - clock}
+    clock = time.perf_counter()
+    state = start_trial(config, device, placement, resume)
+    phases["build"] = time.perf_counter() - clock
+    trainer = config["trainer"]
+    loss_fn = LOSSES[trainer["loss"]]
+    steps = SoloSteps(state, loss_fn, data.train, trainer["batch_size"], config["data"].get("crop"), placement.capture)
+
+    def epoch(number: int) -> dict[str, float]:
+        stats = steps.epoch()
+        return epoch_metrics(number, stats, state, loss_fn, data, trainer)
+
+    run_epochs(state, trainer["epochs"], epoch, report)
+    final_image_report(state, loss_fn, data, trainer["test_batch_size"], phases, report)
+
+
+def prepare_device(placement: Placement) -> torch.device:
+    """torch's CPU threads and, on a GPU, deterministic kernels."""
     torch.set_num_threads(placement.threads)
     device = torch.device(placement.device)
     if device.type == "cuda":
         _deterministic_cuda()
-    clock = time.perf_counter()
-    data = _prepared(load_data(config["data"], data_root, device), config["data"].get("crop"), placement)
-    phases = {"data_load": time.perf_counter() - clock}
+    return device
+
+
+def prepared_data(data: Mapping[str, Any], data_root: str | Path, device: torch.device, placement: Placement) -> InMemoryData:
+    """The data set on the device, evaluation splits centre-cropped once, in the layout every batch uses."""
+    return _prepared(load_data(data, data_root, device), data.get("crop"), placement)
+
+
+def start_trial(config: Mapping[str, Any], device: torch.device, placement: Placement, resume: Checkpoint | None) -> TrialState:
+    """The trial's seeded model, optimizer and generators (trainables/state.py); its dropout draws from its noise."""
 
     def model() -> torch.nn.Module:  # built by start(), once it has seeded torch
         built = build_model(config["model"], *data_shape(config["data"])).to(device)
         return built.to(memory_format=torch.channels_last) if placement.channels_last else built
 
-    clock = time.perf_counter()
-    state = start(config, model, device, resume)
-    phases["build"] = time.perf_counter() - clock
+    state = start(config, model, device, resume, capturable=placement.capture and device.type == "cuda")
+    for dropout in dropouts(state.model):
+        dropout.generator = state.noise
+    return state
 
-    trainer = config["trainer"]
-    loss_fn = LOSSES[trainer["loss"]]
-    crop = config["data"].get("crop")
+
+def epoch_metrics(
+    number: int, stats: EpochStats, state: TrialState, loss_fn: Loss, data: InMemoryData, trainer: Mapping[str, Any]
+) -> dict[str, float]:
+    """One epoch's metrics: its training pass (`stats`), the validation split, the threshold crossings."""
+    started = time.perf_counter()
+    val_loss, val_acc, _ = evaluate(state.model, loss_fn, data.val, trainer["test_batch_size"])
+    seen_before = len(state.history) * len(data.train)
+    metrics = {
+        "epoch": float(number),
+        "train_loss": stats.loss,
+        "train_acc": stats.accuracy,
+        "val_loss": val_loss,
+        "val_acc": val_acc,
+        "epoch_seconds": stats.seconds,  # the training pass alone; evaluation is eval_seconds
+        "eval_seconds": time.perf_counter() - started,
+        "examples_per_second": len(data.train) / stats.seconds,
+        "examples_seen": float(seen_before + len(data.train)),
+        "forward_ms_per_example": 1000.0 * stats.forward_seconds / len(data.train),
+        "backward_ms_per_example": 1000.0 * stats.backward_seconds / len(data.train),
+    }
     threshold = float(trainer["threshold"])
-
-    def epoch(number: int) -> dict[str, float]:
-        stats = _train_epoch(state.model, state.optimizer, loss_fn, data.train, trainer["batch_size"], state.shuffle, crop)
-        started = time.perf_counter()
-        val_loss, val_acc, _ = _evaluate(state.model, loss_fn, data.val, trainer["test_batch_size"])
-        seen_before = len(state.history) * len(data.train)
-        metrics = {
-            "epoch": float(number),
-            "train_loss": stats.loss,
-            "train_acc": stats.accuracy,
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "epoch_seconds": stats.seconds,  # the training pass alone; evaluation is eval_seconds
-            "eval_seconds": time.perf_counter() - started,
-            "examples_per_second": len(data.train) / stats.seconds,
-            "examples_seen": float(seen_before + len(data.train)),
-            "forward_ms_per_example": 1000.0 * stats.forward_seconds / len(data.train),
-            "backward_ms_per_example": 1000.0 * stats.backward_seconds / len(data.train),
-        }
-        crossing = first_crossing(stats.batch_sizes, stats.batch_correct, threshold, int(trainer["accuracy_window"]))
-        _carry_crossings(metrics, state.history, threshold, crossing, seen_before)
-        return metrics
-
-    run_epochs(state, trainer["epochs"], epoch, report)
-    _final_report(state, loss_fn, data, trainer["test_batch_size"], phases, report)
+    crossing = first_crossing(stats.batch_sizes, stats.batch_correct, threshold, int(trainer["accuracy_window"]))
+    _carry_crossings(metrics, state.history, threshold, crossing, seen_before)
+    return metrics
 
 
 def _deterministic_cuda() -> None:
@@ -107,15 +121,15 @@ def _deterministic_cuda() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _final_report(
+def final_image_report(
     state: TrialState, loss_fn: Loss, data: InMemoryData, batch_size: int, phases: dict[str, float], report: Report
 ) -> None:
     """The last epoch's metrics plus the test set's and its confusion matrix (trainables/epochs.py)."""
     if not state.history:  # trainer.epochs = 0: the starting weights, evaluated as they are
-        val_loss, val_acc, _ = _evaluate(state.model, loss_fn, data.val, batch_size)
+        val_loss, val_acc, _ = evaluate(state.model, loss_fn, data.val, batch_size)
         state.history.append({"epoch": 0.0, "val_loss": val_loss, "val_acc": val_acc, "examples_seen": 0.0})
     started = time.perf_counter()
-    test_loss, test_acc, predicted = _evaluate(state.model, loss_fn, data.test, batch_size)
+    test_loss, test_acc, predicted = evaluate(state.model, loss_fn, data.test, batch_size)
     phases["test"] = time.perf_counter() - started
     matrix = confusion_matrix(predicted, data.test.y, data.num_classes).tolist()
     final_report(state, report, phases, {"test_loss": test_loss, "test_acc": test_acc}, matrix)
@@ -155,87 +169,8 @@ def _prepared(data: InMemoryData, crop: int | None, placement: Placement) -> InM
     )
 
 
-def _train_epoch(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: Loss,
-    split: Split,
-    batch_size: int,
-    shuffle: torch.Generator,
-    crop: int | None,
-) -> _EpochStats:
-    """One pass in a fresh random order, with per-batch accuracies for the threshold metric."""
-    model.train()
-    count = len(split)
-    device = split.x.device
-    clock = _PassClock(device)
-    started = time.perf_counter()
-    order = torch.randperm(count, generator=shuffle).to(device)
-    # Sums stay on the device: one synchronisation per epoch, not per batch.
-    loss_sum = torch.zeros((), device=device)
-    sizes, correct = [], []
-    for start in range(0, count, batch_size):
-        index = order[start : start + batch_size]
-        inputs, targets = split.x[index], split.y[index]
-        if crop:
-            inputs = random_crop(inputs, crop, shuffle)
-        clock.mark()
-        optimizer.zero_grad(set_to_none=True)
-        output = model(inputs)
-        loss = loss_fn(output, targets)
-        clock.forward_done()
-        loss.backward()
-        optimizer.step()
-        clock.backward_done()
-        loss_sum += loss.detach() * len(index)
-        correct.append((output.detach().argmax(1) == targets).sum())
-        sizes.append(len(index))
-    batch_correct = torch.stack(correct).cpu()  # the epoch's one synchronisation
-    forward, backward = clock.totals()
-    return _EpochStats(
-        loss=loss_sum.item() / count,
-        accuracy=batch_correct.sum().item() / count,
-        seconds=time.perf_counter() - started,
-        forward_seconds=forward,
-        backward_seconds=backward,
-        batch_sizes=torch.tensor(sizes),
-        batch_correct=batch_correct,
-    )
-
-
-class _PassClock:
-    """Forward and backward seconds per epoch: wall clock on the CPU, CUDA events on a GPU (no per-batch sync)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self._cuda = device.type == "cuda"
-        self._marks: list[Any] = []
-
-    def _now(self) -> Any:
-        if not self._cuda:
-            return time.perf_counter()
-        event = torch.cuda.Event(enable_timing=True)
-        event.record()
-        return event
-
-    def mark(self) -> None:
-        self._marks.append(self._now())
-
-    forward_done = mark
-    backward_done = mark
-
-    def totals(self) -> tuple[float, float]:
-        if self._cuda:
-            torch.cuda.synchronize()
-        spans = [self._seconds(a, b) for a, b in zip(self._marks, self._marks[1:], strict=False)]
-        # Marks come in threes per batch: start, forward done, backward done.
-        return sum(spans[0::3]), sum(spans[1::3])
-
-    def _seconds(self, start: Any, end: Any) -> float:
-        return start.elapsed_time(end) / 1000.0 if self._cuda else end - start
-
-
 @torch.no_grad()
-def _evaluate(
+def evaluate(
     model: torch.nn.Module, loss_fn: Loss, split: Split, batch_size: int
 ) -> tuple[float, float, torch.Tensor]:
     """Mean loss and accuracy on `split` in eval mode, and every prediction (for the confusion matrix)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from torch import nn
 
 from trainables.image.layers import Layer, Shape, plan_model
@@ -23,6 +24,52 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "softmax": lambda: nn.Softmax(dim=1),
     "log_softmax": lambda: nn.LogSoftmax(dim=1),
 }
+
+
+class Dropout(nn.Module):
+    """Dropout whose noise is the trial's own: drawn from `generator` (the trial's noise generator, set by
+    the loop), or given as `mask` (a pack draws each member's masks with its generator, in this order).
+
+    While training, each example keeps each unit (`channelwise`: each channel) with probability 1 − p,
+    scaled by 1 / (1 − p), as torch's dropout; p = 0 draws nothing and p = 1 zeroes (as torch does).
+    Drawing from a generator the trial owns makes its noise the same alone, in a pack, and in a
+    captured CUDA graph (a generator registered with the graph advances as it would eagerly).
+    """
+
+    def __init__(self, p: float, channelwise: bool) -> None:
+        super().__init__()
+        self.p = p
+        self.channelwise = channelwise
+        self.generator: torch.Generator | None = None
+        self.register_buffer("mask", None, persistent=False)  # a pack member's mask for this batch
+
+    def mask_shape(self, x: torch.Tensor) -> tuple[int, ...]:
+        """(N, C, 1, 1) for channels, else the input's own shape."""
+        return (*x.shape[:2], *[1] * (x.dim() - 2)) if self.channelwise else tuple(x.shape)
+
+    def draw(self, shape: tuple[int, ...], device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+        """One batch's mask, already scaled; each call advances `generator` as eager training would
+        (p = 0 draws nothing and keeps everything)."""
+        if self.p == 0.0:
+            return torch.ones(shape, device=device)
+        if self.p >= 1.0:
+            return torch.zeros(shape, device=device)
+        keep = 1.0 - self.p
+        return torch.empty(shape, device=device).bernoulli_(keep, generator=generator).div_(keep)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        if self.mask is not None:  # a pack member's, drawn with its own p and generator
+            return x * self.mask
+        if self.p == 0.0:
+            return x
+        return x * self.draw(self.mask_shape(x), x.device, self.generator)
+
+
+def dropouts(model: nn.Module) -> list[Dropout]:
+    """The model's dropout layers in the order its forward pass meets them (the order masks are drawn)."""
+    return [module for module in model.modules() if isinstance(module, Dropout)]
 
 
 def _conv2d(layer: Layer) -> nn.Module:
@@ -62,8 +109,8 @@ LAYER_TYPES: Mapping[str, Callable[[Layer], nn.Module]] = {
     "avgpool2d": _pool(nn.AvgPool2d),
     **{name: _activation(name) for name in ACTIVATIONS},
     "flatten": lambda layer: nn.Flatten(),
-    "dropout": lambda layer: nn.Dropout(layer.settings["p"]),
-    "dropout2d": lambda layer: nn.Dropout2d(layer.settings["p"]),
+    "dropout": lambda layer: Dropout(layer.settings["p"], channelwise=False),
+    "dropout2d": lambda layer: Dropout(layer.settings["p"], channelwise=True),
     "batchnorm": _batchnorm,
     "dense": _dense,
 }

@@ -26,6 +26,17 @@ SHAPES: dict[str, tuple[int, int, int]] = {
 }
 SOURCES: tuple[str, ...] = tuple(SHAPES)
 
+# Training examples of each source before any validation split, where the name alone fixes it (data.py
+# loads exactly these; tested). A pack's members step through equal epochs, so packing needs the count.
+TRAIN_SIZES: dict[str, int] = {
+    "mnist": 60_000,
+    "fashion_mnist": 60_000,
+    "cifar10": 50_000,
+    "digits": 1437,
+    "digits_permuted": 1437,
+    "digits_color": 1437,
+}
+
 NUM_CLASSES = 10  # every source has ten classes
 
 # Files torchvision's MNIST and FashionMNIST read from <root>/<ClassName>/raw/.
@@ -59,6 +70,17 @@ def data_shape(cfg: Mapping[str, Any]) -> tuple[tuple[int, int, int], int]:
     channels, height, width = SHAPES[checked_source(cfg)]
     crop = cfg.get("crop")
     return ((channels, crop, crop) if crop else (channels, height, width)), NUM_CLASSES
+
+
+def train_examples(cfg: Mapping[str, Any]) -> int | None:
+    """Examples the training split holds (after `data.validation_split`), without loading; None when
+    only the files can tell (svmlight)."""
+    source = checked_source(cfg)
+    total = int(cfg.get("size") or 60_000) if source == "synthetic" else TRAIN_SIZES.get(source)
+    fraction = float(cfg.get("validation_split") or 0.0)
+    if total is None or fraction == 0.0:
+        return total
+    return total - max(1, round(total * fraction))  # as data.py cuts it (Keras: the last examples)
 
 
 def checked_source(cfg: Mapping[str, Any]) -> str:
