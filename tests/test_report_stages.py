@@ -23,6 +23,7 @@ from sweeps.report.context import ReportContext
 from sweeps.report.document import Image, Paragraph, Table
 from sweeps.report.sections import question_section
 from sweeps.tracking import StudyRuns
+from trainables.code import code_hash
 
 STUDY = "jhu_fashion"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -152,7 +153,8 @@ def test_stage_section_compares_with_the_q01_run_it_names(store: Store, tmp_path
     (table,) = tables
     stage, q01 = _rows(table)
     assert stage == {"run": "q15: q15 data=mnist from q13:sample2", "status": "finished", "final val acc": "0.9700",
-                     "test acc": "0.9600", "epochs": "3", "train seconds": "2.10"}  # 0.6 + 0.7 + 0.8 s
+                     "test acc": "0.9600", "epochs": "3", "train seconds": "2.10",  # 0.6 + 0.7 + 0.8 s
+                     "code": code_hash("image")}  # the code that trained it: this checkout's
     assert q01["run"] == "q01 data=mnist" and q01["final val acc"] == "0.9200" and q01["test acc"] == "0.9100"
     assert q01["epochs"] == "3" and q01["status"] == "finished"
     assert [image.path for image in images] == ["figures/q15_val_acc.png"]
