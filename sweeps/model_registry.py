@@ -66,7 +66,7 @@ def log_network(runs: StudyRuns, run: Any, registered: str | None, tags: dict[st
     logged = runs.client.create_logged_model(
         experiment_id=run.info.experiment_id, name=MODEL_NAME, source_run_id=run.info.run_id, tags=tags
     )  # in the study's experiment, beside its run (MLflow would otherwise pick its active experiment)
-    return mlflow.pytorch.log_model(
+    info = mlflow.pytorch.log_model(
         network,
         name=MODEL_NAME,
         model_id=logged.model_id,
@@ -74,8 +74,11 @@ def log_network(runs: StudyRuns, run: Any, registered: str | None, tags: dict[st
         serialization_format="pt2",  # torch.export: loads without unpickling code (weights_only-safe)
         signature=signature,
         input_example=example,
-        registered_model_name=registered,
         tags=tags,
         pip_requirements=mlflow.pytorch.get_default_pip_requirements(),  # no requirement inference (a subprocess)
-        await_registration_for=60,
     )
+    if registered is not None:  # through the client: MLflow's own registration prints two lines to stderr
+        runs.client.create_model_version(
+            registered, source=f"models:/{logged.model_id}", run_id=run.info.run_id, tags=tags, model_id=logged.model_id
+        )
+    return info
