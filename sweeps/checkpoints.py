@@ -54,6 +54,14 @@ def load_state(folder: str) -> dict[str, Any] | None:
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
+def remove_state(folder: str) -> None:
+    """Forget the trial's checkpoint (if any): its next start trains from scratch."""
+    filesystem, path = _resolve(folder)
+    target = join(path, STATE)
+    if filesystem.get_file_info(target).type != fs.FileType.NotFound:
+        filesystem.delete_file(target)
+
+
 @functools.lru_cache(maxsize=256)  # a trial saves every epoch: resolve its folder (an S3 region lookup) once
 def _resolve(location: str) -> tuple[fs.FileSystem, str]:
     if is_uri(location):

@@ -11,7 +11,7 @@ from typing import NoReturn
 
 from sweeps.compose import available_studies
 from sweeps.errors import StudyStopped, SweepError
-from sweeps.process import bound_mlflow_retries, keep_ray_on_loopback, quiet_libraries
+from sweeps.process import bound_mlflow_retries, keep_ray_on_loopback, quiet_libraries, quiet_optuna
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED_TRIALS = 1
@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
             "--questions", metavar="IDS", help="only these questions, comma-separated (e.g. q01,q03)"
         )
     plan.add_argument("--json", action="store_true", help="print the plan as one JSON object (../shared/contracts.md)")
+    run.add_argument(
+        "--rerun",
+        choices=["stale"],
+        help="stale: train again the finished trials (and searches) whose code changed since they ran "
+        "(their code hash differs); the old runs are kept, tagged sweeps.superseded",
+    )
     ui = commands.add_parser(
         "ui",
         help="serve the MLflow UI of the configured store on 127.0.0.1 (Ctrl-C stops it)",
@@ -135,26 +141,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from sweeps.estimate import estimate_plan
     from sweeps.packs import pending_packs
     from sweeps.plan import plan_study
     from sweeps.plan_store import complete_plan
     from sweeps.plan_text import print_plan
     from sweeps.preflight import check_local_resources, check_store
+    from sweeps.rerun import stale_note
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
     check_local_resources(plan.runtime.resources)
     check_store(plan.runtime.tracking.uri, write=False)
     complete_plan(plan)  # statuses, a search's samples, a stage's trials: read from the store
+    estimate = estimate_plan(plan)
     if args.json:
         document = plan.to_json()
         pack_of = {member.id: pack.id for pack in pending_packs(plan) for member in pack.members}
         for trial in document["trials"]:
             if trial["id"] in pack_of:
                 trial["pack"] = pack_of[trial["id"]]  # the Ray trial it would train in (its own id: alone)
-        json.dump(document, sys.stdout, indent=2)
+        json.dump({**document, "estimate": estimate.to_json()}, sys.stdout, indent=2)
         print()
     else:
         print_plan(plan, sys.stdout)
+        note = stale_note(plan)
+        if note:
+            print(note)
+        print(estimate.describe())
     return 0
 
 
@@ -172,8 +185,9 @@ def _run(args: argparse.Namespace) -> int:
     keep_ray_on_loopback(plan.runtime.resources.address)
     from sweeps.runner import prepare_data, run_plan  # imports Ray: only once the plan is valid
 
+    quiet_optuna()
     prepare_data(plan)
-    summary = run_plan(plan)
+    summary = run_plan(plan, rerun_stale=args.rerun == "stale")
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED_TRIALS if summary.failed else 0

@@ -71,6 +71,8 @@ class PlannedTrial:
     questions: list[str] = field(default_factory=list)
     status: Status = "new"
     outcome: str | None = None  # how its run ended (tag sweeps.outcome: finished, early_stopped, failed)
+    code_hash: str | None = None  # of the code its run was trained by (tag sweeps.code_hash); None: no run
+    stale: bool = False  # finished, but by other code than this checkout's: `sweep run --rerun stale` retrains it
 
 
 @dataclass
@@ -128,6 +130,8 @@ def _trial_json(trial: PlannedTrial) -> dict[str, Any]:
         "seed": trial.config["seed"],
         "data_source": trial.config["data"]["source"],
         "parameters": trial.parameters,
+        "code_hash": trial.code_hash,
+        "stale": trial.stale,
     }
 
 

@@ -16,6 +16,7 @@ from sweeps.compose import Composer
 from sweeps.plan import Plan, PlannedTrial, PlannedVariant
 from sweeps.stages import stage_trials
 from sweeps.tracking import (
+    CODE_HASH,
     GROUP,
     OUTCOME,
     PARAMETERS,
@@ -23,6 +24,7 @@ from sweeps.tracking import (
     TRIAL_ID,
     best_trial,
     find_experiment,
+    is_stale,
     read_trial_config,
     status_of,
     trial_runs,
@@ -71,9 +73,12 @@ def _answering(runs: dict[str, Any], question_id: str) -> list[Any]:
 
 
 def _mark(trial: PlannedTrial, run: Any | None) -> None:
-    """The trial's status and outcome from its run; no run: `new`."""
+    """The trial's status, outcome and code (stale: trained by other code than this checkout's) from its
+    run; no run: `new`."""
     trial.status = "new" if run is None else status_of(run)
     trial.outcome = None if run is None else run.data.tags.get(OUTCOME)
+    trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
+    trial.stale = trial.status == "finished" and is_stale(run, trial.config.get("trainable", "image"))
 
 
 def _from_run(run: Any) -> PlannedTrial:

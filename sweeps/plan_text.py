@@ -9,12 +9,14 @@ from typing import TextIO
 
 from sweeps.packs import describe_packs, pending_packs
 from sweeps.plan import Plan, PlannedQuestion, PlannedTrial
+from sweeps.progress import plural
 
 LABEL = 40  # characters of the label column
 
 
 def print_plan(plan: Plan, out: TextIO) -> None:
     status = {trial.id: trial.status for trial in plan.trials}
+    stale = {trial.id for trial in plan.trials if trial.stale}
     offline = " (offline: bundled stand-in data)" if plan.runtime.offline else ""
     print(f"{plan.study}: {plan.title}{offline}", file=out)
     starts = Counter[str]()  # a trial id → how many stages start from it
@@ -49,7 +51,8 @@ def print_plan(plan: Plan, out: TextIO) -> None:
             reference = "  ← compared with" if variant.reference else ""
             if len(variant.trials) > 1:
                 done = sum(status[trial] == "finished" for trial in variant.trials)
-                shown = f"×{len(variant.trials)} seeds, {done} finished"
+                old = sum(trial in stale for trial in variant.trials)
+                shown = f"×{len(variant.trials)} seeds, {done} finished" + (f" ({old} stale)" if old else "")
             else:
                 shown = state(plan.trial(variant.trial))
             print(f"     {label:<{LABEL}} {variant.trial}  {shown}{reference}", file=out)
@@ -59,8 +62,9 @@ def print_plan(plan: Plan, out: TextIO) -> None:
     grid = [question for question in plan.questions if question.kind == "grid"]
     later = [_later(question, plan) for question in plan.questions if question.kind != "grid"]
     print(
-        f"{sum(len(q.variants) for q in grid)} question-variants, {len(plan.trials)} unique trials: "
-        f"{counts['finished']} finished, {counts['partial']} partial, {counts['new']} new"
+        f"{plural(sum(len(q.variants) for q in grid), 'question-variant')}, {plural(len(plan.trials), 'unique trial')}: "
+        f"{counts['finished']} finished" + (f" ({len(stale)} stale)" if stale else "")
+        + f", {counts['partial']} partial, {counts['new']} new"
         + (f"; then {', '.join(later)}" if later else ""),
         file=out,
     )
@@ -69,8 +73,10 @@ def print_plan(plan: Plan, out: TextIO) -> None:
 
 
 def state(trial: PlannedTrial) -> str:
-    """new, finished, partial (running or interrupted), or how the runner ended it: stopped early, failed."""
-    return {"early_stopped": "stopped early", "failed": "failed"}.get(trial.outcome or "", trial.status)
+    """new, finished, partial (running or interrupted), or how the runner ended it: stopped early, failed;
+    `(stale)` when its run was trained by other code than this checkout's."""
+    shown = {"early_stopped": "stopped early", "failed": "failed"}.get(trial.outcome or "", trial.status)
+    return shown + (" (stale)" if trial.stale else "")
 
 
 def _later(question: PlannedQuestion, plan: Plan) -> str:

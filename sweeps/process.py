@@ -44,6 +44,17 @@ def bound_mlflow_retries() -> None:
         os.environ.setdefault(name, value)
 
 
+def quiet_optuna() -> None:
+    """Optuna to warnings: it logs `[I …] A new study created in memory` and a line per sample otherwise.
+
+    Optuna sets its own level when it is first imported, so this runs after that (`sweep run` imports
+    it with the search code anyway).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def keep_ray_on_loopback(address: str | None) -> None:
     """A Ray on this machine (one started for the run, or a cluster addressed as 127.0.0.1) stays on loopback.
 

@@ -13,14 +13,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import yaml
 from ray import tune
 
 from sweeps.checkpoints import checkpoint_dir, load_state
+from sweeps.console import Console
 from sweeps.plan import Plan, PlannedTrial
-from sweeps.progress import Progress
+from sweeps.progress import clock, plural
 from sweeps.tracking import StudyRuns
 from sweeps.worker import MEMBER
 
@@ -36,13 +37,12 @@ class RunSummary:
 
 
 class Recorder(tune.Callback):
-    """One MLflow run per trial, and the live progress line."""
+    """One MLflow run per trial, and the events of the run's console."""
 
-    def __init__(self, plan: Plan, runs: StudyRuns, out: TextIO) -> None:
+    def __init__(self, plan: Plan, runs: StudyRuns, console: Console) -> None:
         self._plan = plan
         self._runs = runs
-        self._out = out
-        self._progress = Progress(plan.study, out)
+        self._console = console
         self._trials: dict[str, PlannedTrial] = {}
         self._run_ids: dict[str, str] = {}
         self._logged: dict[str, int] = {}  # trial id → last epoch in MLflow (-1: none)
@@ -54,18 +54,17 @@ class Recorder(tune.Callback):
         self._stopped: set[str] = set()  # early-stopped by a scheduler: not failures, not finished
         self._failed: set[str] = set()
 
-    def begin(self, trials: list[PlannedTrial]) -> None:
-        """Open (or continue) the runs of known trials about to run; print what runs."""
+    def begin(self, trials: list[PlannedTrial], phase: str) -> None:
+        """Open (or continue) the runs of known trials about to run (`phase`: the grid, or a stage); say what runs."""
+        self._console.expect(phase, len(trials), 1)
         for trial in trials:
-            epochs = trial.config["trainer"]["epochs"]
-            self._progress.epochs_todo += max(0, epochs - max(self._register(trial), 0))
-        print(f"{self._plan.study}: running {len(trials)} trials; MLflow: {self._plan.runtime.tracking.uri}", file=self._out)
+            self._register(trial, phase)
+        what = "" if phase == "grid" else f"{phase}: "
+        self._console.note(
+            f"{self._plan.study}: {what}running {plural(len(trials), 'trial')}; MLflow: {self._plan.runtime.tracking.uri}"
+        )
 
-    def expect(self, trials: int, epochs: int) -> None:
-        """A search's samples, counted for the ETA before they exist."""
-        self._progress.epochs_todo += trials * epochs
-
-    def _register(self, trial: PlannedTrial, tags: Mapping[str, str] = {}) -> int:
+    def _register(self, trial: PlannedTrial, phase: str, tags: Mapping[str, str] = {}) -> int:
         """The trial's run, opened or continued, with the epochs its checkpoint holds backfilled; its last logged epoch."""
         run_id, logged = self._runs.open(trial, self._plan.runtime.offline, tags)
         state = load_state(self._folder(trial.id)) or {}
@@ -73,6 +72,7 @@ class Recorder(tune.Callback):
         self._trials[trial.id] = trial
         self._run_ids[trial.id] = run_id
         self._logged[trial.id] = logged
+        self._console.add(trial.id, trial.name, trial.config["trainer"]["epochs"], logged, phase)
         return logged
 
     def _folder(self, trial_id: str) -> str:
@@ -83,9 +83,9 @@ class Recorder(tune.Callback):
         for member in _members(trial):
             if member["id"] not in self._run_ids:  # a search's sample: known only now
                 planned = PlannedTrial(member["id"], member["config"], **member["planned"])
-                self._register(planned, {"mlflow.parentRunId": member["parent_run"]})
+                self._register(planned, planned.questions[0], {"mlflow.parentRunId": member["parent_run"]})
             self._running.add(member["id"])
-        self._show(force=True)
+            self._console.start(member["id"])
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
         trial_id = result[MEMBER]
@@ -101,23 +101,20 @@ class Recorder(tune.Callback):
         if epoch > self._logged[trial_id]:
             self._runs.log_epochs(run_id, [{key: result[key] for key in result["metric_names"]}])
             self._logged[trial_id] = epoch
-            self._progress.epochs_done += 1
+        self._console.epoch(trial_id, epoch, result.get("val_acc"))
         if result["final"]:
             self._final.add(trial_id)
         if "confusion_matrix" in result:
             self._confusion[trial_id] = result["confusion_matrix"]
-        self._show()
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         for member in _members(trial):
             self._end(member["id"], error=None)
-        self._show(force=True)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         error = str(getattr(trial, "error_file", "") or "")
         for member in _members(trial):
             self._end(member["id"], error=error)
-        self._show(force=True)
 
     def _end(self, trial_id: str, error: str | None) -> None:
         """End a member's run: finished if it reported its last epoch, else failed (`error`) or stopped early."""
@@ -126,7 +123,8 @@ class Recorder(tune.Callback):
         if trial_id not in self._final and error is not None:
             self._runs.end_trial(run_id, "failed", error_file=error)
             self._failed.add(trial_id)
-            print(f"{self._plan.study}: trial {trial_id} ({self._trials[trial_id].name}) failed; see {error}", file=self._out)
+            self._console.end(trial_id, "failed")
+            self._console.note(f"{self._plan.study}: trial {trial_id} ({self._trials[trial_id].name}) failed; see {error}")
             return
         artifacts = trial_artifacts(
             self._trials[trial_id], self._folder(trial_id), self._confusion.get(trial_id), self._machine.get(trial_id)
@@ -134,9 +132,11 @@ class Recorder(tune.Callback):
         if trial_id in self._final:
             self._runs.end_trial(run_id, "finished", artifacts)
             self._finished.add(trial_id)
+            self._console.end(trial_id, "finished")
         else:  # a scheduler (ASHA) stopped it: recorded as such, with the epoch it reached
             self._runs.end_trial(run_id, "early_stopped", artifacts, stopped_at_epoch=str(self._logged[trial_id]))
             self._stopped.add(trial_id)
+            self._console.end(trial_id, "early_stopped")
 
     # ---------------------------------------------------------------------------------------------
     def close_search(self, parent_run: str) -> None:
@@ -162,18 +162,13 @@ class Recorder(tune.Callback):
         interrupted = self.interrupted()
         verdict = "interrupted: run the same command again to resume" if interrupted else "done"
         stopped = f", {len(self._stopped)} stopped early" if self._stopped else ""
-        print(
-            f"{self._plan.study}: {len(self._finished)}/{len(self._run_ids)} trials finished{stopped}, "
-            f"{len(self._failed)} failed in {self._progress.elapsed()}; {verdict}.",
-            file=self._out,
+        self._console.note(
+            f"{self._plan.study}: {len(self._finished)}/{plural(len(self._run_ids), 'trial')} finished{stopped}, "
+            f"{len(self._failed)} failed in {clock(self._console.progress.elapsed())}; {verdict}."
         )
         return RunSummary(
             len(self._plan.trials), len(self._run_ids), len(self._finished), len(self._stopped), len(self._failed), interrupted
         )
-
-    def _show(self, force: bool = False) -> None:
-        done = len(self._finished) + len(self._stopped)
-        self._progress.show(done, len(self._run_ids), len(self._running), len(self._failed), force)
 
 
 def _members(trial: Any) -> list[dict[str, Any]]:

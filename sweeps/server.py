@@ -36,6 +36,7 @@ class ServerOptions:
     backend_store_uri: str = "sqlite:///mlflow.db"
     artifacts_destination: str = "mlartifacts"  # a local folder, or s3://bucket/prefix
     auth: bool = False
+    quiet: bool = False  # errors only: no start-up notices, warnings or a log line per request (`sweep ui`)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ def server_process(options: ServerOptions, environ: Mapping[str, str]) -> Server
         "--workers", "1",  # one writer (the driver), and SQLite serialises writes anyway
     ]  # fmt: skip
     env = dict(environ)
+    if options.quiet:
+        argv += ["--registry-store-uri", backend]  # else MLflow says it uses the backend store's
+        argv += ["--uvicorn-opts", "--log-level warning --no-access-log"]  # uvicorn: no start-up lines, no access log
+        env["PYTHONWARNINGS"] = "ignore"  # the libraries' deprecation warnings are not the user's to act on
+        env["MLFLOW_LOGGING_LEVEL"] = "WARNING"
     # MLflow's job runner (eight more processes) serves GenAI features a sweep never calls.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     if options.auth:

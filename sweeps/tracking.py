@@ -3,6 +3,9 @@
 Tags (../shared/contracts.md): `sweeps.trial_id`, `sweeps.questions`, `sweeps.study`, `sweeps.kind`.
 Every epoch's metrics go in one batched call (a REST `log_metric` costs ~50 ms each). `StudyRuns` sends
 every write through one `Outbox`, which holds them in order while a tracking server is away.
+Each trial run also records `sweeps.code_hash`, the hash of the code that trains it
+(`trainables.code`). A run trained again by `sweep run --rerun stale` is tagged `sweeps.superseded`
+and keeps its data, but is no longer the trial's run: every read here leaves it out.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sweeps.locations import sqlite_path
 from sweeps.outbox import OutageLimits, Outbox
 from sweeps.plan import Plan, PlannedTrial, Status
 from sweeps.reachability import answers
+from trainables.code import code_hash
 
 TRIAL_ID = "sweeps.trial_id"
 QUESTIONS = "sweeps.questions"
@@ -29,6 +33,8 @@ KIND = "sweeps.kind"
 GROUP = "sweeps.group"  # trials that differ only in seed (a question's repeats) share it
 PARAMETERS = "sweeps.parameters"  # the model's trainable parameters
 OUTCOME = "sweeps.outcome"  # how a trial's run ended: one of Outcome
+CODE_HASH = "sweeps.code_hash"  # trainables.code.code_hash of the trial's kind when it (last) trained
+SUPERSEDED = "sweeps.superseded"  # "true": a later run of the same trial (or search) replaces this one
 Outcome = Literal["finished", "early_stopped", "failed"]
 _OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED"}
 _STATUS = {"FINISHED": "finished"}  # any other MLflow status (RUNNING, KILLED, FAILED) is "partial"
@@ -57,11 +63,26 @@ def read_statuses(uri: str, study: str) -> dict[str, Status]:
     return {trial_id: status_of(run) for trial_id, run in trial_runs(*found).items()}
 
 
+def read_trial_runs(uri: str, study: str) -> dict[str, Any]:
+    """Trial id → its current run, reading only (a missing sqlite store is not created)."""
+    found = find_experiment(uri, study)
+    return {} if found is None else trial_runs(*found)
+
+
 def apply_statuses(plan: Plan) -> None:
-    """Fill each planned trial's status from the tracking store."""
-    statuses = read_statuses(plan.runtime.tracking.uri, plan.study)
+    """Fill each planned trial's status, and for a finished one the code it was trained by, from the store."""
+    runs = read_trial_runs(plan.runtime.tracking.uri, plan.study)
     for trial in plan.trials:
-        trial.status = statuses.get(trial.id, "new")
+        run = runs.get(trial.id)
+        trial.status = "new" if run is None else status_of(run)
+        trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
+        trial.stale = trial.status == "finished" and is_stale(run, trial.config.get("trainable", "image"))
+
+
+def is_stale(run: Any, kind: str | None = None) -> bool:
+    """Whether a trial's run was trained by other code than this checkout's (or by code not recorded)."""
+    kind = kind or run.data.params.get("trainable", "image")
+    return run.data.tags.get(CODE_HASH) != code_hash(kind)
 
 
 class StudyRuns:
@@ -94,9 +115,9 @@ class StudyRuns:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
         (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
         run_id = self._runs.get(trial.id)
+        code = code_hash(trial.config.get("trainable", "image"))
         if run_id is not None:
-            questions = ",".join(trial.questions)
-            self._outbox.send(lambda: self.client.set_tag(run_id, QUESTIONS, questions))
+            self.set_tags(run_id, {QUESTIONS: ",".join(trial.questions), CODE_HASH: code})
             self._outbox.send(lambda: self.client.update_run(run_id, status="RUNNING"))
             return run_id, self._outbox.call(lambda: _last_epoch(self.client, run_id))
         tags = {
@@ -108,6 +129,7 @@ class StudyRuns:
             "sweeps.data_source": trial.config["data"]["source"],
             "sweeps.offline": str(offline).lower(),
             "sweeps.parameters": str(trial.parameters),
+            CODE_HASH: code,
             **_git_tags(),
             **tags,
         }
@@ -119,11 +141,12 @@ class StudyRuns:
 
     def _create_run(self, trial: PlannedTrial, tags: dict[str, str]) -> str:
         """A new run for `trial`; tried again after a lost answer, it finds the run the server did create."""
-        created = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{KIND}` = 'trial'", max_results=1
+        found = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{KIND}` = 'trial'", max_results=100
         )
-        if created:
-            return created[0].info.run_id
+        created = next((run for run in found if not superseded(run)), None)  # a superseded run is the old code's
+        if created is not None:
+            return created.info.run_id
         return self.client.create_run(self.experiment_id, run_name=trial.name, tags=tags).info.run_id
 
     def backfill(self, run_id: str, logged: int, history: list[dict[str, Any]], epochs: int) -> int:
@@ -136,20 +159,50 @@ class StudyRuns:
         self.log_epochs(run_id, missing)
         return max([logged] + [int(epoch["epoch"]) for epoch in missing])
 
+    def _search_parent(self, question: str) -> Any | None:
+        """The current (not superseded) parent run of a question's search, if any."""
+        found = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{KIND}` = 'search' and tags.`{QUESTIONS}` = '{question}'",
+            max_results=100,
+        )
+        return next((run for run in found if not superseded(run)), None)
+
     def search_run(self, question: str) -> tuple[str, bool]:
         """The parent run of a question's search (created if new), and whether the search finished."""
         return self._outbox.call(lambda: self._search_run(question))
 
     def _search_run(self, question: str) -> tuple[str, bool]:
-        found = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{KIND}` = 'search' and tags.`{QUESTIONS}` = '{question}'",
-            max_results=1,
-        )
-        if found:
-            return found[0].info.run_id, found[0].info.status == "FINISHED"
+        found = self._search_parent(question)
+        if found is not None:
+            return found.info.run_id, found.info.status == "FINISHED"
         tags = {KIND: "search", QUESTIONS: question, STUDY: self.study, **_git_tags()}
         return self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id, False
+
+    def search_done(self, question: str) -> bool:
+        """Whether the question's search has finished (reading only: no parent run is created)."""
+        found = self._outbox.call(lambda: self._search_parent(question))
+        return found is not None and found.info.status == "FINISHED"
+
+    def search_samples(self, question: str) -> tuple[Any | None, list[Any]]:
+        """The current parent run of a question's search and the current trial runs under it."""
+        parent = self._search_parent(question)
+        if parent is None:
+            return None, []
+        parent_id = parent.info.run_id
+        samples = [run for run in trial_runs(self.client, self.experiment_id).values() if run.data.tags.get("mlflow.parentRunId") == parent_id]
+        return parent, samples
+
+    def supersede(self, run_id: str) -> None:
+        """`run_id` is no longer its trial's (or search's) run: tagged, kept, left out of every read."""
+        self.set_tags(run_id, {SUPERSEDED: "true"})
+        for trial_id, current in list(self._runs.items()):
+            if current == run_id:
+                del self._runs[trial_id]
+
+    def current_run(self, trial_id: str) -> str | None:
+        """The run id of the trial's current run, if it has one."""
+        return self._runs.get(trial_id)
 
     def best_trial(self, question: str, metric: str, mode: str) -> Any | None:
         """The finished trial run answering `question` with the best final `metric`; None if none yet."""
@@ -171,24 +224,6 @@ class StudyRuns:
             )
         )
 
-    def register_best(self, question: str, run: Any, metric: str) -> str:
-        """Register a search's best trial's weights in the model registry as `<study>-<question>`."""
-        return self._outbox.call(lambda: self._register_best(question, run, metric))
-
-    def _register_best(self, question: str, run: Any, metric: str) -> str:
-        name = f"{self.study}-{question}"
-        if not self.client.search_registered_models(filter_string=f"name = '{name}'"):
-            self.client.create_registered_model(name, tags={STUDY: self.study, QUESTIONS: question})
-        versions = self.client.search_model_versions(filter_string=f"name = '{name}' and run_id = '{run.info.run_id}'")
-        if not versions:
-            self.client.create_model_version(
-                name,
-                source=f"{run.info.artifact_uri}/checkpoint",
-                run_id=run.info.run_id,
-                tags={metric: str(run.data.metrics[metric]), TRIAL_ID: run.data.tags[TRIAL_ID]},
-            )
-        return name
-
     def update_questions(self, trials: Iterable[PlannedTrial]) -> None:
         """A finished trial that a newly added question shares answers that question too."""
         listed = list(trials)
@@ -206,7 +241,7 @@ class StudyRuns:
     def statuses(self) -> dict[str, Status]:
         """Trial id → status of its run, after every held write."""
         found = self._outbox.call(lambda: trial_runs(self.client, self.experiment_id))
-        return {trial_id: _status(run) for trial_id, run in found.items()}
+        return {trial_id: status_of(run) for trial_id, run in found.items()}
 
     def log_epochs(self, run_id: str, epochs: Iterable[Mapping[str, Any]]) -> None:
         """One batched call: every numeric metric of each epoch, at step = epoch number."""
@@ -266,8 +301,13 @@ def client_for(uri: str) -> Any:
     return MlflowClient(tracking_uri=uri)
 
 
+def superseded(run: Any) -> bool:
+    return run.data.tags.get(SUPERSEDED) == "true"
+
+
 def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
-    """Trial id → its run; were there ever two, the finished one wins (none is ever dropped)."""
+    """Trial id → its current run. Superseded runs (trained again after a code change) are left out;
+    were there ever two others, the finished one wins (none is ever dropped)."""
     runs: dict[str, Any] = {}
     token = None
     while True:
@@ -276,7 +316,7 @@ def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
         )
         for run in page:
             trial_id = run.data.tags.get(TRIAL_ID)
-            if trial_id and (trial_id not in runs or status_of(run) == "finished"):
+            if trial_id and not superseded(run) and (trial_id not in runs or status_of(run) == "finished"):
                 runs[trial_id] = run
         token = page.token
         if not token:
@@ -296,7 +336,10 @@ def best_trial(client: Any, experiment_id: str, question: str, metric: str, mode
     runs = client.search_runs(
         [experiment_id], filter_string=f"tags.`{KIND}` = 'trial' and attributes.status = 'FINISHED'", max_results=5000
     )
-    answering = [r for r in runs if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics]
+    answering = [
+        r for r in runs
+        if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics and not superseded(r)
+    ]  # fmt: skip
     if not answering:
         return None
     sign = 1.0 if mode == "max" else -1.0

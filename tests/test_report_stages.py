@@ -40,6 +40,7 @@ from sweeps.report.sections import question_section
 from sweeps.report.write import write_report
 from sweeps.stages import stage_trials
 from sweeps.tracking import QUESTIONS, StudyRuns
+from trainables.code import code_hash
 
 STUDY = "jhu_fashion"
 SELECTED = ["q13", "q14", "q15"]  # with q01, which q15 is compared with
@@ -156,8 +157,9 @@ def test_search_section_lists_every_sample_by_final_metric_with_the_best_marked(
                      "val_acc (max)", "12 samples", "ASHA (grace period 2 epochs, reduction factor 3)"):
         assert expected in settings
     (table,) = tables
-    assert table.header == ["run", "status", "final val acc", "model", "optim.lr", "model.dropout", "trainer.batch_size"]
+    assert table.header == ["run", "status", "final val acc", "model", "optim.lr", "model.dropout", "trainer.batch_size", "code"]
     rows = _rows(table)
+    assert {row["code"] for row in rows} == {code_hash("image")}  # the code that trained each sample
     order = [2, 0, 3, 1]  # by final val_acc: 0.85, 0.80, 0.60, 0.50
     assert [row["run"] for row in rows] == ["q13 s3 (best)", "q13 s1", "q13 s4", "q13 s2"]
     assert [row["status"] for row in rows] == ["finished", "finished", "stopped early at epoch 2", "stopped early at epoch 1"]
@@ -182,9 +184,10 @@ def test_stage_section_compares_with_the_q01_run_it_names(store: Store, tmp_path
     stage, q01 = _rows(table)
     assert stage == {"run": f"q15 data=mnist optim.lr=x0.01 from q13:{store.samples[BEST]}", "status": "finished",
                      "final val acc": "0.9700", "test acc": "0.9600", "epochs": "3",
-                     "train seconds": "2.10"}  # 0.6 + 0.7 + 0.8 s
+                     "train seconds": "2.10",  # 0.6 + 0.7 + 0.8 s
+                     "code": code_hash("image")}  # the code that trained it: this checkout's
     assert q01 == {"run": "q01 data=mnist (reference)", "status": "finished", "final val acc": "0.9200",
-                   "test acc": "0.9100", "epochs": "3", "train seconds": "2.10"}
+                   "test acc": "0.9100", "epochs": "3", "train seconds": "2.10", "code": code_hash("image")}
     assert paragraphs[0].text.startswith(f"Finding: Best run: {stage['run']}, final val acc 0.9700 (n = 1); "
                                          "worst: q01 data=mnist (the reference), final val acc 0.9200 (n = 1); one run each")
     assert [image.path for image in images] == ["figures/q15_val_acc.png"]

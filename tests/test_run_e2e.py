@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -247,6 +248,27 @@ def _artifact_weights(client: MlflowClient, run_id: str, folder: Path) -> dict:
     return torch.load(path, weights_only=True)
 
 
+def _assert_registered_model_scores_test_acc(workdir: Path, tmp_path: Path, best: Any) -> None:
+    """The registered version is an MLflow PyTorch model: loaded from the registry, it scores the best
+    trial's test set (read with the trainable's own data code) at exactly the run's test_acc."""
+    import mlflow
+    import torch
+    import yaml
+    from mlflow.artifacts import download_artifacts
+
+    from trainables.image.network import labelled_test_set
+
+    mlflow.set_tracking_uri(_uri(workdir))
+    network = mlflow.pytorch.load_model("models:/jhu_fashion-q13/1")
+    config_file = download_artifacts(
+        run_id=best.info.run_id, artifact_path="config.yaml", dst_path=str(tmp_path), tracking_uri=_uri(workdir)
+    )
+    inputs, labels = labelled_test_set(yaml.safe_load(Path(config_file).read_text()), workdir / "data")
+    with torch.no_grad():
+        accuracy = (network(inputs).argmax(1) == labels).float().mean().item()
+    assert accuracy == pytest.approx(best.data.metrics["test_acc"], abs=1e-9)
+
+
 def test_search_then_evaluation_and_fine_tuning_stages(workdir: Path, tmp_path: Path) -> None:
     import torch
 
@@ -269,6 +291,7 @@ def test_search_then_evaluation_and_fine_tuning_stages(workdir: Path, tmp_path: 
     best = max(finished, key=lambda run: run.data.metrics["val_acc"])
     (version,) = client.search_model_versions("name = 'jhu_fashion-q13'")
     assert version.run_id == best.info.run_id
+    _assert_registered_model_scores_test_acc(workdir, tmp_path, best)
 
     (q14,) = [run for run in runs if run.data.tags["sweeps.questions"] == "q14"]
     (q15,) = [run for run in runs if run.data.tags["sweeps.questions"] == "q15"]

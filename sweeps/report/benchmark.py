@@ -7,6 +7,7 @@ import statistics
 
 from sweeps.report.collect import RunRecord, StudyRecord
 from sweeps.report.document import Block, Heading, Paragraph, Table
+from sweeps.report.runs import code_cell
 from sweeps.report.stats import SECONDS_PER_EPOCH, TEST_ACC, TRAIN_SECONDS, Column, end_of_run, over_epochs
 
 MACHINE = ("hostname", "os", "cpu", "cpu_count", "memory_gib", "gpu", "python", "torch")  # tags sys.<name>
@@ -38,9 +39,9 @@ def benchmark_blocks(study: StudyRecord) -> list[Block]:
     for index, (machine, grouped) in enumerate(machines.items(), start=1):
         blocks.append(Heading(3, f"Machine {index}: {machine[0]}"))
         blocks.append(Table(list(MACHINE), [list(machine)]))
-        header = ["run", "trial", "status", "epochs", *[column.title for column in TIMINGS]]
+        header = ["run", "trial", "status", "epochs", *[column.title for column in TIMINGS], "code"]
         body = [
-            [run.name, run.trial_id, run.status, str(run.epochs_logged), *(_cell(column, run) for column in TIMINGS)]
+            [run.name, run.trial_id, run.status, str(run.epochs_logged), *(_cell(column, run) for column in TIMINGS), code_cell([run])]
             for run in grouped
         ]
         blocks.append(Table(header, body))

@@ -22,6 +22,7 @@ from sweeps.report.stats import (
     variant_rows,
     varying_keys,
 )
+from sweeps.report.runs import code_cell
 from sweeps.report.table import REFERENCE, QuestionTable, TableColumn, TableRow
 
 PARAMETERS = TableColumn("parameters")
@@ -101,10 +102,11 @@ def _runs_table(rows: list[VariantRow]) -> Table:
         for trial_id in row.variant.trials:
             run = runs.get(trial_id)
             if run is None:
-                body.append([row.label, trial_id, "missing", "—", "—"])
+                body.append([row.label, trial_id, "missing", "—", "—", "—"])
             else:
-                body.append([row.label, trial_id, run.status, f"{run.epochs_logged}/{run.planned_epochs}", run.name])
-    return Table(["variant", "trial", "status", "epochs logged", "MLflow run"], body)
+                status = f"{run.epochs_logged}/{run.planned_epochs}"
+                body.append([row.label, trial_id, run.status, status, run.name, code_cell([run])])
+    return Table(["variant", "trial", "status", "epochs logged", "MLflow run", "code"], body)
 
 
 def _numeric_axes(question: PlannedQuestion) -> list[str]:

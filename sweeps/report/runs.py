@@ -11,6 +11,8 @@ from sweeps.report import figures
 from sweeps.report.collect import RunRecord
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph
+from sweeps.tracking import CODE_HASH
+from trainables.code import code_hash
 
 OUTCOME = "sweeps.outcome"  # tag: how the runner saw the trial end (finished, early_stopped, failed)
 STOPPED_AT = "sweeps.stopped_at_epoch"  # tag: the last epoch of a trial the scheduler stopped early
@@ -23,6 +25,20 @@ def run_status(run: RunRecord) -> str:
     if run.tags.get(OUTCOME) == "failed":
         return "failed"
     return run.status
+
+
+def code_cell(runs: list[RunRecord]) -> str:
+    """The code hash(es) the runs were trained by (`sweeps.code_hash`), each marked stale when it is not
+    this checkout's; — when none is recorded."""
+    cells = []
+    for run in runs:
+        recorded = run.tags.get(CODE_HASH)
+        if recorded is None:
+            continue
+        cell = recorded + ("" if recorded == code_hash(run.params.get("trainable", "image")) else " (stale)")
+        if cell not in cells:
+            cells.append(cell)
+    return ", ".join(cells) or "—"
 
 
 def final_metric(run: RunRecord, metric: str) -> float | None:

@@ -12,11 +12,13 @@ from typing import Any
 
 from sweeps.report.collect import RunRecord
 from sweeps.report.document import Table
+from sweeps.report.runs import code_cell
 from sweeps.report.stats import Stat, format_stat, format_value
 
 REFERENCE = "reference"  # the role of the row the others are compared with
 STATUS = "status"
 N = "n"  # finished runs of a row
+CODE = "code"  # the code hash(es) a row's runs were trained by (sweeps.code_hash)
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,14 @@ class QuestionTable:
 
     def block(self) -> Table:
         """The report's table: `mean ± std` per number cell, "—" for nothing."""
-        header = [self.label, STATUS, *(column.title for column in self.columns), *([N] if self.repeats else [])]
+        header = [self.label, STATUS, *(column.title for column in self.columns), *([N] if self.repeats else []), CODE]
         body = [
             [
                 row.label + (f" ({row.role})" if row.role else ""),
                 row.status,
                 *(_cell(column, row.cells.get(column.title)) for column in self.columns),
                 *([str(row.n)] if self.repeats else []),
+                code_cell([run for run in row.runs if run.finished] or row.runs),
             ]
             for row in self.rows
         ]
