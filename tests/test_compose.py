@@ -6,7 +6,6 @@ validate against the schema (or does not build its model) fails here before anyo
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -110,9 +109,7 @@ def matrix_study(study: str) -> str:
 
 
 @pytest.mark.parametrize("study", STUDIES)
-def test_every_study_composes_with_every_group_option(tmp_path: Path, study: str) -> None:
-    conf_dir = tmp_path / "conf"
-    shutil.copytree(CONF_DIR, conf_dir)
+def test_every_study_composes_with_every_group_option(conf_dir: Path, study: str) -> None:
     (conf_dir / "study" / f"{study}.yaml").write_text(matrix_study(study))
 
     plan = plan_study(study, ["offline=true"], conf_dir=conf_dir)

@@ -1,0 +1,58 @@
+"""Fixtures shared by the test modules.
+
+- `sweep` / `module_sweep`: the real `sweep` command (tests/sweep_cli.py) in an isolated working folder, with
+  its own HOME and a private, short RAY_TMPDIR; afterwards every process started with that RAY_TMPDIR is
+  killed (only those: never `ray stop`). A test that started Ray without the `slow` mark fails, so
+  `pytest -m "not slow"` stays the tier that starts no Ray.
+- `conf_dir`: a writable copy of conf/, for tests that add a study of their own.
+- `torch_threads`: torch's thread count put back after a test whose trainable set it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from sweep_cli import SweepCli, isolated
+
+from sweeps.compose import CONF_DIR
+
+
+def _fail_unless_slow(cli: SweepCli, node: pytest.Item | pytest.Collector) -> None:
+    if cli.started_ray() and node.get_closest_marker("slow") is None:
+        pytest.fail(f"{node.nodeid} started Ray without the `slow` mark (see pyproject.toml's markers)", pytrace=False)
+
+
+@pytest.fixture
+def sweep(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SweepCli]:
+    """`sweep …` in this test's own working folder (tmp_path), HOME and RAY_TMPDIR."""
+    with isolated(tmp_path) as cli:
+        yield cli
+        _fail_unless_slow(cli, request.node)
+
+
+@pytest.fixture(scope="module")
+def module_sweep(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[SweepCli]:
+    """The same, shared by a module's tests (one expensive run, many checks); the module must be `slow` if it starts Ray."""
+    with isolated(tmp_path_factory.mktemp("sweep")) as cli:
+        yield cli
+        _fail_unless_slow(cli, request.node)
+
+
+@pytest.fixture
+def conf_dir(tmp_path: Path) -> Path:
+    """A copy of conf/ that a test may add files to (`plan_study(…, conf_dir=conf_dir)`)."""
+    copy = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, copy)
+    return copy
+
+
+@pytest.fixture
+def torch_threads() -> Iterator[None]:
+    """Puts back torch's intra-op thread count, which a trainable sets to its placement's."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
