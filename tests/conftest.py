@@ -21,25 +21,28 @@ from sweep_cli import SweepCli, isolated
 from sweeps.compose import CONF_DIR
 
 
-def _fail_unless_slow(cli: SweepCli, node: pytest.Item | pytest.Collector) -> None:
-    if cli.started_ray() and node.get_closest_marker("slow") is None:
-        pytest.fail(f"{node.nodeid} started Ray without the `slow` mark (see pyproject.toml's markers)", pytrace=False)
+def _fail_unless_slow(cli: SweepCli, users: list[pytest.Item]) -> None:
+    """Fails when `cli` started Ray and a test that used it is not marked slow."""
+    unmarked = [item.nodeid for item in users if item.get_closest_marker("slow") is None]
+    if cli.started_ray() and unmarked:
+        pytest.fail(f"started Ray without the `slow` mark: {', '.join(unmarked)}", pytrace=False)
 
 
 @pytest.fixture
 def sweep(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SweepCli]:
-    """`sweep …` in this test's own working folder (tmp_path), HOME and RAY_TMPDIR."""
+    """`sweep …` in this test's own working folder and HOME (in tmp_path) and RAY_TMPDIR."""
     with isolated(tmp_path) as cli:
         yield cli
-        _fail_unless_slow(cli, request.node)
+        _fail_unless_slow(cli, [request.node])
 
 
 @pytest.fixture(scope="module")
 def module_sweep(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[SweepCli]:
-    """The same, shared by a module's tests (one expensive run, many checks); the module must be `slow` if it starts Ray."""
+    """The same, shared by a module's tests (one expensive run, many checks)."""
     with isolated(tmp_path_factory.mktemp("sweep")) as cli:
         yield cli
-        _fail_unless_slow(cli, request.node)
+        users = [item for item in request.session.items if item.module is request.module and "module_sweep" in item.fixturenames]
+        _fail_unless_slow(cli, users)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The `sweep` command as a user runs it (`python -m sweeps …` in a subprocess), isolated per test.
 
-A `SweepCli` owns a working folder, a HOME inside it and a private RAY_TMPDIR. That RAY_TMPDIR is short
+A `SweepCli` owns a working folder, a HOME beside it and a private RAY_TMPDIR. That RAY_TMPDIR is short
 (Ray's socket paths are length-limited, so it sits directly under /tmp) and it is the mark of every process
 the test started: Ray's processes inherit it, so the clean-up finds them by it in /proc and stops those,
 never anyone else's Ray (no `ray stop`). tests/conftest.py hands them out as the `sweep` fixtures.
@@ -24,14 +24,15 @@ from typing import IO, Any
 
 @dataclass(frozen=True)
 class SweepCli:
-    workdir: Path  # the command's working folder; HOME is workdir/home
+    workdir: Path  # the command's working folder, empty at first
+    home: Path  # its HOME
     ray_tmp: Path  # its private RAY_TMPDIR
 
     @property
     def env(self) -> dict[str, str]:
         """This environment, with HOME and RAY_TMPDIR of the test's own and none of the user's MLflow settings."""
         inherited = {key: value for key, value in os.environ.items() if not key.startswith("MLFLOW_")}
-        return {**inherited, "HOME": str(self.workdir / "home"), "RAY_TMPDIR": str(self.ray_tmp), "PYTHONUNBUFFERED": "1"}
+        return {**inherited, "HOME": str(self.home), "RAY_TMPDIR": str(self.ray_tmp), "PYTHONUNBUFFERED": "1"}
 
     @property
     def uri(self) -> str:
@@ -100,10 +101,12 @@ class SweepCli:
 
 
 @contextmanager
-def isolated(workdir: Path) -> Iterator[SweepCli]:
-    """A `SweepCli` in `workdir` (HOME created in it); at the end its processes are killed and its RAY_TMPDIR removed."""
-    (workdir / "home").mkdir()
-    cli = SweepCli(workdir, Path(tempfile.mkdtemp(prefix="swt", dir="/tmp")))
+def isolated(folder: Path) -> Iterator[SweepCli]:
+    """A `SweepCli` working in folder/work with HOME folder/home; at the end the processes started with its
+    RAY_TMPDIR are killed and that folder removed."""
+    (folder / "work").mkdir()
+    (folder / "home").mkdir()
+    cli = SweepCli(folder / "work", folder / "home", Path(tempfile.mkdtemp(prefix="swt", dir="/tmp")))
     try:
         yield cli
     finally:
