@@ -6,6 +6,7 @@ validate against the schema (or does not build its model) fails here before anyo
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ def study_kind(study: str) -> str:
     return str(written or OmegaConf.load(CONF_DIR / "config.yaml").trainable)
 
 
+@functools.cache  # reads two YAML files; asked ~250 times at collection
 def fits(kind_name: str, group: str, option: str) -> bool:
     """Whether an option's own YAML is a valid `group` section of that trainable's trial config.
 
@@ -56,10 +58,11 @@ def fits(kind_name: str, group: str, option: str) -> bool:
 
 
 STUDIES = available_studies()
-KINDS = sorted({study_kind(study) for study in STUDIES})
+KIND_OF = {study: study_kind(study) for study in STUDIES}
+KINDS = sorted(set(KIND_OF.values()))
 OPTIONS = {group: group_options(group) for group in CONFIG_GROUPS}
 OPTIONS_OF = {
-    study: {group: [o for o in options if fits(study_kind(study), group, o)] for group, options in OPTIONS.items()}
+    study: {group: [o for o in options if fits(KIND_OF[study], group, o)] for group, options in OPTIONS.items()}
     for study in STUDIES
 }
 
