@@ -1,22 +1,18 @@
 """`sweep report`: the report of a real small run, checked against MLflow's own numbers; repeats' mean ± std.
 
-The module's fixture runs three questions of jhu_fashion end to end (offline, one epoch) with the real
-CLI against a real Ray and a sqlite MLflow store, then writes the report with `sweep report`. Every
-number a table shows is recomputed here from MLflow directly. Repeats (no study has them yet) are
-checked on a store written through the runner's MLflow writer with chosen numbers (tests/report_store.py).
+The `reported` fixture runs three questions of jhu_fashion end to end (offline, one epoch) with the real
+CLI against a real Ray and a sqlite MLflow store, then writes the report with `sweep report`: the tests
+that use it are marked slow. Every number a table shows is recomputed there from MLflow directly. Repeats
+(no study has them yet) are checked on a store written through the runner's MLflow writer with chosen
+numbers (tests/report_store.py), and need no Ray.
 """
 
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +22,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 from report_store import write_repeats_store
 from scipy import stats
-from test_run_e2e import _kill_leftovers
+from sweep_cli import SweepCli
 
 from sweeps.plan import Plan, plan_study
 from sweeps.report.collect import read_study
@@ -49,31 +45,17 @@ class Reported:
     folder: Path  # the report folder
 
 
-def _sweep(workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sweeps", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=600
-    )
-
-
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reported]:
-    workdir = tmp_path_factory.mktemp("report")
-    (workdir / "home").mkdir()
-    ray_tmp = Path(tempfile.mkdtemp(prefix="swp", dir="/tmp"))  # short: Ray's socket paths are length-limited
-    env = {**os.environ, "HOME": str(workdir / "home"), "RAY_TMPDIR": str(ray_tmp), "PYTHONUNBUFFERED": "1"}
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={uri}")
-    try:
-        ran = _sweep(workdir, env, "run", STUDY, *overrides, "--questions", ",".join(QUESTIONS))
-        assert ran.returncode == 0, ran.stdout + ran.stderr
-        report = _sweep(workdir, env, "report", STUDY, *overrides, "--questions", ",".join(QUESTIONS))
-        assert report.returncode == 0, report.stdout + report.stderr
-        assert "index.html" in report.stdout
-        plan = plan_study(STUDY, overrides, QUESTIONS)
-        yield Reported(workdir, uri, overrides, plan, workdir / "reports" / STUDY)
-    finally:
-        _kill_leftovers(ray_tmp)
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+def reported(module_sweep: SweepCli) -> Reported:
+    """Three questions of jhu_fashion run for real (Ray, one epoch each), then `sweep report`: tests using it are slow."""
+    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={module_sweep.uri}")
+    ran = module_sweep("run", STUDY, *overrides, "--questions", ",".join(QUESTIONS))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    report = module_sweep("report", STUDY, *overrides, "--questions", ",".join(QUESTIONS))
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "index.html" in report.stdout
+    plan = plan_study(STUDY, overrides, QUESTIONS)
+    return Reported(module_sweep.workdir, module_sweep.uri, overrides, plan, module_sweep.workdir / "reports" / STUDY)
 
 
 def _sections(markdown: str) -> dict[str, str]:
@@ -123,6 +105,7 @@ def _mlflow_numbers(client: MlflowClient, experiment_id: str, trial_id: str) -> 
     return run.info.run_name, numbers
 
 
+@pytest.mark.slow
 def test_report_has_a_section_for_every_question_in_study_order(reported: Reported) -> None:
     markdown = (reported.folder / "report.md").read_text()
     page = (reported.folder / "index.html").read_text()
@@ -135,6 +118,7 @@ def test_report_has_a_section_for_every_question_in_study_order(reported: Report
     assert "Varies: model.dropout ∈ {0, 0.25, 0.5, 0.9, 1}" in sections["q05"]
 
 
+@pytest.mark.slow
 def test_every_table_row_matches_mlflow(reported: Reported) -> None:
     client = MlflowClient(reported.uri)
     experiment_id = client.get_experiment_by_name(STUDY).experiment_id
@@ -152,6 +136,7 @@ def test_every_table_row_matches_mlflow(reported: Reported) -> None:
                 _assert_shows(row[column], expected)
 
 
+@pytest.mark.slow
 def test_benchmark_lists_every_run_under_its_machine(reported: Reported) -> None:
     client = MlflowClient(reported.uri)
     runs = client.search_runs([client.get_experiment_by_name(STUDY).experiment_id], "tags.`sweeps.kind` = 'trial'")
@@ -173,6 +158,7 @@ def _linked_figures(folder: Path) -> tuple[set[str], set[str]]:
     return markdown, page
 
 
+@pytest.mark.slow
 def test_every_figure_exists_and_is_a_valid_png(reported: Reported) -> None:
     markdown, page = _linked_figures(reported.folder)
     assert markdown == page
@@ -196,6 +182,7 @@ def test_every_figure_exists_and_is_a_valid_png(reported: Reported) -> None:
         assert height > 100 and width > 100, name
 
 
+@pytest.mark.slow
 def test_summary_runs_hold_the_figures_and_a_second_report_updates_them(reported: Reported) -> None:
     client = MlflowClient(reported.uri)
     experiment_id = client.get_experiment_by_name(STUDY).experiment_id
@@ -221,14 +208,14 @@ def test_summary_runs_hold_the_figures_and_a_second_report_updates_them(reported
     assert statuses == {trial.id: "finished" for trial in reported.plan.trials}  # summaries are not trials
 
 
-def test_a_store_without_the_study_is_one_line_of_bad_input(tmp_path: Path) -> None:
-    store = tmp_path / "absent.db"
-    result = _sweep(tmp_path, dict(os.environ), "report", STUDY, "offline=true", f"tracking.uri=sqlite:///{store}")
+def test_a_store_without_the_study_is_one_line_of_bad_input(sweep: SweepCli) -> None:
+    store = sweep.workdir / "absent.db"
+    result = sweep("report", STUDY, "offline=true", f"tracking.uri=sqlite:///{store}")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"sweep: error: tracking.uri: no MLflow store at sqlite:///{store}; run `sweep run {STUDY}` first"
     ]
-    assert not store.exists() and not (tmp_path / "reports").exists()
+    assert not store.exists() and not (sweep.workdir / "reports").exists()
 
 
 # --- repeats: a question run three times per variant, on a store with chosen numbers ----------------------
