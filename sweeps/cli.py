@@ -143,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from sweeps.estimate import estimate_plan
     from sweeps.packs import pending_packs
+    from sweeps.prefixes import prefixes
     from sweeps.plan import plan_study
     from sweeps.plan_store import complete_plan
     from sweeps.plan_text import print_plan
@@ -157,9 +158,12 @@ def _plan(args: argparse.Namespace) -> int:
     if args.json:
         document = plan.to_json()
         pack_of = {member.id: pack.id for pack in pending_packs(plan) for member in pack.members}
+        continued = prefixes(plan.trials)
         for trial in document["trials"]:
             if trial["id"] in pack_of:
                 trial["pack"] = pack_of[trial["id"]]  # the Ray trial it would train in (its own id: alone)
+            if trial["id"] in continued:
+                trial["continues"] = continued[trial["id"]].id  # starts from that trial's last checkpoint
         json.dump({**document, "estimate": estimate.to_json()}, sys.stdout, indent=2)
         print()
     else:

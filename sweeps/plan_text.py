@@ -9,6 +9,7 @@ from typing import TextIO
 
 from sweeps.packs import describe_packs, pending_packs
 from sweeps.plan import Plan, PlannedQuestion, PlannedTrial
+from sweeps.prefixes import prefixes
 from sweeps.progress import plural
 
 LABEL = 40  # characters of the label column
@@ -69,6 +70,9 @@ def print_plan(plan: Plan, out: TextIO) -> None:
         file=out,
     )
     print(describe_packs(pending_packs(plan)), file=out)
+    continued = [trial for trial in plan.trials if trial.status != "finished" and trial.id in prefixes(plan.trials)]
+    if continued:
+        print(f"prefix reuse: {plural(len(continued), 'trial')} continue a shorter trial's last checkpoint", file=out)
     print(f"MLflow: {plan.runtime.tracking.uri} · experiment {plan.study}", file=out)
 
 

@@ -54,11 +54,12 @@ class Recorder(tune.Callback):
         self._stopped: set[str] = set()  # early-stopped by a scheduler: not failures, not finished
         self._failed: set[str] = set()
 
-    def begin(self, trials: list[PlannedTrial], phase: str) -> None:
-        """Open (or continue) the runs of known trials about to run (`phase`: the grid, or a stage); say what runs."""
+    def begin(self, trials: list[PlannedTrial], phase: str, tags: Mapping[str, Mapping[str, str]] = {}) -> None:
+        """Open (or continue) the runs of known trials about to run (`phase`: the grid, or a stage); say what
+        runs. `tags`: trial id → extra tags of its run, if it is created now."""
         self._console.expect(phase, len(trials), 1)
         for trial in trials:
-            self._register(trial, phase)
+            self._register(trial, phase, tags.get(trial.id, {}))
         what = "" if phase == "grid" else f"{phase}: "
         self._console.note(
             f"{self._plan.study}: {what}running {plural(len(trials), 'trial')}; MLflow: {self._plan.runtime.tracking.uri}"

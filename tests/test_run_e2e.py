@@ -65,6 +65,13 @@ def test_whole_study_runs_once_and_a_second_invocation_runs_nothing(sweep: Sweep
         assert {"config.yaml", "confusion_matrix.csv", "checkpoint", "machine.json"} <= artifacts
     q01 = [run for run in runs if "q01" in run.data.tags["sweeps.questions"].split(",")]
     assert {run.data.params["data.source"] for run in q01} == {"digits", "digits_permuted"}
+    # Q2's 2-epoch trials continued Q1's 1-epoch trials: their first epoch is that one's, logged as theirs.
+    continued = {t["id"]: t["continues"] for t in plan["trials"] if "continues" in t}
+    assert len(continued) == 2
+    for longer, shorter in continued.items():
+        assert by_trial[longer].data.tags["sweeps.continued_from"] == shorter
+        first_epochs = [client.get_metric_history(by_trial[t].info.run_id, "val_acc")[0].value for t in (longer, shorter)]
+        assert first_epochs[0] == first_epochs[1]
 
     started = time.monotonic()
     second = sweep("run", STUDY, *overrides)
