@@ -109,6 +109,15 @@ def _decode(data: bytes) -> dict[str, Any]:
     return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
 
 
+def remove_state(folder: str) -> None:
+    """Forget the trial's checkpoints (the latest and the one before, if any): its next start trains from scratch."""
+    filesystem, path = resolve(folder)
+    for name in (STATE, PREVIOUS):
+        target = join(path, name)
+        if filesystem.get_file_info(target).type != fs.FileType.NotFound:
+            filesystem.delete_file(target)
+
+
 @functools.lru_cache(maxsize=256)  # a trial saves every epoch: resolve its folder (an S3 region lookup) once
 def resolve(location: str) -> tuple[fs.FileSystem, str]:
     if is_uri(location):

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from sweeps.compose import available_studies
-from sweeps.errors import SweepError
-from sweeps.process import keep_ray_on_loopback, quiet_libraries
+from sweeps.errors import StudyStopped, SweepError
+from sweeps.process import bound_mlflow_retries, keep_ray_on_loopback, quiet_libraries, quiet_optuna
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED_TRIALS = 1
+EXIT_STOPPED = 3  # the run stopped cleanly on a fault of its environment; the same command resumes it
 EXIT_INTERRUPTED = 130  # as a shell reports Ctrl-C
 
 _OVERRIDES_HELP = (
@@ -66,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
             "--questions", metavar="IDS", help="only these questions, comma-separated (e.g. q01,q03)"
         )
     plan.add_argument("--json", action="store_true", help="print the plan as one JSON object (../shared/contracts.md)")
+    run.add_argument(
+        "--rerun",
+        choices=["stale"],
+        help="stale: train again the finished trials (and searches) whose code changed since they ran "
+        "(their code hash differs); the old runs are kept, tagged sweeps.superseded",
+    )
     ui = commands.add_parser(
         "ui",
         help="serve the MLflow UI of the configured store on 127.0.0.1 (Ctrl-C stops it)",
@@ -111,45 +118,80 @@ def main(argv: Sequence[str] | None = None) -> int:
     if takes_overrides:
         args.overrides += extra  # overrides after an option (`sweep plan S --json offline=true`)
     quiet_libraries()
+    bound_mlflow_retries()
     try:
         return _COMMANDS[args.command](args)
     except SweepError as error:
         print(f"sweep: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except StudyStopped as stopped:
+        print(f"sweep: stopped: {stopped}", file=sys.stderr)
+        return EXIT_STOPPED
+    except Exception as error:
+        from sweeps.reachability import reason, unreachable
+
+        if not unreachable(error):
+            raise
+        print(
+            f"sweep: error: tracking.uri: the MLflow server stopped answering ({reason(error)}); "
+            "start it again, then run the same command",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from sweeps.estimate import estimate_plan
     from sweeps.packs import pending_packs
+    from sweeps.prefixes import prefixes
     from sweeps.plan import plan_study
+    from sweeps.plan_store import complete_plan
     from sweeps.plan_text import print_plan
-    from sweeps.tracking import apply_statuses
+    from sweeps.preflight import check_local_resources, check_store
+    from sweeps.rerun import stale_note
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
-    apply_statuses(plan)
+    check_local_resources(plan.runtime.resources)
+    check_store(plan.runtime.tracking.uri, write=False)
+    complete_plan(plan)  # statuses, a search's samples, a stage's trials: read from the store
+    estimate = estimate_plan(plan)
     if args.json:
         document = plan.to_json()
         pack_of = {member.id: pack.id for pack in pending_packs(plan) for member in pack.members}
+        continued = prefixes(plan.trials)
         for trial in document["trials"]:
             if trial["id"] in pack_of:
                 trial["pack"] = pack_of[trial["id"]]  # the Ray trial it would train in (its own id: alone)
-        json.dump(document, sys.stdout, indent=2)
+            if trial["id"] in continued:
+                trial["continues"] = continued[trial["id"]].id  # starts from that trial's last checkpoint
+        json.dump({**document, "estimate": estimate.to_json()}, sys.stdout, indent=2)
         print()
     else:
         print_plan(plan, sys.stdout)
+        note = stale_note(plan)
+        if note:
+            print(note)
+        print(estimate.describe())
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     from sweeps.plan import plan_study
+    from sweeps.preflight import check_cluster, check_folder, check_local_resources, check_store
     from sweeps.tracking import apply_statuses
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
+    check_local_resources(plan.runtime.resources)
+    check_cluster(plan.runtime.resources.address)
+    check_store(plan.runtime.tracking.uri, write=True)
+    check_folder(plan.runtime.paths.storage, "paths.storage")
     apply_statuses(plan)
     keep_ray_on_loopback(plan.runtime.resources.address)
     from sweeps.runner import prepare_data, run_plan  # imports Ray: only once the plan is valid
 
+    quiet_optuna()
     prepare_data(plan)
-    summary = run_plan(plan)
+    summary = run_plan(plan, rerun_stale=args.rerun == "stale")
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED_TRIALS if summary.failed else 0
@@ -159,10 +201,14 @@ def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sweeps.plan import plan_study
+    from sweeps.preflight import check_folder, check_store
     from sweeps.report.write import write_report
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
-    report = write_report(plan, Path(args.out or Path("reports") / plan.study))
+    out = Path(args.out or Path("reports") / plan.study)
+    check_folder(str(out), "--out", "give --out a folder you can write to")
+    check_store(plan.runtime.tracking.uri, write=True)  # each question's summary run is logged to it
+    report = write_report(plan, out)
     print(f"{plan.study}: {report.describe()}")
     return 0
 
@@ -180,7 +226,12 @@ def _server(args: argparse.Namespace) -> int:
 
 
 def _question_ids(args: argparse.Namespace) -> list[str] | None:
-    return [part.strip() for part in args.questions.split(",") if part.strip()] if args.questions else None
+    if args.questions is None:
+        return None
+    ids = [part.strip() for part in args.questions.split(",") if part.strip()]
+    if not ids:
+        raise SweepError(f"--questions: no question id in {args.questions!r}; give ids comma-separated, e.g. --questions q01,q03")
+    return ids
 
 
 _COMMANDS = {"plan": _plan, "run": _run, "report": _report, "ui": _ui, "server": _server}

@@ -17,12 +17,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from sweeps.errors import SweepError
@@ -55,9 +56,9 @@ class Composer:
             raise SweepError(f"study: unknown study {study!r}; allowed: {', '.join(available_studies(conf_dir))}")
         self._conf_dir = conf_dir
         self._study = study
-        study_file = OmegaConf.load(conf_dir / "study" / f"{study}.yaml")
-        overrides = [*_study_baseline(study_file, _study_choices(conf_dir, study_file), _parse(overrides)), *overrides]
-        parsed = _parse(overrides)  # the user's come last and win
+        study_file = load_yaml(conf_dir / "study" / f"{study}.yaml")
+        overrides = [*_study_baseline(study_file, _study_choices(conf_dir, study_file), parse_overrides(overrides)), *overrides]
+        parsed = parse_overrides(overrides)  # the user's come last and win
         self._overrides = [(override.key_or_group, text) for override, text in parsed]
         for override, _ in parsed:
             if override.key_or_group in CONFIG_GROUPS and override.type == OverrideType.CHANGE:
@@ -128,6 +129,8 @@ class Composer:
                 return compose("config", overrides=[f"+study={self._study}", *overrides], return_hydra_config=return_hydra_config)
             except (HydraException, OmegaConfBaseException) as error:
                 raise SweepError(f"{context}: {_first_line(error)}") from None
+            except yaml.YAMLError as error:  # a config file that is not YAML: its file and line
+                raise SweepError(yaml_error(error)) from None
 
 
 _ALTERNATIVES = "_sweeps_options_"  # the private package the named group options are composed under
@@ -145,7 +148,8 @@ def _named_options(study_file: DictConfig, conf_dir: Path) -> list[tuple[str, st
     from sweeps.search_space import Choice, search_space
 
     written: list[Any] = []
-    for question in OmegaConf.to_container(OmegaConf.select(study_file, "study.questions", default=[]) or []):
+    questions = OmegaConf.select(study_file, "study.questions", default=None)
+    for question in OmegaConf.to_container(questions) if isinstance(questions, ListConfig) else []:  # else: the schema names it
         if not isinstance(question, dict):
             continue
         written += [{key: value} for key, values in (question.get("grid") or {}).items() for value in values]
@@ -173,7 +177,7 @@ def _named_options(study_file: DictConfig, conf_dir: Path) -> list[tuple[str, st
 def _study_choices(conf_dir: Path, study_file: DictConfig) -> dict[str, str]:
     """The option of each config group that the study picks: config.yaml's defaults, then the study's overrides."""
     choices: dict[str, str] = {}
-    for entries in (OmegaConf.load(conf_dir / "config.yaml").get("defaults", []), study_file.get("defaults", [])):
+    for entries in (load_yaml(conf_dir / "config.yaml").get("defaults", []), study_file.get("defaults", [])):
         for entry in entries:
             if isinstance(entry, DictConfig):
                 for key, option in entry.items():
@@ -228,7 +232,7 @@ def _hydra(conf_dir: Path) -> Iterator[None]:
         yield
 
 
-def _parse(overrides: Sequence[str]) -> list[tuple[Override, str]]:
+def parse_overrides(overrides: Sequence[str]) -> list[tuple[Override, str]]:
     """Each override with its text; a grammar error is one line naming the override."""
     parser = OverridesParser.create()
     parsed = []
@@ -236,9 +240,38 @@ def _parse(overrides: Sequence[str]) -> list[tuple[Override, str]]:
         try:
             (override,) = parser.parse_overrides([text])
         except HydraException as error:
-            raise SweepError(f"overrides: {text!r}: {_first_line(error)}") from None
+            raise SweepError(f"overrides: {text!r}: {_first_line(error)}; {_GRAMMAR}") from None
+        if not override.key_or_group:
+            raise SweepError(f"overrides: {text!r}: no key before '='; {_GRAMMAR}")
+        if override.is_sweep_override():
+            raise SweepError(
+                f"overrides: {text!r}: a sweep sets no baseline value; give one value "
+                "(a search space belongs in a study's `search:` question)"
+            )
         parsed.append((override, text))
     return parsed
+
+
+_GRAMMAR = "write KEY=VALUE in Hydra's override grammar, e.g. optim.lr=0.05, optim=adam or ~model.note"
+
+
+def load_yaml(path: Path) -> DictConfig:
+    """A config file as OmegaConf loads it; a YAML syntax error is one line naming the file and line."""
+    try:
+        return OmegaConf.load(path)  # type: ignore[return-value]
+    except yaml.YAMLError as error:
+        raise SweepError(yaml_error(error)) from None
+
+
+def yaml_error(error: yaml.YAMLError) -> str:
+    """A YAML syntax error as one line: `FILE:LINE: YAML syntax error: what (while … at line N)`."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark, context = getattr(error, "problem_mark", None), getattr(error, "context", None)
+    started = getattr(error, "context_mark", None)
+    where = f" ({context} at line {started.line + 1})" if context and started is not None else ""
+    if mark is None:
+        return f"YAML syntax error: {problem}{where}"
+    return f"{mark.name}:{mark.line + 1}: YAML syntax error: {problem}{where}"
 
 
 def _under_any(key: str, groups: Mapping[str, Any]) -> bool:

@@ -12,9 +12,12 @@ import time
 from typing import Any
 
 from ray import tune
+from ray.tune.error import TuneError
 
 from sweeps.checkpoints import checkpoint_dir, join
+from sweeps.errors import StudyStopped, SweepError, found_in
 from sweeps.packs import pack_id, packs_of
+from sweeps.pending import PendingWatch
 from sweeps.plan import Plan, PlannedTrial
 from sweeps.recorder import Recorder
 from sweeps.worker import trial_main
@@ -28,7 +31,11 @@ def start_ray(plan: Plan) -> bool:
         return False
     resources = plan.runtime.resources
     if resources.address:
-        ray.init(address=resources.address, logging_level="ERROR", log_to_driver=False)
+        try:
+            ray.init(address=resources.address, logging_level="ERROR", log_to_driver=False)
+        except ConnectionError as error:  # `auto` and no cluster here (HOST:PORT is checked before: preflight)
+            first = str(error).strip().splitlines()[0]
+            raise SweepError(f"resources.address={resources.address}: {first} Start one (ray start --head), or run without resources=cluster") from None
     else:
         ray.init(num_cpus=resources.num_cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     return True
@@ -53,7 +60,7 @@ def fit(plan: Plan, recorder: Recorder, param_space: dict[str, Any], options: di
         run_config=tune.RunConfig(
             name=f"{plan.study}-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=join(plan.runtime.paths.storage, plan.study, "ray"),
-            callbacks=[recorder],
+            callbacks=[recorder, PendingWatch(resources)],  # a study whose trials never start stops
             stop=recorder.stopper(),
             # A worker that dies (killed, out of memory, its node lost) is started again, on any node, and
             # resumes from its last checkpoint in the shared storage.
@@ -61,7 +68,13 @@ def fit(plan: Plan, recorder: Recorder, param_space: dict[str, Any], options: di
             verbose=0,
         ),
     )
-    tuner.fit()
+    try:
+        tuner.fit()
+    except TuneError as error:  # Tune wraps what a callback raises; a clean stop goes on as itself
+        stopped = found_in(error, StudyStopped)
+        if stopped is None:
+            raise
+        raise stopped from None
 
 
 def grid(plan: Plan, trials: list[PlannedTrial], init: str | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sweeps.plan import Plan, PlannedTrial
+from sweeps.plan import DONE, Plan, PlannedTrial
 from sweeps.schema import ResourcesConfig
 from trainables.kinds import kind
 
@@ -62,7 +62,7 @@ def form_packs(trials: Sequence[PlannedTrial], limit: int, key: Callable[[Planne
 
 def pending_packs(plan: Plan) -> list[Pack]:
     """The packs the plan's unfinished grid trials would train in (`sweep plan` shows them)."""
-    return packs_of([trial for trial in plan.trials if trial.status != "finished"], plan.runtime.resources)
+    return packs_of([trial for trial in plan.trials if trial.status not in DONE], plan.runtime.resources)
 
 
 def describe_packs(packs: Sequence[Pack]) -> str:

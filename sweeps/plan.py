@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ class PlannedQuestion:
     note: str | None
     variants: list[PlannedVariant]  # a search has none; a stage's are resolved when its source is done
     config: QuestionConfig  # as the study writes it
+    samples: list[str] = field(default_factory=list)  # a search's sample trial ids, once read from the store
 
     @property
     def kind(self) -> str:
@@ -69,10 +71,10 @@ class PlannedTrial:
     group: str  # group_id: trials that differ only in seed share it
     questions: list[str] = field(default_factory=list)
     status: Status = "new"
-    diverged_at_epoch: int | None = None  # the epoch whose training loss was not finite
-
-    def describe_status(self) -> str:
-        return f"diverged at epoch {self.diverged_at_epoch}" if self.status == "diverged" else self.status
+    outcome: str | None = None  # how its run ended (tag sweeps.outcome: finished, early_stopped, failed, diverged)
+    diverged_at_epoch: int | None = None  # diverged: the epoch whose training loss was not finite
+    code_hash: str | None = None  # of the code its run was trained by (tag sweeps.code_hash); None: no run
+    stale: bool = False  # finished, but by other code than this checkout's: `sweep run --rerun stale` retrains it
 
 
 @dataclass
@@ -85,9 +87,12 @@ class Plan:
     overrides: list[str]  # the user's, to compose a search's samples and a stage's variants later
     conf_dir: Path
     order: list[str]  # search and stage questions, each after the question it starts from
+    # A search's samples and a stage's trials as read back from the store (`sweep plan`, the report):
+    # shown with the plan, never run as grid trials (sweeps.plan_store fills it).
+    resolved: list[PlannedTrial] = field(default_factory=list)
 
     def trial(self, trial_id: str) -> PlannedTrial:
-        return next(trial for trial in self.trials if trial.id == trial_id)
+        return next(trial for trial in [*self.trials, *self.resolved] if trial.id == trial_id)
 
     def question(self, question_id: str) -> PlannedQuestion:
         return next(question for question in self.questions if question.id == question_id)
@@ -108,24 +113,29 @@ class Plan:
                     **({"depends_on": question.depends_on} if question.depends_on else {}),
                     **_stage_json(question.config),
                     "variants": [_variant_json(variant) for variant in question.variants],
+                    **({"samples": question.samples} if question.samples else {}),
                 }
                 for question in self.questions
             ],
-            "trials": [
-                {
-                    "id": trial.id,
-                    "status": trial.status,
-                    **({"diverged_at_epoch": trial.diverged_at_epoch} if trial.status == "diverged" else {}),
-                    "questions": trial.questions,
-                    "name": trial.name,
-                    "group": trial.group,
-                    "seed": trial.config["seed"],
-                    "data_source": trial.config["data"]["source"],
-                    "parameters": trial.parameters,
-                }
-                for trial in self.trials
-            ],
+            "trials": [_trial_json(trial) for trial in [*self.trials, *self.resolved]],
         }
+
+
+def _trial_json(trial: PlannedTrial) -> dict[str, Any]:
+    return {
+        "id": trial.id,
+        "status": trial.status,
+        **({"outcome": trial.outcome} if trial.outcome else {}),
+        **({"diverged_at_epoch": trial.diverged_at_epoch} if trial.status == "diverged" else {}),
+        "questions": trial.questions,
+        "name": trial.name,
+        "group": trial.group,
+        "seed": trial.config["seed"],
+        "data_source": trial.config["data"]["source"],
+        "parameters": trial.parameters,
+        "code_hash": trial.code_hash,
+        "stale": trial.stale,
+    }
 
 
 def _variant_json(variant: PlannedVariant) -> dict[str, Any]:
@@ -344,9 +354,30 @@ def _container(node: Any, context: str) -> Any:
 
 
 def validate(schema: type[Any], data: Mapping[str, Any], prefix: str = "", context: str = "") -> Any:
-    """`schema` applied to `data`; the first problem as one line, `[context]` saying which variant."""
+    """`schema` applied to `data`; the first problem as one line, `[context]` saying which variant.
+
+    No number may be infinite or NaN, wherever it is (a layer's `p` included): nothing a trial or a run
+    is configured with means anything at inf or nan, and bounds such as `gt=0` let inf through.
+    """
+    found = non_finite(data)
+    if found is not None:
+        path, value = found
+        message = f"{'.'.join([prefix, *path] if prefix else path)}: must be a finite number (got {value})"
+        raise SweepError(f"{message} (in {context})" if context else message)
     try:
         return schema.model_validate(data)
     except ValidationError as error:
         message = describe_validation_error(error, prefix)
         raise SweepError(f"{message} (in {context})" if context else message) from None
+
+
+def non_finite(data: Any, path: tuple[str, ...] = ()) -> tuple[tuple[str, ...], float] | None:
+    """The key path and value of the first infinite or NaN number in `data` (nested dicts and lists), else None."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return path, data
+    items = data.items() if isinstance(data, Mapping) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = non_finite(value, (*path, str(key)))
+        if found is not None:
+            return found
+    return None

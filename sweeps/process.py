@@ -1,7 +1,8 @@
 """Process-wide settings, applied once by the `sweep` command (library functions leave the process alone).
 
-Third-party chatter that would bury the sweep's own lines is turned down, and a Ray started on this
-machine is kept on the loopback interface.
+Third-party chatter that would bury the sweep's own lines is turned down, MLflow's client gives up on an
+unanswered request in seconds rather than minutes, and a Ray started on this machine is kept on the
+loopback interface.
 """
 
 from __future__ import annotations
@@ -26,6 +27,33 @@ def quiet_libraries() -> None:
         os.environ.setdefault(name, value)
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# MLflow's HTTP client retries a failed request 7 times with backoff factor 2 (about four minutes) and waits
+# 120 s for an answer. `sweep run` holds a write it could not send and sends it later (sweeps/outbox.py),
+# and every other command reports an away server in one line, so a few seconds of retries are enough.
+_MLFLOW_RETRIES = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # retries after 0 s and 2 s (plus up to 1 s of jitter)
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",  # seconds without an answer (an artifact upload's bytes keep it alive)
+}
+
+
+def bound_mlflow_retries() -> None:
+    """MLflow's retries of an unanswered request bounded to seconds; a value the user set wins."""
+    for name, value in _MLFLOW_RETRIES.items():
+        os.environ.setdefault(name, value)
+
+
+def quiet_optuna() -> None:
+    """Optuna to warnings: it logs `[I …] A new study created in memory` and a line per sample otherwise.
+
+    Optuna sets its own level when it is first imported, so this runs after that (`sweep run` imports
+    it with the search code anyway).
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def keep_ray_on_loopback(address: str | None) -> None:

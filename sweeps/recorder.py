@@ -15,15 +15,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import yaml
 from ray import tune
 
 from sweeps.checkpoints import checkpoint_dir, load_state, read_state
+from sweeps.console import Console
 from sweeps.leases import Leases, Owner
 from sweeps.plan import Plan, PlannedTrial
-from sweeps.progress import Progress
+from sweeps.progress import clock, plural
 from sweeps.tracking import RETRIES, StudyRuns
 from sweeps.worker import DIVERGED, MEMBER
 
@@ -41,14 +42,13 @@ class RunSummary:
 
 
 class Recorder(tune.Callback):
-    """One MLflow run per trial, and the live progress line."""
+    """One MLflow run per trial, and the events of the run's console."""
 
-    def __init__(self, plan: Plan, runs: StudyRuns, leases: Leases, out: TextIO) -> None:
+    def __init__(self, plan: Plan, runs: StudyRuns, console: Console, leases: Leases) -> None:
         self._plan = plan
         self._runs = runs
+        self._console = console
         self._leases = leases
-        self._out = out
-        self._progress = Progress(plan.study, out)
         self._trials: dict[str, PlannedTrial] = {}
         self._run_ids: dict[str, str] = {}
         self._logged: dict[str, int] = {}  # trial id → last epoch in MLflow (-1: none)
@@ -66,31 +66,34 @@ class Recorder(tune.Callback):
     def skip(self, name: str, holder: Owner) -> None:
         """A trial (or search) that another `sweep run` is running: one line, and not touched here."""
         self.skipped += 1
-        print(f"{name}: running in another sweep ({holder.describe()}), skipped", file=self._out, flush=True)
+        self._console.note(f"{name}: running in another sweep ({holder.describe()}), skipped")
 
-    def begin(self, trials: list[PlannedTrial]) -> None:
-        """Open (or continue) the runs of known trials about to run; print what runs."""
+    def begin(self, trials: list[PlannedTrial], phase: str, tags: Mapping[str, Mapping[str, str]] = {}) -> None:
+        """Open (or continue) the runs of known trials about to run (`phase`: the grid, or a stage); say what
+        runs. `tags`: trial id → extra tags of its run, if it is created now."""
+        self._console.expect(phase, len(trials), 1)
+        if not trials:  # every one held by another sweep (each said so), or finished by it meanwhile
+            return
         for trial in trials:
-            epochs = trial.config["trainer"]["epochs"]
-            self._progress.epochs_todo += max(0, epochs - max(self._register(trial), 0))
-        print(f"{self._plan.study}: running {len(trials)} trials; MLflow: {self._plan.runtime.tracking.uri}", file=self._out)
+            self._register(trial, phase, tags.get(trial.id, {}))
+        what = "" if phase == "grid" else f"{phase}: "
+        self._console.note(
+            f"{self._plan.study}: {what}running {plural(len(trials), 'trial')}; MLflow: {self._plan.runtime.tracking.uri}"
+        )
 
-    def expect(self, trials: int, epochs: int) -> None:
-        """A search's samples, counted for the ETA before they exist."""
-        self._progress.epochs_todo += trials * epochs
-
-    def _register(self, trial: PlannedTrial, tags: Mapping[str, str] = {}) -> int:
+    def _register(self, trial: PlannedTrial, phase: str, tags: Mapping[str, str] = {}) -> int:
         """The trial's run, opened or continued, with the epochs its checkpoint holds backfilled; its last logged epoch."""
         run_id, logged = self._runs.open(trial, self._plan.runtime.offline, tags)
         read = read_state(self._folder(trial.id))
         state = read.state or {}
         for unreadable in read.unreadable:
             resumes = f"resuming after epoch {len(state['history'])}" if "history" in state else "starting again from epoch 1"
-            print(f"{trial.name}: checkpoint {unreadable} is unreadable; {resumes} in the same run", file=self._out, flush=True)
+            self._console.note(f"{trial.name}: checkpoint {unreadable} is unreadable; {resumes} in the same run")
         logged = self._runs.backfill(run_id, logged, state.get("history", []), trial.config["trainer"]["epochs"])
         self._trials[trial.id] = trial
         self._run_ids[trial.id] = run_id
         self._logged[trial.id] = logged
+        self._console.add(trial.id, trial.name, trial.config["trainer"]["epochs"], logged, phase)
         return logged
 
     def _folder(self, trial_id: str) -> str:
@@ -101,9 +104,9 @@ class Recorder(tune.Callback):
         for member in _members(trial):
             if member["id"] not in self._run_ids:  # a search's sample: known only now
                 planned = PlannedTrial(member["id"], member["config"], **member["planned"])
-                self._register(planned, {"mlflow.parentRunId": member["parent_run"]})
+                self._register(planned, planned.questions[0], {"mlflow.parentRunId": member["parent_run"]})
             self._running.add(member["id"])
-        self._show(force=True)
+            self._console.start(member["id"])
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
         trial_id = result[MEMBER]
@@ -121,25 +124,22 @@ class Recorder(tune.Callback):
         if epoch > self._logged[trial_id]:
             self._runs.log_epochs(run_id, [{key: result[key] for key in result["metric_names"]}])
             self._logged[trial_id] = epoch
-            self._progress.epochs_done += 1
+        self._console.epoch(trial_id, epoch, result.get("val_acc"))
         if result["final"]:
             self._final.add(trial_id)
         if result.get(DIVERGED):
             self._diverged[trial_id] = epoch
         if "confusion_matrix" in result:
             self._confusion[trial_id] = result["confusion_matrix"]
-        self._show()
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         for member in _members(trial):
             self._end(member["id"], error=None)
-        self._show(force=True)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         error = str(getattr(trial, "error_file", "") or "")
         for member in _members(trial):
             self._end(member["id"], error=error)
-        self._show(force=True)
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         """Its worker failed (a crash, a killed process, a lost node) and Tune starts it again: it resumes
@@ -150,12 +150,10 @@ class Recorder(tune.Callback):
             if trial_id not in self._run_ids:  # a search's sample that failed before it ever started
                 continue
             self._runs.set_tags(self._run_ids[trial_id], {RETRIES: str(failures)})
-            print(
+            self._console.note(
                 f"{self._trials[trial_id].name}: its worker failed (failure {failures} of at most "
                 f"{self._plan.runtime.resources.max_failures}; see {trial.error_file}); retrying from its checkpoint "
-                f"after epoch {max(self._logged[trial_id], 0)}",
-                file=self._out,
-                flush=True,
+                f"after epoch {max(self._logged[trial_id], 0)}"
             )
 
     def stopper(self) -> tune.Stopper:
@@ -169,19 +167,18 @@ class Recorder(tune.Callback):
         self._running.discard(trial_id)
         if trial_id in self._leases.lost:
             self._handed_over.add(trial_id)
-            print(f"{self._trials[trial_id].name}: taken over by another sweep while this one was paused; "
-                  "left to it", file=self._out, flush=True)
+            self._console.note(f"{self._trials[trial_id].name}: taken over by another sweep while this one was paused; left to it")
             return
         if trial_id in self._diverged:
-            epoch = self._diverged[trial_id]
             artifacts = trial_artifacts(self._trials[trial_id], self._folder(trial_id), None, self._machine.get(trial_id))
-            self._runs.end_trial(run_id, "diverged", artifacts, diverged_at_epoch=str(epoch))
-            print(f"{self._trials[trial_id].name}: diverged at epoch {epoch} (non-finite training loss)", file=self._out, flush=True)
+            self._runs.end_trial(run_id, "diverged", artifacts, diverged_at_epoch=str(self._diverged[trial_id]))
+            self._console.end(trial_id, "diverged")
             return
         if trial_id not in self._final and error is not None:
             self._runs.end_trial(run_id, "failed", error_file=error)
             self._failed.add(trial_id)
-            print(f"{self._plan.study}: trial {trial_id} ({self._trials[trial_id].name}) failed; see {error}", file=self._out)
+            self._console.end(trial_id, "failed")
+            self._console.note(f"{self._plan.study}: trial {trial_id} ({self._trials[trial_id].name}) failed; see {error}")
             return
         artifacts = trial_artifacts(
             self._trials[trial_id], self._folder(trial_id), self._confusion.get(trial_id), self._machine.get(trial_id)
@@ -189,9 +186,11 @@ class Recorder(tune.Callback):
         if trial_id in self._final:
             self._runs.end_trial(run_id, "finished", artifacts)
             self._finished.add(trial_id)
+            self._console.end(trial_id, "finished")
         else:  # a scheduler (ASHA) stopped it: recorded as such, with the epoch it reached
             self._runs.end_trial(run_id, "early_stopped", artifacts, stopped_at_epoch=str(self._logged[trial_id]))
             self._stopped.add(trial_id)
+            self._console.end(trial_id, "early_stopped")
 
     # ---------------------------------------------------------------------------------------------
     def close_search(self, parent_run: str) -> None:
@@ -216,16 +215,15 @@ class Recorder(tune.Callback):
         elsewhere = f"; {skipped} left to another sweep of this study" if skipped else ""
         if not self.started():
             if skipped:
-                print(f"{self._plan.study}: 0 trials run here{elsewhere}.", file=self._out)
+                self._console.note(f"{self._plan.study}: 0 trials run here{elsewhere}.")
             return RunSummary(len(self._plan.trials), 0, 0, 0, 0, interrupted=False, skipped=skipped)
         interrupted = self.interrupted()
         verdict = "interrupted: run the same command again to resume" if interrupted else "done"
         stopped = f", {len(self._stopped)} stopped early" if self._stopped else ""
         diverged = f", {len(self._diverged)} diverged" if self._diverged else ""
-        print(
-            f"{self._plan.study}: {len(self._finished)}/{len(self._run_ids)} trials finished{stopped}{diverged}, "
-            f"{len(self._failed)} failed in {self._progress.elapsed()}{elsewhere}; {verdict}.",
-            file=self._out,
+        self._console.note(
+            f"{self._plan.study}: {len(self._finished)}/{plural(len(self._run_ids), 'trial')} finished{stopped}{diverged}, "
+            f"{len(self._failed)} failed in {clock(self._console.progress.elapsed())}{elsewhere}; {verdict}."
         )
         return RunSummary(
             len(self._plan.trials),
@@ -237,10 +235,6 @@ class Recorder(tune.Callback):
             len(self._diverged),
             skipped,
         )
-
-    def _show(self, force: bool = False) -> None:
-        done = len(self._finished) + len(self._stopped) + len(self._diverged)
-        self._progress.show(done, len(self._run_ids), len(self._running), len(self._failed), force)
 
 
 class _TakenOver(tune.Stopper):

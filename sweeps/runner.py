@@ -14,52 +14,73 @@ from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from sweeps.compose import Composer
+from sweeps.console import Console, open_console
 from sweeps.errors import SweepError
 from sweeps.experiment import fit, grid, start_ray
 from sweeps.leases import Leases
+from sweeps.model_registry import register_best
+from sweeps.outbox import OutageLimits
+from sweeps.pending import warn_if_no_node_fits
 from sweeps.plan import DONE, Plan, PlannedQuestion, PlannedTrial
+from sweeps.prefixes import CONTINUED_FROM, continue_prefixes, waves
 from sweeps.recorder import Recorder, RunSummary
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
-from sweeps.tracking import StudyRuns
+from sweeps.progress import plural
+from sweeps.rerun import retire_search, retire_stale_trials, retire_trial, stale_search
+from sweeps.tracking import StudyRuns, is_stale, read_trial_runs, status_of
 from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 
 
-def run_plan(plan: Plan, out: TextIO = sys.stdout) -> RunSummary:
-    """Every phase that has work, in order; stops at an interruption."""
-    runs = StudyRuns(plan.runtime.tracking.uri, plan.study)
-    runs.update_questions(trial for trial in plan.trials if trial.status == "finished")
-    leases = Leases(plan.runtime.paths.storage, plan.study)
-    recorder = Recorder(plan, runs, leases, out)
-    ray_started = False
-    try:
-        for phase in _phases(plan, runs, recorder, leases, out):
-            if not ray_started:
-                ray_started = start_ray(plan)
-            phase()
-            if recorder.interrupted():
-                break
-    finally:
-        recorder.close_unfinished()
-        leases.close()  # after the runs are closed: a driver that takes over finds them KILLED, to continue
-        if ray_started:
-            import ray
+def run_plan(plan: Plan, out: TextIO = sys.stdout, rerun_stale: bool = False) -> RunSummary:
+    """Every phase that has work, in order; stops at an interruption. Progress on `out`: live on a terminal.
 
-            ray.shutdown()
+    `rerun_stale`: finished trials (and searches) trained by other code are trained again (`sweeps.rerun`);
+    without it they are kept, and the run says how many.
+    """
+    tracking = plan.runtime.tracking
+    with open_console(plan.study, out) as console:
+        limits = OutageLimits(tracking.hold_epochs, tracking.wait_seconds)
+        runs = StudyRuns(tracking.uri, plan.study, limits, lambda line: console.note(f"{plan.study}: {line}"))
+        runs.update_questions(trial for trial in plan.trials if trial.status == "finished")
+        leases = Leases(plan.runtime.paths.storage, plan.study)
+        recorder = Recorder(plan, runs, console, leases)
+        ray_started = False
+        try:
+            for phase in _phases(plan, runs, recorder, console, leases, rerun_stale):
+                if not ray_started:
+                    ray_started = start_ray(plan)
+                    warn_if_no_node_fits(plan, sys.stderr)
+                phase()
+                if recorder.interrupted():
+                    break
+        finally:
+            recorder.close_unfinished()
+            leases.close()  # after the runs are closed: a driver that takes over finds them KILLED, to continue
+            if ray_started:
+                import ray
+
+                ray.shutdown()
+            runs.release()  # on an error or an interruption: one last try, without waiting
+        if not recorder.interrupted():
+            runs.finish()  # a server away at the end: wait for it (within tracking.wait_seconds)
     if not recorder.started() and not recorder.skipped:
-        print(f"{plan.study}: all {len(plan.trials)} planned trials (and any searches and stages) are done "
+        print(f"{plan.study}: all {plural(len(plan.trials), 'planned trial')} (and any searches and stages) are done "
               f"in {plan.runtime.tracking.uri}; 0 trials to run.", file=out)
     return recorder.summary()
 
 
 def _phases(
-    plan: Plan, runs: StudyRuns, recorder: Recorder, leases: Leases, out: TextIO
+    plan: Plan, runs: StudyRuns, recorder: Recorder, console: Console, leases: Leases, rerun_stale: bool
 ) -> Iterator[Callable[[], None]]:
-    """Each phase that has work, lazily: a stage is resolved only once its source question is done."""
+    """Each phase that has work, lazily: a stage is resolved only once its source question is done.
+
+    The console is told up front what each phase will run (a search its samples, a stage its
+    variants), so the run's totals are known before the first trial starts.
+    """
+    _stale_first(plan, runs, console, rerun_stale)
     pending = [trial for trial in plan.trials if trial.status not in DONE]
-    if pending:
-        yield lambda: _run_trials(plan, runs, recorder, leases, pending, None)
     composer: list[Composer] = []  # built once, when a search or stage first needs it
 
     def composed() -> Composer:
@@ -67,10 +88,14 @@ def _phases(
             composer.append(Composer(plan.study, plan.overrides, plan.conf_dir))
         return composer[0]
 
+    grid_waves = {_wave_phase(index): wave for index, wave in enumerate(waves(pending, plan.trials))}
+    _expect(plan, runs, console, grid_waves, composed)
+    for phase, wave in grid_waves.items():
+        yield lambda w=wave, p=phase: _run_trials(plan, runs, recorder, leases, w, None, p, continue_shorter=True)
     for question_id in plan.order:
         question = plan.question(question_id)
         if question.kind == "search":
-            search = _search(plan, runs, recorder, leases, question, composed, out)
+            search = _search(plan, runs, recorder, leases, question, composed, console)
             if runs.search_done(question_id):
                 search()  # only registers its best trial: no Ray needed
             else:
@@ -78,13 +103,77 @@ def _phases(
         else:
             resolved = resolve_stage(plan, question, runs, composed())
             if resolved is None:
-                print(f"{plan.study}: {question_id} waits for {question.depends_on[0]}: it has no finished trial yet.", file=out)
+                console.expect(question_id, 0, 1)
+                console.note(f"{plan.study}: {question_id} waits for {question.depends_on[0]}: it has no finished trial yet.")
                 continue
             trials, init_run = resolved
-            statuses = runs.refresh()
-            todo = [trial for trial in trials if statuses.get(trial.id) not in DONE]
+            todo = _stage_todo(plan, runs, trials, rerun_stale)
+            console.expect(question_id, len(todo), 1)
             if todo:
-                yield lambda t=todo, r=init_run: _run_trials(plan, runs, recorder, leases, t, stage_weights(plan, r))
+                yield lambda t=todo, r=init_run, q=question_id: _run_trials(
+                    plan, runs, recorder, leases, t, stage_weights(plan, runs, r), q
+                )
+
+
+def _stale_first(plan: Plan, runs: StudyRuns, console: Console, rerun_stale: bool) -> None:
+    """With `rerun_stale`, retire the stale grid trials and searches now; without, say they are kept."""
+    if not rerun_stale:
+        stale = sum(trial.stale for trial in plan.trials)
+        if stale:
+            console.note(
+                f"{plan.study}: {plural(stale, 'finished trial')} trained by other code (stale) "
+                f"{'is' if stale == 1 else 'are'} kept; `sweep run --rerun stale` trains {'it' if stale == 1 else 'them'} again."
+            )
+        return
+    retired = retire_stale_trials(plan, runs, plan.trials)
+    if retired:
+        console.note(f"{plan.study}: {plural(len(retired), 'stale trial')} will be trained again into new runs.")
+    for question_id in plan.order:
+        found = stale_search(runs, question_id) if plan.question(question_id).kind == "search" else None
+        if found is not None:
+            retire_search(plan, runs, *found)
+            console.note(f"{plan.study}: {question_id}'s search has stale samples: it searches again.")
+
+
+def _stage_todo(plan: Plan, runs: StudyRuns, trials: list[PlannedTrial], rerun_stale: bool) -> list[PlannedTrial]:
+    """A stage's trials without a finished (or diverged) run; with `rerun_stale`, the stale finished ones too
+    (retired now)."""
+    current = read_trial_runs(plan.runtime.tracking.uri, plan.study)
+    todo = []
+    for trial in trials:
+        run = current.get(trial.id)
+        if run is not None and status_of(run) == "diverged":
+            continue  # done: it would diverge again
+        if run is not None and run.info.status == "FINISHED":
+            if not (rerun_stale and is_stale(run, trial.config.get("trainable", "image"))):
+                continue
+            retire_trial(plan, runs, trial.id)
+        todo.append(trial)
+    return todo
+
+
+def _wave_phase(index: int) -> str:
+    """The grid's first wave, then the waves of trials that continue a trial of the wave before."""
+    return "grid" if index == 0 else f"grid, continued ({index})"
+
+
+def _expect(
+    plan: Plan, runs: StudyRuns, console: Console, grid_waves: dict[str, list[PlannedTrial]], composed: Callable[[], Composer]
+) -> None:
+    """What every phase will run, as far as it is known before any starts (`sweeps.progress`)."""
+    for phase, wave in grid_waves.items():  # their trials, registered when each wave begins, count exactly
+        console.expect(phase, len(wave), 1)
+    searched: dict[str, int] = {}  # a search question → its samples' epochs
+    for question_id in plan.order:
+        config = plan.question(question_id).config
+        if config.search is not None:
+            epochs = int(composed().variant(config.search.fixed, f"{question_id}.search.fixed")[0].trainer.epochs)
+            searched[question_id] = epochs
+            if not runs.search_done(question_id):
+                console.expect(question_id, config.search.num_samples, epochs)
+        elif config.from_ is not None:  # resolved later; until then each variant counts as one trial
+            epochs = searched.get(config.from_.question, int(composed().baseline.trainer.epochs)) if config.train else 0
+            console.expect(question_id, len(plan.question(question_id).variants), epochs)
 
 
 def _search(
@@ -94,7 +183,7 @@ def _search(
     leases: Leases,
     question: PlannedQuestion,
     composed: Callable[[], Composer],
-    out: TextIO,
+    console: Console,
 ) -> Callable[[], None]:
     """A search question under its lease: run to its end unless it already was, then its best registered."""
 
@@ -104,24 +193,30 @@ def _search(
         if holder is not None:
             recorder.skip(f"{question.id} search", holder)
             return
-        if not runs.search_done(question.id):
-            run_search(plan, question, composed(), recorder, runs.search_run(question.id), out)
+        parent, done = runs.search_run(question.id)
+        if not done:
+            run_search(plan, question, composed(), recorder, parent, console.out)
             if recorder.interrupted():
                 return  # the lease is released once `run_plan` has closed the samples' runs
-        _register_best(plan, runs, question, out)
+        _register_best(plan, runs, question, console)
         leases.release(unit)
 
     return search
 
 
-def _register_best(plan: Plan, runs: StudyRuns, question: PlannedQuestion, out: TextIO) -> None:
+def _register_best(plan: Plan, runs: StudyRuns, question: PlannedQuestion, console: Console) -> None:
     search = question.config.search
     assert search is not None
     best = runs.best_trial(question.id, search.metric, search.mode)
-    if best is not None:
-        name = runs.register_best(question.id, best, search.metric)
-        print(f"{plan.study}: {question.id} best trial {best.data.tags['sweeps.trial_id']} "
-              f"({search.metric} {best.data.metrics[search.metric]:.4f}) is registered as model {name}.", file=out)
+    if best is None:
+        return
+    trial = f"{question.id} best trial {best.data.tags['sweeps.trial_id']} ({search.metric} {best.data.metrics[search.metric]:.4f})"
+    try:
+        name = register_best(runs, question.id, best, search.metric, plan.runtime.paths.data_root)
+    except (ValueError, DataUnavailableError) as error:  # a kind without a network; its data gone
+        console.note(f"{plan.study}: {trial} is not registered: {error}")
+        return
+    console.note(f"{plan.study}: {trial} is registered as model {name} (an MLflow PyTorch model).")
 
 
 def prepare_data(plan: Plan) -> None:
@@ -139,15 +234,24 @@ def prepare_data(plan: Plan) -> None:
 
 
 def _run_trials(
-    plan: Plan, runs: StudyRuns, recorder: Recorder, leases: Leases, trials: list[PlannedTrial], init: str | None
+    plan: Plan,
+    runs: StudyRuns,
+    recorder: Recorder,
+    leases: Leases,
+    trials: list[PlannedTrial],
+    init: str | None,
+    phase: str,
+    continue_shorter: bool = False,
 ) -> None:
-    """`trials` this driver holds the leases of, as one grid; a stage's start from `init` (weights in the
-    shared storage). The leases are released when the grid ends; interrupted, only once `run_plan` has
-    closed the runs."""
+    """`trials` this driver holds the leases of, as one grid (`phase`: a wave of the grid, or a stage); a
+    stage's start from `init` (weights in the shared storage). `continue_shorter`: a trial that only trains
+    longer than one already trained starts from that one's last checkpoint. The leases are released when
+    the grid ends; interrupted, only once `run_plan` has closed the runs."""
     mine = _claim(runs, recorder, leases, trials)
     try:
+        continued = continue_prefixes(plan, mine) if continue_shorter else {}
+        recorder.begin(mine, phase, {trial: {CONTINUED_FROM: shorter} for trial, shorter in continued.items()})
         if mine:
-            recorder.begin(mine)
             fit(plan, recorder, grid(plan, mine, init), {})
     finally:
         if not recorder.interrupted():
@@ -165,7 +269,7 @@ def _claim(runs: StudyRuns, recorder: Recorder, leases: Leases, trials: list[Pla
             mine.append(trial)
         else:
             recorder.skip(trial.name, holder)
-    statuses = runs.refresh() if mine else {}
+    statuses = runs.statuses() if mine else {}
     for trial in [trial for trial in mine if statuses.get(trial.id) in DONE]:
         leases.release(trial.id)
         mine.remove(trial)

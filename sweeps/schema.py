@@ -19,6 +19,10 @@ TRACKING_SCHEMES = ("sqlite:///", "http://", "https://", "postgresql://", "mysql
 
 class TrackingConfig(Strict):
     uri: str  # MLflow 3 refuses the old file store: a sqlite:/// file or a tracking server
+    # While a tracking server is away, `sweep run` keeps training and holds what it could not log, in order
+    # (sweeps/outbox.py); past either bound it stops the study cleanly.
+    hold_epochs: PositiveInt = 1000  # epochs held, not yet logged
+    wait_seconds: PositiveFloat = 300.0  # waiting for the server where the run cannot go on without it
 
     @field_validator("uri")
     @classmethod
@@ -36,6 +40,7 @@ class ResourcesConfig(Strict):
     cpus_per_trial: PositiveFloat = 1.0
     gpus_per_trial: NonNegativeFloat = 0.0
     channels_last: bool = True
+    pending_timeout: PositiveFloat = 900.0  # seconds the study's trials may all wait to be placed; then it stops
     # Most trials one Ray trial trains together as a fused pack; auto: what benchmarks/pack_speed.py
     # measured faster on the trials' device (sweeps/packs.py); 1: every trial alone.
     pack_size: PositiveInt | Literal["auto"] = "auto"

@@ -85,7 +85,6 @@ def run_search(
             grace_period=min(search.scheduler.grace_period, epochs),
             reduction_factor=search.scheduler.reduction_factor,
         )
-    recorder.expect(search.num_samples, epochs)
     print(f"{plan.study}: {question.id} searches {search.num_samples} samples for the best {search.metric}.", file=out, flush=True)
     options = {"search_alg": searcher, "scheduler": scheduler, "num_samples": search.num_samples, "metric": search.metric, "mode": search.mode}
     fit(plan, recorder, space, options)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,10 +56,20 @@ def _domain(key: str, expression: str, where: str) -> Domain:
         raise SweepError(f"{where}.{key}: {str(error).splitlines()[0]}") from None
     sweep = override.value()
     if isinstance(sweep, (ChoiceSweep, RangeSweep)):
-        return Choice(tuple(override.sweep_iterator()))  # Hydra's own expansion of a range
+        values = tuple(override.sweep_iterator())  # Hydra's own expansion of a range
+        if not values:
+            raise SweepError(f"{where}.{key}: {expression!r} has no values to choose from")
+        bad = [value for value in values if isinstance(value, float) and not math.isfinite(value)]
+        if bad:
+            raise SweepError(f"{where}.{key}: every value must be a finite number (got {bad[0]:g})")
+        return Choice(values)
     if isinstance(sweep, IntervalSweep):
         low, high = float(sweep.start), float(sweep.end)
         log = "log" in sweep.tags
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise SweepError(f"{where}.{key}: an interval needs finite bounds (got {low:g}, {high:g})")
+        if low >= high:
+            raise SweepError(f"{where}.{key}: an interval needs its lower bound below its upper one (got {low:g}, {high:g})")
         if log and low <= 0:
             raise SweepError(f"{where}.{key}: a log interval needs a positive lower bound (got {low:g})")
         return Interval(low, high, log)

@@ -18,8 +18,10 @@ from typing import NoReturn
 
 from sweeps.errors import SweepError
 from sweeps.locations import absolute_location, sqlite_path
+from sweeps.preflight import check_folder, check_port_free, check_store
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+BACKEND_SCHEMES = ("sqlite:///", "postgresql", "mysql", "mssql")  # stores `mlflow server` can keep runs in
 # What `sweep run` sends; the server's first start creates this user as its admin.
 USERNAME, PASSWORD = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
 # MLflow's own names for the admin it creates; they win over the two above when set.
@@ -34,6 +36,7 @@ class ServerOptions:
     backend_store_uri: str = "sqlite:///mlflow.db"
     artifacts_destination: str = "mlartifacts"  # a local folder, or s3://bucket/prefix
     auth: bool = False
+    quiet: bool = False  # errors only: no start-up notices, warnings or a log line per request (`sweep ui`)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,11 @@ def server_process(options: ServerOptions, environ: Mapping[str, str]) -> Server
     """The `mlflow server` process for `options`, relative paths resolved against the current directory."""
     if not 0 < options.port < 65536:
         raise SweepError(f"--port: must be 1–65535 (got {options.port})")
+    if not options.backend_store_uri.startswith(BACKEND_SCHEMES):
+        raise SweepError(
+            f"--backend-store-uri: {options.backend_store_uri!r} must start with one of {', '.join(BACKEND_SCHEMES)} "
+            "(e.g. sqlite:///mlflow.db)"
+        )
     store = sqlite_path(options.backend_store_uri)
     backend = f"sqlite:///{store}" if store is not None else options.backend_store_uri
     artifacts = absolute_location(options.artifacts_destination)
@@ -62,6 +70,11 @@ def server_process(options: ServerOptions, environ: Mapping[str, str]) -> Server
         "--workers", "1",  # one writer (the driver), and SQLite serialises writes anyway
     ]  # fmt: skip
     env = dict(environ)
+    if options.quiet:
+        argv += ["--registry-store-uri", backend]  # else MLflow says it uses the backend store's
+        argv += ["--uvicorn-opts", "--log-level warning --no-access-log"]  # uvicorn: no start-up lines, no access log
+        env["PYTHONWARNINGS"] = "ignore"  # the libraries' deprecation warnings are not the user's to act on
+        env["MLFLOW_LOGGING_LEVEL"] = "WARNING"
     # MLflow's job runner (eight more processes) serves GenAI features a sweep never calls.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     if options.auth:
@@ -73,6 +86,9 @@ def server_process(options: ServerOptions, environ: Mapping[str, str]) -> Server
 def serve(options: ServerOptions) -> NoReturn:
     """Become the MLflow server (exec): signals and the exit code are MLflow's own."""
     process = server_process(options, os.environ)
+    check_port_free(options.host, options.port)
+    check_store(process.backend, write=True, key="--backend-store-uri")
+    check_folder(process.artifacts, "--artifacts-destination")
     process.cwd.mkdir(parents=True, exist_ok=True)
     where = f"http://{options.host}:{options.port}"
     print(f"sweep server: MLflow at {where} · store {process.backend} · artifacts {process.artifacts}", flush=True)

@@ -30,14 +30,21 @@ def resolve_stage(
     best = runs.best_trial(source.question, source.metric, source.mode)
     if best is None:
         return None
-    base = runs.trial_config(best)
+    return stage_trials(plan, question, composer, runs.trial_config(best), best.data.tags[TRIAL_ID]), best.info.run_id
+
+
+def stage_trials(
+    plan: Plan, question: PlannedQuestion, composer: Composer, base: dict[str, Any], source_id: str
+) -> list[PlannedTrial]:
+    """The stage's trials, one per variant in order, from trial `source_id` whose config is `base`."""
+    assert question.config.from_ is not None
     trials = []
     for variant in question.variants:
         context = f"{question.id} " + " ".join(f"{key}={value}" for key, value in variant.overrides.items())
-        trial = stage_trial(base, variant.overrides, composer, plan, best.data.tags[TRIAL_ID], question.config.train, context)
-        name = f"{context} from {source.question}:{best.data.tags[TRIAL_ID]}"
+        trial = stage_trial(base, variant.overrides, composer, plan, source_id, question.config.train, context)
+        name = f"{context} from {question.config.from_.question}:{source_id}"
         trials.append(planned_trial(trial, name, question.id, context))
-    return trials, best.info.run_id
+    return trials
 
 
 def stage_trial(
@@ -63,19 +70,16 @@ def stage_trial(
     return validate(kind(config["trainable"]).schema, config, context=context)
 
 
-def stage_weights(plan: Plan, run_id: str) -> str:
+def stage_weights(plan: Plan, runs: StudyRuns, run_id: str) -> str:
     """The shared-storage folder holding the final weights of MLflow run `run_id`, copied there by the driver.
 
     Every node's trials read a stage's starting weights from the shared storage: workers never talk to
     MLflow, so its server can stay on loopback.
     """
     import torch
-    from mlflow.artifacts import download_artifacts
 
     folder = checkpoint_dir(plan.runtime.paths.storage, plan.study, f"init-{run_id}")
     with tempfile.TemporaryDirectory() as local:
-        path = download_artifacts(
-            run_id=run_id, artifact_path="checkpoint/model.pt", dst_path=local, tracking_uri=plan.runtime.tracking.uri
-        )
+        path = runs.download(run_id, "checkpoint/model.pt", local)
         save_state(folder, {"model": torch.load(path, map_location="cpu", weights_only=True)})
     return folder

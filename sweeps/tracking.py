@@ -1,7 +1,11 @@
 """MLflow bookkeeping: one experiment per study, one run per unique trial id, found again by its tag.
 
 Tags (../shared/contracts.md): `sweeps.trial_id`, `sweeps.questions`, `sweeps.study`, `sweeps.kind`.
-Every epoch's metrics go in one batched call (a REST `log_metric` costs ~50 ms each).
+Every epoch's metrics go in one batched call (a REST `log_metric` costs ~50 ms each). `StudyRuns` sends
+every write through one `Outbox`, which holds them in order while a tracking server is away.
+Each trial run also records `sweeps.code_hash`, the hash of the code that trains it
+(`trainables.code`). A run trained again by `sweep run --rerun stale` is tagged `sweeps.superseded`
+and keeps its data, but is no longer the trial's run: every read here leaves it out.
 """
 
 from __future__ import annotations
@@ -12,21 +16,26 @@ import json
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from sweeps.compose import CONF_DIR
 from sweeps.locations import sqlite_path
+from sweeps.outbox import OutageLimits, Outbox
 from sweeps.plan import Plan, PlannedTrial, Status
+from sweeps.reachability import answers
+from trainables.code import code_hash
 
 TRIAL_ID = "sweeps.trial_id"
 QUESTIONS = "sweeps.questions"
 STUDY = "sweeps.study"
 KIND = "sweeps.kind"
 GROUP = "sweeps.group"  # trials that differ only in seed (a question's repeats) share it
+PARAMETERS = "sweeps.parameters"  # the model's trainable parameters
 OUTCOME = "sweeps.outcome"  # how a trial's run ended: one of Outcome
+CODE_HASH = "sweeps.code_hash"  # trainables.code.code_hash of the trial's kind when it (last) trained
+SUPERSEDED = "sweeps.superseded"  # "true": a later run of the same trial (or search) replaces this one
 Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 # A diverged trial (a non-finite training loss) is FAILED: no reader that takes FINISHED runs as results
 # (the report's tables, a stage's `select: best`, the MLflow UI's filters) can mistake it for one, and
@@ -34,16 +43,8 @@ Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 _OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED", "diverged": "FAILED"}
 # Tags that explain one way of ending; a run that later ends another way drops the stale ones.
 _OUTCOME_DETAILS = ("sweeps.error_file", "sweeps.stopped_at_epoch", "sweeps.diverged_at_epoch")
-DIVERGED_AT = "sweeps.diverged_at_epoch"
+DIVERGED_AT = "sweeps.diverged_at_epoch"  # the epoch whose training loss was not finite
 RETRIES = "sweeps.retries"  # times the trial's worker failed and the trial was started again
-
-
-@dataclass(frozen=True)
-class RunState:
-    """What the plan needs to know about a trial's run."""
-
-    status: Status
-    diverged_at_epoch: int | None = None
 
 
 def store_exists(uri: str) -> bool:
@@ -51,81 +52,109 @@ def store_exists(uri: str) -> bool:
     return path is None or path.exists()
 
 
-def read_statuses(uri: str, study: str) -> dict[str, Status]:
-    """Trial id → status of its run, reading only (a missing sqlite store is not created)."""
-    return {trial_id: state.status for trial_id, state in read_states(uri, study).items()}
-
-
-def read_states(uri: str, study: str) -> dict[str, RunState]:
-    """Trial id → the state of its run, reading only (a missing sqlite store is not created)."""
+def find_experiment(uri: str, study: str) -> tuple[Any, str] | None:
+    """A client of the store and the study's experiment id, reading only; None when either does not exist
+    (a missing sqlite store is not created)."""
     if not store_exists(uri):
-        return {}
+        return None
     client = client_for(uri)
     experiment = client.get_experiment_by_name(study)
-    if experiment is None:
+    return None if experiment is None else (client, experiment.experiment_id)
+
+
+def read_statuses(uri: str, study: str) -> dict[str, Status]:
+    """Trial id → status of its run, reading only (a missing sqlite store is not created)."""
+    found = find_experiment(uri, study)
+    if found is None:
         return {}
-    return {trial_id: _state(run) for trial_id, run in trial_runs(client, experiment.experiment_id).items()}
+    return {trial_id: status_of(run) for trial_id, run in trial_runs(*found).items()}
+
+
+def read_trial_runs(uri: str, study: str) -> dict[str, Any]:
+    """Trial id → its current run, reading only (a missing sqlite store is not created)."""
+    found = find_experiment(uri, study)
+    return {} if found is None else trial_runs(*found)
 
 
 def apply_statuses(plan: Plan) -> None:
-    """Fill each planned trial's status from the tracking store."""
-    states = read_states(plan.runtime.tracking.uri, plan.study)
+    """Fill each planned trial's status, and for a finished one the code it was trained by, from the store."""
+    runs = read_trial_runs(plan.runtime.tracking.uri, plan.study)
     for trial in plan.trials:
-        state = states.get(trial.id, RunState("new"))
-        trial.status, trial.diverged_at_epoch = state.status, state.diverged_at_epoch
+        run = runs.get(trial.id)
+        trial.status = "new" if run is None else status_of(run)
+        trial.diverged_at_epoch = diverged_at_epoch(run)
+        trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
+        trial.stale = trial.status == "finished" and is_stale(run, trial.config.get("trainable", "image"))
+
+
+def is_stale(run: Any, kind: str | None = None) -> bool:
+    """Whether a trial's run was trained by other code than this checkout's (or by code not recorded)."""
+    kind = kind or run.data.params.get("trainable", "image")
+    return run.data.tags.get(CODE_HASH) != code_hash(kind)
 
 
 class StudyRuns:
-    """The study's experiment, opened for writing: creates, continues and closes trial runs."""
+    """The study's experiment, opened for writing: creates, continues and closes trial runs.
 
-    def __init__(self, uri: str, study: str) -> None:
+    Writes go through an `Outbox` (held in order while a tracking server is away); a call whose answer
+    the driver needs waits for the server, within `limits`.
+    """
+
+    def __init__(
+        self, uri: str, study: str, limits: OutageLimits = OutageLimits(), notify: Callable[[str], None] = lambda line: None
+    ) -> None:
         path = sqlite_path(uri)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.client = client_for(uri, create=True)
         self.study = study
-        experiment = self.client.get_experiment_by_name(study)
+        server = uri.startswith(("http://", "https://"))
+        self._outbox = Outbox(uri, limits, functools.partial(answers, uri) if server else lambda: True, notify)
+        experiment = self._outbox.call(lambda: self.client.get_experiment_by_name(study))
         if experiment is None:
             artifacts = (path.parent / "mlartifacts" / study).as_uri() if path is not None else None
-            experiment = _create_experiment(self.client, study, artifacts)
+            experiment = self._outbox.call(lambda: _create_experiment(self.client, study, artifacts))
         self.experiment_id = experiment.experiment_id
-        self.refresh()
+        self._runs: dict[str, str] = {}
+        self.statuses()
 
     def open(self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}) -> tuple[str, int]:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
         (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
         run_id = self._runs.get(trial.id)
+        code = code_hash(trial.config.get("trainable", "image"))
         if run_id is not None:
-            self.client.set_tag(run_id, QUESTIONS, ",".join(trial.questions))
-            self.client.update_run(run_id, status="RUNNING")
-            return run_id, _last_epoch(self.client, run_id)
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=trial.name,
-            tags={
-                TRIAL_ID: trial.id,
-                QUESTIONS: ",".join(trial.questions),
-                STUDY: self.study,
-                KIND: "trial",
-                GROUP: trial.group,
-                "sweeps.data_source": trial.config["data"]["source"],
-                "sweeps.offline": str(offline).lower(),
-                "sweeps.parameters": str(trial.parameters),
-                **_git_tags(),
-                **tags,
-            },
-        )
-        run_id = run.info.run_id
-        self._runs[trial.id] = run_id
-        self.client.log_batch(run_id, params=_params(trial.config))
-        return run_id, -1
+            self.set_tags(run_id, {QUESTIONS: ",".join(trial.questions), CODE_HASH: code})
+            self._outbox.send(lambda: self.client.update_run(run_id, status="RUNNING"))
+            return run_id, self._outbox.call(lambda: _last_epoch(self.client, run_id))
+        tags = {
+            TRIAL_ID: trial.id,
+            QUESTIONS: ",".join(trial.questions),
+            STUDY: self.study,
+            KIND: "trial",
+            GROUP: trial.group,
+            "sweeps.data_source": trial.config["data"]["source"],
+            "sweeps.offline": str(offline).lower(),
+            "sweeps.parameters": str(trial.parameters),
+            CODE_HASH: code,
+            **_git_tags(),
+            **tags,
+        }
+        new_id = self._outbox.call(lambda: self._create_run(trial, tags))
+        self._runs[trial.id] = new_id
+        params = _params(trial.config)
+        self._outbox.send(lambda: self.client.log_batch(new_id, params=params))
+        return new_id, -1
 
-    def refresh(self) -> dict[str, Status]:
-        """The study's trial runs read again (another `sweep run` may have created or ended some since this
-        one started): trial id → status."""
-        found = trial_runs(self.client, self.experiment_id)
-        self._runs = {trial_id: run.info.run_id for trial_id, run in found.items()}
-        return {trial_id: _state(run).status for trial_id, run in found.items()}
+    def _create_run(self, trial: PlannedTrial, tags: dict[str, str]) -> str:
+        """A new run for `trial`; tried again after a lost answer, it finds the run the server did create."""
+        found = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{KIND}` = 'trial'", max_results=100
+        )
+        created = next((run for run in found if not superseded(run)), None)  # a superseded run is the old code's
+        if created is not None:
+            return created.info.run_id
+        return self.client.create_run(self.experiment_id, run_name=trial.name, tags=tags).info.run_id
 
     def backfill(self, run_id: str, logged: int, history: list[dict[str, Any]], epochs: int) -> int:
         """Epochs a trial's checkpoint holds but its run lacks (a kill between the two) are logged now;
@@ -137,69 +166,77 @@ class StudyRuns:
         self.log_epochs(run_id, missing)
         return max([logged] + [int(epoch["epoch"]) for epoch in missing])
 
-    def search_done(self, question: str) -> bool:
-        """Whether a question's search ran to its end (its parent run is FINISHED)."""
-        found = self._search_parent(question)
-        return found is not None and found.info.status == "FINISHED"
-
-    def search_run(self, question: str) -> str:
-        """The parent run of a question's search, created if new (by the driver holding the search's lease)."""
-        found = self._search_parent(question)
-        if found is not None:
-            return str(found.info.run_id)
-        tags = {KIND: "search", QUESTIONS: question, STUDY: self.study, **_git_tags()}
-        return str(self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id)
-
     def _search_parent(self, question: str) -> Any | None:
+        """The current (not superseded) parent run of a question's search, if any."""
         found = self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.`{KIND}` = 'search' and tags.`{QUESTIONS}` = '{question}'",
-            max_results=1,
+            max_results=100,
         )
-        return found[0] if found else None
+        return next((run for run in found if not superseded(run)), None)
+
+    def search_run(self, question: str) -> tuple[str, bool]:
+        """The parent run of a question's search (created if new), and whether the search finished."""
+        return self._outbox.call(lambda: self._search_run(question))
+
+    def _search_run(self, question: str) -> tuple[str, bool]:
+        found = self._search_parent(question)
+        if found is not None:
+            return found.info.run_id, found.info.status == "FINISHED"
+        tags = {KIND: "search", QUESTIONS: question, STUDY: self.study, **_git_tags()}
+        return self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id, False
+
+    def search_done(self, question: str) -> bool:
+        """Whether the question's search has finished (reading only: no parent run is created)."""
+        found = self._outbox.call(lambda: self._search_parent(question))
+        return found is not None and found.info.status == "FINISHED"
+
+    def search_samples(self, question: str) -> tuple[Any | None, list[Any]]:
+        """The current parent run of a question's search and the current trial runs under it."""
+        parent = self._search_parent(question)
+        if parent is None:
+            return None, []
+        parent_id = parent.info.run_id
+        samples = [run for run in trial_runs(self.client, self.experiment_id).values() if run.data.tags.get("mlflow.parentRunId") == parent_id]
+        return parent, samples
+
+    def supersede(self, run_id: str) -> None:
+        """`run_id` is no longer its trial's (or search's) run: tagged, kept, left out of every read."""
+        self.set_tags(run_id, {SUPERSEDED: "true"})
+        for trial_id, current in list(self._runs.items()):
+            if current == run_id:
+                del self._runs[trial_id]
+
+    def current_run(self, trial_id: str) -> str | None:
+        """The run id of the trial's current run, if it has one."""
+        return self._runs.get(trial_id)
 
     def best_trial(self, question: str, metric: str, mode: str) -> Any | None:
-        """The finished trial run answering `question` with the best final `metric`; None if none yet.
-
-        Early-stopped trials (KILLED) and failures never count: only runs trained to their end.
-        """
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{KIND}` = 'trial' and attributes.status = 'FINISHED'",
-            max_results=5000,
-        )
-        answering = [r for r in runs if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics]
-        if not answering:
-            return None
-        sign = 1.0 if mode == "max" else -1.0
-        return max(answering, key=lambda run: sign * run.data.metrics[metric])
+        """The finished trial run answering `question` with the best final `metric`; None if none yet."""
+        return self._outbox.call(lambda: best_trial(self.client, self.experiment_id, question, metric, mode))
 
     def trial_config(self, run: Any) -> dict[str, Any]:
         """A finished trial's resolved config, read back from its `config.yaml` artifact."""
-        import yaml
+        return self._outbox.call(lambda: read_trial_config(self.client, run))
+
+    def download(self, run_id: str, artifact_path: str, folder: str) -> Path:
+        """One artifact of a run, downloaded into `folder`."""
         from mlflow.artifacts import download_artifacts
 
-        with tempfile.TemporaryDirectory() as folder:
-            path = download_artifacts(run_id=run.info.run_id, artifact_path="config.yaml", dst_path=folder, tracking_uri=self.client.tracking_uri)
-            return yaml.safe_load(Path(path).read_text())
-
-    def register_best(self, question: str, run: Any, metric: str) -> str:
-        """Register a search's best trial's weights in the model registry as `<study>-<question>`."""
-        name = f"{self.study}-{question}"
-        if not self.client.search_registered_models(filter_string=f"name = '{name}'"):
-            self.client.create_registered_model(name, tags={STUDY: self.study, QUESTIONS: question})
-        versions = self.client.search_model_versions(filter_string=f"name = '{name}' and run_id = '{run.info.run_id}'")
-        if not versions:
-            self.client.create_model_version(
-                name,
-                source=f"{run.info.artifact_uri}/checkpoint",
-                run_id=run.info.run_id,
-                tags={metric: str(run.data.metrics[metric]), TRIAL_ID: run.data.tags[TRIAL_ID]},
+        return Path(
+            self._outbox.call(
+                lambda: download_artifacts(
+                    run_id=run_id, artifact_path=artifact_path, dst_path=folder, tracking_uri=self.client.tracking_uri
+                )
             )
-        return name
+        )
 
     def update_questions(self, trials: Iterable[PlannedTrial]) -> None:
         """A finished trial that a newly added question shares answers that question too."""
+        listed = list(trials)
+        self._outbox.call(lambda: self._update_questions(listed))
+
+    def _update_questions(self, trials: list[PlannedTrial]) -> None:
         for trial in trials:
             run_id = self._runs.get(trial.id)
             if run_id is not None:
@@ -207,6 +244,13 @@ class StudyRuns:
                 merged = sorted(set(tagged.split(",")) - {""} | set(trial.questions))
                 if merged != sorted(tagged.split(",")):
                     self.client.set_tag(run_id, QUESTIONS, ",".join(merged))
+
+    def statuses(self) -> dict[str, Status]:
+        """Trial id → status of its run, after every held write. The study's runs are read again: one that
+        another `sweep run` created since this one started is the one `open` continues."""
+        found = self._outbox.call(lambda: trial_runs(self.client, self.experiment_id))
+        self._runs = {trial_id: run.info.run_id for trial_id, run in found.items()}
+        return {trial_id: status_of(run) for trial_id, run in found.items()}
 
     def log_epochs(self, run_id: str, epochs: Iterable[Mapping[str, Any]]) -> None:
         """One batched call: every numeric metric of each epoch, at step = epoch number."""
@@ -219,13 +263,14 @@ class StudyRuns:
             for key, value in epoch.items()
             if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)
         ]
-        if metrics:
-            self.client.log_batch(run_id, metrics=metrics)
+        if metrics:  # made once: a held batch sent twice is stored once (same timestamps)
+            self._outbox.send(lambda: self.client.log_batch(run_id, metrics=metrics), epochs=len({m.step for m in metrics}))
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
-        self.client.log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
+        listed = [RunTag(key, str(value)) for key, value in tags.items()]
+        self._outbox.send(lambda: self.client.log_batch(run_id, tags=listed))
 
     def end_trial(self, run_id: str, outcome: Outcome, artifacts: Mapping[str, bytes | Path] = {}, **tags: str) -> None:
         """Tag the run with how its trial ended, log its artifacts (name → bytes, or a file to copy) and end it.
@@ -233,31 +278,46 @@ class StudyRuns:
         finished → FINISHED; early_stopped (a search's scheduler; tags its `stopped_at_epoch`) → KILLED;
         failed (tags its `error_file`) and diverged (a non-finite loss; tags its `diverged_at_epoch`) →
         FAILED. An interrupted trial's run is `close`d KILLED instead, with no outcome: the next
-        `sweep run` continues it.
+        `sweep run` continues it. Tags of an earlier ending (a failure's error file) are removed.
         """
         details = {f"sweeps.{key}": value for key, value in tags.items()}
-        stale = [key for key in _OUTCOME_DETAILS if key not in details and key in self.client.get_run(run_id).data.tags]
-        for key in stale:  # an earlier failure's error file, say, on a trial that has now finished
-            self.client.delete_tag(run_id, key)
+        self._outbox.send(lambda: self._drop_stale_details(run_id, details))
         self.set_tags(run_id, {OUTCOME: outcome, **details})
         if artifacts:
-            with tempfile.TemporaryDirectory() as folder:
-                for name, content in artifacts.items():
-                    target = Path(folder) / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(content if isinstance(content, bytes) else content.read_bytes())
-                self.client.log_artifacts(run_id, folder)
+            self._outbox.send(lambda: self._log_artifacts(run_id, artifacts))
         self.close(run_id, _OUTCOME_STATUS[outcome])
 
+    def _drop_stale_details(self, run_id: str, details: Mapping[str, str]) -> None:
+        tagged = self.client.get_run(run_id).data.tags
+        for key in _OUTCOME_DETAILS:
+            if key in tagged and key not in details:  # an earlier failure's error file, on a trial that has now finished
+                self.client.delete_tag(run_id, key)
+
+    def _log_artifacts(self, run_id: str, artifacts: Mapping[str, bytes | Path]) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            for name, content in artifacts.items():
+                target = Path(folder) / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content if isinstance(content, bytes) else content.read_bytes())
+            self.client.log_artifacts(run_id, folder)
+
     def close(self, run_id: str, status: str) -> None:
-        self.client.set_terminated(run_id, status)
+        self._outbox.send(lambda: self.client.set_terminated(run_id, status))
+
+    def finish(self) -> None:
+        """Every held write sent: waits for an away server up to the limits, else `TrackingAway`."""
+        self._outbox.sync()
+
+    def release(self) -> int:
+        """One last try to send what is held, as the run ends on an error or an interruption; epochs still held."""
+        return self._outbox.release()
 
 
 def client_for(uri: str, create: bool = False) -> Any:
-    """An MLflow client whose store is ready: MLflow creates a new sqlite store's tables on first use, and
-    two processes doing so at once collide (`table … already exists`), so on a sqlite store that first use
-    happens under an exclusive lock on `<store>.lock`. Only a writer (`create`) makes that file: readers
-    wait on it when it exists, and otherwise write nothing."""
+    """An MLflow client whose store is ready: MlflowClient opens its store, MLflow creates a new sqlite
+    store's tables then, and two processes doing so at once collide (`table … already exists`), so on a
+    sqlite store the client is made under an exclusive lock on `<store>.lock`. Only a writer (`create`)
+    makes that file: readers wait on it when it exists, and otherwise write nothing."""
     from mlflow.tracking import MlflowClient  # imported late: mlflow costs seconds to import
 
     path = sqlite_path(uri)
@@ -266,7 +326,7 @@ def client_for(uri: str, create: bool = False) -> Any:
         return MlflowClient(tracking_uri=uri)
     with open(lock, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released on close, or by the kernel if this process dies
-        return MlflowClient(tracking_uri=uri)  # opens the store: its tables exist after this
+        return MlflowClient(tracking_uri=uri)
 
 
 def _create_experiment(client: Any, study: str, artifacts: str | None) -> Any:
@@ -281,10 +341,15 @@ def _create_experiment(client: Any, study: str, artifacts: str | None) -> Any:
     return client.get_experiment_by_name(study)
 
 
+def superseded(run: Any) -> bool:
+    return run.data.tags.get(SUPERSEDED) == "true"
+
+
 def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
-    """Trial id → its run. Were there ever several (two drivers before leases): a finished one over any
-    other, then the one with the most epochs logged, so a run holding only a tail of the epochs never
-    stands for the trial. None is ever dropped from the store."""
+    """Trial id → its current run. Superseded runs (trained again after a code change) are left out.
+    Were there ever two others (two drivers before leases), a finished one wins, then the one with the
+    most epochs logged: a run holding only a tail of the epochs never stands for the trial. None is
+    ever dropped from the store."""
     found: dict[str, list[Any]] = {}
     token = None
     while True:
@@ -293,29 +358,63 @@ def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
         )
         for run in page:
             trial_id = run.data.tags.get(TRIAL_ID)
-            if trial_id:
+            if trial_id and not superseded(run):
                 found.setdefault(trial_id, []).append(run)
         token = page.token
         if not token:
             break
     return {
-        trial_id: runs[0] if len(runs) == 1 else max(runs, key=lambda run: (_state(run).status == "finished", _epochs(client, run)))
+        trial_id: runs[0] if len(runs) == 1 else max(runs, key=lambda run: (status_of(run) == "finished", _epochs(client, run)))
         for trial_id, runs in found.items()
     }
 
 
-def _state(run: Any) -> RunState:
-    """FINISHED: finished; a diverged run: done, with the epoch; any other (RUNNING, KILLED, FAILED): partial."""
+def status_of(run: Any) -> Status:
+    """The plan's status of a trial with this run: finished; diverged (done, never run again); or partial
+    (running, killed, failed)."""
     if run.info.status == "FINISHED":
-        return RunState("finished")
-    if run.data.tags.get(OUTCOME) == "diverged":
-        return RunState("diverged", int(run.data.tags.get(DIVERGED_AT, "0")))
-    return RunState("partial")
+        return "finished"
+    return "diverged" if run.data.tags.get(OUTCOME) == "diverged" else "partial"
+
+
+def diverged_at_epoch(run: Any | None) -> int | None:
+    """The epoch at which a diverged trial's training loss stopped being finite; None for any other run."""
+    return None if run is None or status_of(run) != "diverged" else int(run.data.tags.get(DIVERGED_AT, "0"))
 
 
 def _epochs(client: Any, run: Any) -> int:
     """How many epochs a run logged."""
     return len(client.get_metric_history(run.info.run_id, "val_acc"))
+
+
+def best_trial(client: Any, experiment_id: str, question: str, metric: str, mode: str) -> Any | None:
+    """The finished trial run answering `question` with the best final `metric`; None if none yet.
+
+    Early-stopped trials (KILLED) and failures never count: only runs trained to their end.
+    """
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{KIND}` = 'trial' and attributes.status = 'FINISHED'", max_results=5000
+    )
+    answering = [
+        r for r in runs
+        if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics and not superseded(r)
+    ]  # fmt: skip
+    if not answering:
+        return None
+    sign = 1.0 if mode == "max" else -1.0
+    return max(answering, key=lambda run: sign * run.data.metrics[metric])
+
+
+def read_trial_config(client: Any, run: Any) -> dict[str, Any]:
+    """A finished trial's resolved config, read back from its `config.yaml` artifact (into a temporary folder)."""
+    import yaml
+    from mlflow.artifacts import download_artifacts
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = download_artifacts(
+            run_id=run.info.run_id, artifact_path="config.yaml", dst_path=folder, tracking_uri=client.tracking_uri
+        )
+        return yaml.safe_load(Path(path).read_text())
 
 
 def _last_epoch(client: Any, run_id: str) -> int:
@@ -340,6 +439,22 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
         else:
             flat[name] = value if isinstance(value, str) else json.dumps(value)
     return flat
+
+
+def unflatten(params: Mapping[str, str]) -> dict[str, Any]:
+    """A run's params back to the nested config `flatten` made them from (a string that reads as JSON,
+    such as "1", comes back as that JSON value: params do not record which values were strings)."""
+    config: dict[str, Any] = {}
+    for name, text in params.items():
+        *parents, leaf = name.split(".")
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+        try:
+            node[leaf] = json.loads(text)
+        except ValueError:
+            node[leaf] = text
+    return config
 
 
 @functools.lru_cache(maxsize=1)

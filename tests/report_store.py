@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from sweeps.plan import Plan, PlannedTrial
+from sweeps.compose import CONF_DIR
+from sweeps.plan import Plan, PlannedTrial, plan_study
 from sweeps.tracking import StudyRuns
 
 CLASSES = 10
@@ -67,3 +70,44 @@ def write_store(uri: str, plan: Plan, outcome: Callable[[PlannedTrial], Outcome 
             runs.end_trial(run_id, "finished", {"confusion_matrix.csv": confusion_csv(correct=30)})
         written[trial.id] = run_id  # an unfinished run stays RUNNING, as a trial still training
     return written
+
+
+# A question run three times per variant (no study has repeats yet), with chosen final accuracies: one variant
+# clearly below the reference, one within noise of it, one with a single finished run.
+REPEATS_STUDY = """\
+# @package _global_
+defaults:
+  - override /data: digits
+study:
+  name: repeats
+  title: Repeats of one question
+  questions:
+    - id: r01
+      text: Learning rate ×0.1, ×0.5, ×1 and ×10, three seeds each.
+      grid:
+        optim.lr: [x0.1, x0.5, x1, x10]
+      reference: {optim.lr: x1}
+      repeats: 3
+"""
+REPEATS_VAL_ACC = {  # per variant (in grid order), per repeat: val_acc per epoch; None: the repeat never ran
+    "x0.1": [Outcome([0.1, 0.2]), Outcome([0.2, 0.25]), Outcome([0.3, 0.3])],  # final 0.2, 0.25, 0.3
+    "x0.5": [Outcome([0.4, 0.5]), Outcome([0.6, 0.65]), Outcome([0.6, 0.7])],  # final 0.5, 0.65, 0.7
+    "x1": [Outcome([0.6, 0.5]), Outcome([0.5, 0.6]), Outcome([0.8, 0.7])],  # final 0.5, 0.6, 0.7; best 0.6, 0.6, 0.8
+    "x10": [Outcome([0.3, 0.4]), Outcome([0.2], finished=False), None],  # one finished, one still training, one missing
+}
+
+
+def write_repeats_store(folder: Path) -> Plan:
+    """The `repeats` study (in a copy of conf/ under `folder`) and its store at folder/mlflow.db; its plan."""
+    conf = folder / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "study" / "repeats.yaml").write_text(REPEATS_STUDY)
+    overrides = ["offline=true", "trainer.epochs=2", f"tracking.uri=sqlite:///{folder / 'mlflow.db'}"]
+    plan = plan_study("repeats", overrides, conf_dir=conf)
+    chosen = {
+        trial: outcome
+        for variant, outcomes in zip(plan.questions[0].variants, REPEATS_VAL_ACC.values(), strict=True)
+        for trial, outcome in zip(variant.trials, outcomes, strict=True)
+    }
+    write_store(plan.runtime.tracking.uri, plan, lambda trial: chosen.get(trial.id))
+    return plan

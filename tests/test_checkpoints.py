@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sweeps.checkpoints import PREVIOUS, STATE, load_state, read_state, save_state
+from sweeps.checkpoints import PREVIOUS, STATE, load_state, read_state, remove_state, save_state
 
 
 @pytest.fixture(params=["folder", "uri"])
@@ -88,3 +88,10 @@ def test_a_kill_between_the_two_moves_leaves_the_previous_state(folder: str) -> 
     (_path(folder) / STATE).replace(_path(folder) / PREVIOUS)  # the latest moved aside, the new one not yet in place
     read = read_state(folder)
     assert _epochs(read.state) == 2 and read.unreadable == []
+
+
+def test_removing_a_state_removes_the_one_before_it_too(folder: str) -> None:
+    save_state(folder, _state(1))
+    save_state(folder, _state(2))
+    remove_state(folder)
+    assert read_state(folder).state is None  # a retired trial starts from scratch, not from its previous epoch

@@ -7,24 +7,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from sweep_cli import SweepCli
 
 STUDY = "jhu_fashion"
 QUESTION_IDS = ["q01", "q02", "q03", "q04", "q05", "q06", "q07", "q08", "q09", "q10", "q12"]
-
-
-def sweep(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sweeps", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def assert_bad_input(result: subprocess.CompletedProcess[str]) -> str:
@@ -38,8 +26,8 @@ def assert_bad_input(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_plan_json_is_one_object_with_20_new_trials(tmp_path: Path) -> None:
-    result = sweep("plan", STUDY, "--json", cwd=tmp_path)
+def test_plan_json_is_one_object_with_20_new_trials(sweep: SweepCli) -> None:
+    result = sweep("plan", STUDY, "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)  # the whole of stdout is one JSON document
     assert isinstance(document, dict)
@@ -51,13 +39,13 @@ def test_plan_json_is_one_object_with_20_new_trials(tmp_path: Path) -> None:
     assert {t["status"] for t in document["trials"]} == {"new"}
     ids = {t["id"] for t in document["trials"]}
     assert {v["trial"] for q in grid for v in q["variants"]} == ids
-    assert list(tmp_path.iterdir()) == []  # default store sqlite:///mlflow.db (in cwd) not created
+    assert list(sweep.workdir.iterdir()) == []  # default store sqlite:///mlflow.db (in cwd) not created
 
 
-def test_human_plan_lists_questions_and_counts_and_creates_no_store(tmp_path: Path) -> None:
-    store = tmp_path / "x.db"
+def test_human_plan_lists_questions_and_counts_and_creates_no_store(sweep: SweepCli) -> None:
+    store = sweep.workdir / "x.db"
     uri = f"sqlite:///{store}"
-    result = sweep("plan", STUDY, f"tracking.uri={uri}", cwd=tmp_path)
+    result = sweep("plan", STUDY, f"tracking.uri={uri}")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for qid in QUESTION_IDS:
@@ -66,11 +54,11 @@ def test_human_plan_lists_questions_and_counts_and_creates_no_store(tmp_path: Pa
     assert "0 finished, 0 partial, 20 new" in out
     assert uri in out
     assert not store.exists()
-    assert list(tmp_path.iterdir()) == []
+    assert list(sweep.workdir.iterdir()) == []
 
 
-def test_questions_option_selects_and_overrides_may_follow_options(tmp_path: Path) -> None:
-    result = sweep("plan", STUDY, "--questions", "q03,q01", "--json", "offline=true", cwd=tmp_path)
+def test_questions_option_selects_and_overrides_may_follow_options(sweep: SweepCli) -> None:
+    result = sweep("plan", STUDY, "--questions", "q03,q01", "--json", "offline=true")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert [q["id"] for q in document["questions"]] == ["q01", "q03"]
@@ -87,16 +75,16 @@ BAD_INPUT = [
 
 
 @pytest.mark.parametrize(("args", "phrases"), [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])
-def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: list[str], phrases: tuple[str, ...]) -> None:
-    line = assert_bad_input(sweep(*args, cwd=tmp_path))
+def test_bad_input_exits_2_with_one_line(sweep: SweepCli, args: list[str], phrases: tuple[str, ...]) -> None:
+    line = assert_bad_input(sweep(*args))
     for phrase in phrases:
         assert phrase in line
-    assert list(tmp_path.iterdir()) == []  # not even `sweep run` wrote anything
+    assert list(sweep.workdir.iterdir()) == []  # not even `sweep run` wrote anything
 
 
 @pytest.mark.parametrize("command", [["plan"], ["run"]], ids=["plan", "run"])
-def test_subcommand_help_mentions_overrides(tmp_path: Path, command: list[str]) -> None:
-    result = sweep(*command, "--help", cwd=tmp_path)
+def test_subcommand_help_mentions_overrides(sweep: SweepCli, command: list[str]) -> None:
+    result = sweep(*command, "--help")
     assert result.returncode == 0, result.stderr
     assert "OVERRIDE" in result.stdout
     assert "override" in result.stdout.replace("OVERRIDE", "").lower()  # explained, not only named
@@ -104,8 +92,8 @@ def test_subcommand_help_mentions_overrides(tmp_path: Path, command: list[str]) 
     assert STUDY in result.stdout
 
 
-def test_top_level_help_lists_commands_and_mentions_overrides(tmp_path: Path) -> None:
-    result = sweep("--help", cwd=tmp_path)
+def test_top_level_help_lists_commands_and_mentions_overrides(sweep: SweepCli) -> None:
+    result = sweep("--help")
     assert result.returncode == 0, result.stderr
     assert "plan" in result.stdout and "run" in result.stdout
     assert STUDY in result.stdout

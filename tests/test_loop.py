@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import torch
+from epoch_reports import Run, Stop, results
 from omegaconf import OmegaConf
 
 from sweeps.compose import CONF_DIR
@@ -27,13 +28,7 @@ EPOCHS = 3
 TEST_SIZE = 360  # digits' test split
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "examples_per_second")
 
-def is_timing(key: str) -> bool:
-    """Wall-clock metrics (epoch_seconds, examples_per_second, phase_*_seconds, *_ms_per_example)."""
-    return "seconds" in key or "per_second" in key or "_ms_" in key
-
-
-class Stop(Exception):
-    """Raised from the report callback: the trial is interrupted."""
+pytestmark = pytest.mark.usefixtures("torch_threads")  # train() sets torch's thread count
 
 
 @pytest.fixture(scope="module")
@@ -49,44 +44,12 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
-@pytest.fixture(autouse=True)
-def _restore_threads() -> Any:
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
-class Run:
-    """Every report of one `train` call, with a checkpoint taken at each epoch."""
-
-    def __init__(self) -> None:
-        self.reports: list[EpochReport] = []
-        self.checkpoints: list[Checkpoint] = []
-
-    def __call__(self, report: EpochReport) -> None:
-        self.reports.append(report)
-        self.checkpoints.append(report.checkpoint())
-
-    @property
-    def epochs(self) -> list[int]:
-        return [r.epoch for r in self.reports]
-
-    @property
-    def weights(self) -> dict[str, torch.Tensor]:
-        return self.checkpoints[-1]["model"]
-
-
 def run(
     config: dict[str, Any], data_root: Path, placement: Placement | None = None, resume: Checkpoint | None = None
 ) -> Run:
     recorder = Run()
     train(config, data_root, recorder, placement or Placement(), resume=resume)
     return recorder
-
-
-def results(report: EpochReport) -> dict[str, float]:
-    """The metrics that must reproduce exactly (timings never do)."""
-    return {key: value for key, value in report.metrics.items() if not is_timing(key)}
 
 
 def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

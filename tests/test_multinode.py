@@ -11,28 +11,27 @@ left running (found by the test's private RAY_TMPDIR in each process's environme
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from loopback import free_port, wait_until_up
+from loopback import free_port, listening, wait_until_up
 from mlflow.tracking import MlflowClient
+from sweep_cli import SweepCli
 
 pytestmark = pytest.mark.slow
 
 STUDY = "jhu_fashion"
 NODES = ("node_a", "node_b")  # the custom resource that names each node
-NODE = "SWEEPS_TEST_NODE"  # environment variable: the node a process belongs to
+NODE = "SWEEPS_TEST_NODE"  # environment variable: the node a process belongs to (its raylet, its workers)
+TOKEN_AUTH = {"RAY_AUTH_MODE": "token"}  # every node and driver presents the token, as cluster.yaml sets it up
 # Ray's command line (`ray …`), except that Ray would replace 127.0.0.1 (--node-ip-address, --address) by
 # this machine's network address and then listen on every interface: the test's cluster stays on loopback.
 RAY_CLI = (
@@ -48,30 +47,32 @@ NODE_NAMES = (
 
 @dataclass
 class LoopbackCluster:
-    root: Path
-    ray_tmp: Path  # private RAY_TMPDIR: short (Ray's socket paths are length-limited), and the mark of our processes
+    cli: SweepCli  # its working folder holds the store, the logs and the storage; its RAY_TMPDIR marks our processes
     nodes: tuple[str, ...] = NODES  # the head first; each a one-CPU node
     ray_port: int = field(default_factory=free_port)
     mlflow_port: int = field(default_factory=free_port)
-    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    started: list[subprocess.Popen[Any]] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.cli.workdir
 
     @property
     def env(self) -> dict[str, str]:
-        home = self.root / "home"
-        return {**os.environ, "HOME": str(home), "RAY_TMPDIR": str(self.ray_tmp), "RAY_AUTH_MODE": "token", "PYTHONUNBUFFERED": "1"}
+        return {**self.cli.env, **TOKEN_AUTH}
 
     @property
     def tracking_uri(self) -> str:
         return f"http://127.0.0.1:{self.mlflow_port}"
 
     def start(self) -> None:
-        (self.root / "home").mkdir()
         # The token every node and driver presents (cluster.yaml copies the user's to each node).
         ray_cli = [sys.executable, "-c", RAY_CLI]
         subprocess.run([*ray_cli, "get-auth-token", "--generate"], env=self.env, check=True, capture_output=True, timeout=120)
-        self._spawn("mlflow", [sys.executable, "-m", "sweeps", "server", "--port", str(self.mlflow_port),
-                               "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
-                               "--artifacts-destination", str(self.root / "artifacts")])  # fmt: skip
+        with (self.root / "mlflow.log").open("w") as log:  # `sweep server`, in a session of its own too
+            self.started.append(self.cli.popen("server", "--port", str(self.mlflow_port),
+                                               "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+                                               "--artifacts-destination", str(self.root / "artifacts"), stdout=log))  # fmt: skip
         head, *others = self.nodes
         self._spawn(head, [*ray_cli, "start", "--block", "--head", "--port", str(self.ray_port), "--include-dashboard", "false", *self._node_args(head)])
         self.node_names(expected=1)  # the other nodes join a running head
@@ -85,8 +86,8 @@ class LoopbackCluster:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         with (self.root / f"{name}.log").open("wb") as log:
-            # Own session: the test stops each one's whole process group, and nothing else. NODE marks
-            # every process of a node (its raylet, its workers) to kill it alone (`lose_node`).
+            # Own session: the test stops each one's whole process group, and nothing else. NODE marks every
+            # process of the node, to kill the node alone (`lose_node`).
             env = {**self.env, NODE: name}
             self.started.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
 
@@ -103,26 +104,16 @@ class LoopbackCluster:
             time.sleep(1)
         raise AssertionError(f"{expected} Ray nodes not up in {timeout} s; see {self.root}/*.log")
 
-    def wait_for_mlflow(self) -> None:
-        wait_until_up(f"{self.tracking_uri}/health", self.started[0])  # `sweep server`, started first
-
-    def processes(self, node: str | None = None) -> list[int]:
-        """Every live process this test started, at any depth; only `node`'s when given."""
-        marks = {f"RAY_TMPDIR={self.ray_tmp}".encode(), *([f"{NODE}={node}".encode()] if node else [])}
-        found = []
-        for proc in Path("/proc").iterdir():
-            try:
-                if proc.name.isdigit() and marks <= set((proc / "environ").read_bytes().split(b"\0")):
-                    found.append(int(proc.name))
-            except OSError:  # gone, or a zombie
-                continue
-        return found
-
     def lose_node(self, name: str) -> None:
         """A reclaimed spot node: its raylet and every worker on it killed at once (SIGKILL, no goodbye)."""
-        for pid in self.processes(name):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        mark = f"{NODE}={name}".encode()
+        for pid in self.cli.processes():
+            with contextlib.suppress(OSError):  # gone meanwhile
+                if mark in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                    os.kill(pid, signal.SIGKILL)
+
+    def wait_for_mlflow(self) -> None:
+        wait_until_up(f"{self.tracking_uri}/health", self.started[0])  # `sweep server`, started first
 
     def stop(self, timeout: float = 120) -> list[int]:
         """SIGTERM to each process group, the second node first; what is still alive after `timeout`."""
@@ -132,57 +123,18 @@ class LoopbackCluster:
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + timeout
-        while self.processes() and time.monotonic() < deadline:
+        while self.cli.processes() and time.monotonic() < deadline:
             time.sleep(0.5)
         for process in self.started:
             process.poll()  # reap
-        return self.processes()
-
-    def kill(self) -> None:
-        for pid in self.processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def _listening(pids: list[int]) -> set[tuple[str, int]]:
-    """(address, port) of every TCP socket that `pids` listen on, from /proc (no tools needed)."""
-    listeners: dict[str, tuple[str, int]] = {}  # socket inode → address
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A":  # TCP_LISTEN
-                address, port = fields[1].split(":")
-                listeners[fields[9]] = (_ip(address), int(port, 16))
-    found = set()
-    for pid in pids:
-        try:
-            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
-        except OSError:
-            continue
-        found |= {listeners[link[8:-1]] for link in links if link.startswith("socket:[") and link[8:-1] in listeners}
-    return found
-
-
-def _ip(hex_address: str) -> str:
-    """/proc/net/tcp's address: 32-bit words in host (little-endian) order."""
-    raw = bytes.fromhex(hex_address)
-    address = ipaddress.ip_address(b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4)))
-    mapped = getattr(address, "ipv4_mapped", None)
-    return str(mapped or address)
+        return self.cli.processes()
 
 
 @pytest.fixture
-def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LoopbackCluster]:
-    """NODES, or the node names a test gives as this fixture's (indirect) parameter."""
-    nodes = getattr(request, "param", NODES)
-    cluster = LoopbackCluster(tmp_path, Path(tempfile.mkdtemp(prefix="swm", dir="/tmp")), nodes)
-    try:
-        yield cluster
-    finally:
-        cluster.kill()  # only if the test failed before its own clean stop
-        shutil.rmtree(cluster.ray_tmp, ignore_errors=True)
+def cluster(sweep: SweepCli, request: pytest.FixtureRequest) -> LoopbackCluster:
+    """Not started yet; whatever the test leaves running, `sweep` kills. Its nodes: NODES, or the names a
+    test gives as this fixture's (indirect) parameter."""
+    return LoopbackCluster(sweep, getattr(request, "param", NODES))
 
 
 def test_a_study_runs_on_two_nodes_and_logs_through_the_server(cluster: LoopbackCluster) -> None:
@@ -191,23 +143,22 @@ def test_a_study_runs_on_two_nodes_and_logs_through_the_server(cluster: Loopback
     node_names = cluster.node_names(expected=2)
     assert sorted(node_names.values()) == list(NODES)
 
-    run = subprocess.Popen(
-        [sys.executable, "-m", "sweeps", "run", STUDY, "offline=true", "trainer.epochs=1", "--questions", "q03",
-         f"resources.address=127.0.0.1:{cluster.ray_port}", "resources.cpus_per_trial=1",
-         f"tracking.uri={cluster.tracking_uri}", f"paths.storage={cluster.root / 'storage'}"],
-        cwd=cluster.root, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    run = cluster.cli.popen(
+        "run", STUDY, "offline=true", "trainer.epochs=1", "--questions", "q03",
+        f"resources.address=127.0.0.1:{cluster.ray_port}", "resources.cpus_per_trial=1",
+        f"tracking.uri={cluster.tracking_uri}", f"paths.storage={cluster.root / 'storage'}", env=TOKEN_AUTH,
     )  # fmt: skip
-    listening: set[tuple[str, int]] = set()
+    seen: set[tuple[str, int]] = set()
     while run.poll() is None:  # what the nodes, the trials' workers and the server listen on, while they run
-        listening |= _listening(cluster.processes())
+        seen |= listening(cluster.cli.processes())
         time.sleep(0.5)
     output = run.communicate(timeout=60)[0]
     assert run.returncode == 0, output
     assert "3/3 trials finished, 0 failed" in output
-    listening |= _listening(cluster.processes())
-    assert ("127.0.0.1", cluster.mlflow_port) in listening
-    assert ("127.0.0.1", cluster.ray_port) in listening
-    assert {address for address, _ in listening} == {"127.0.0.1"}, listening
+    seen |= listening(cluster.cli.processes())
+    assert ("127.0.0.1", cluster.mlflow_port) in seen
+    assert ("127.0.0.1", cluster.ray_port) in seen
+    assert {address for address, _ in seen} == {"127.0.0.1"}, seen
 
     client = MlflowClient(cluster.tracking_uri)
     experiment = client.get_experiment_by_name(STUDY)

@@ -164,6 +164,16 @@ def test_a_killed_pack_resumes_every_member_from_its_own_checkpoint(alone: list[
         assert_same(reference, joined)
 
 
+def test_an_mse_mlp_pack_trains_as_alone() -> None:
+    """SYDE's model A: an MLP ending in relu, trained on mean squared error against one-hot targets."""
+    mlp = {"model": OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / "syde_mlp_a.yaml")), "trainer.loss": "mse"}
+    configs = [trial_config(**{**mlp, "seed": seed, "optim.lr": lr}) for seed, lr in ((1, 0.1), (2, 0.01))]
+    recorded = [Recorded() for _ in configs]
+    train_pack(configs, "data", recorded, PLACEMENT)
+    for config, packed_member in zip(configs, recorded, strict=True):
+        assert_same(solo(config), packed_member)
+
+
 def test_the_weight_bound_is_what_float_order_alone_moves(alone: list[Recorded]) -> None:
     """The same RMSprop trial alone in NHWC instead of NCHW: its weights move by more than 1e-5, within the bound."""
     nhwc = Recorded()

@@ -1,22 +1,18 @@
 """`sweep report`: the report of a real small run, checked against MLflow's own numbers; repeats' mean ± std.
 
-The module's fixture runs three questions of jhu_fashion end to end (offline, one epoch) with the real
-CLI against a real Ray and a sqlite MLflow store, then writes the report with `sweep report`. Every
-number a table shows is recomputed here from MLflow directly. Repeats (no study has them yet) are
-checked on a store written through the runner's MLflow writer with chosen numbers (tests/report_store.py).
+The `reported` fixture runs three questions of jhu_fashion end to end (offline, one epoch) with the real
+CLI against a real Ray and a sqlite MLflow store, then writes the report with `sweep report`: the tests
+that use it are marked slow. Every number a table shows is recomputed there from MLflow directly. Repeats
+(no study has them yet) are checked on a store written through the runner's MLflow writer with chosen
+numbers (tests/report_store.py), and need no Ray.
 """
 
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +20,10 @@ import matplotlib.image
 import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
-from report_store import Outcome, write_store
-from test_run_e2e import _kill_leftovers
+from report_store import write_repeats_store
+from scipy import stats
+from sweep_cli import SweepCli
 
-from sweeps.compose import CONF_DIR
 from sweeps.plan import Plan, plan_study
 from sweeps.report.collect import read_study
 from sweeps.report.stats import variant_rows
@@ -49,31 +45,17 @@ class Reported:
     folder: Path  # the report folder
 
 
-def _sweep(workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sweeps", *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=600
-    )
-
-
 @pytest.fixture(scope="module")
-def reported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reported]:
-    workdir = tmp_path_factory.mktemp("report")
-    (workdir / "home").mkdir()
-    ray_tmp = Path(tempfile.mkdtemp(prefix="swp", dir="/tmp"))  # short: Ray's socket paths are length-limited
-    env = {**os.environ, "HOME": str(workdir / "home"), "RAY_TMPDIR": str(ray_tmp), "PYTHONUNBUFFERED": "1"}
-    uri = f"sqlite:///{workdir / 'mlflow.db'}"
-    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={uri}")
-    try:
-        ran = _sweep(workdir, env, "run", STUDY, *overrides, "--questions", ",".join(QUESTIONS))
-        assert ran.returncode == 0, ran.stdout + ran.stderr
-        report = _sweep(workdir, env, "report", STUDY, *overrides, "--questions", ",".join(QUESTIONS))
-        assert report.returncode == 0, report.stdout + report.stderr
-        assert "index.html" in report.stdout
-        plan = plan_study(STUDY, overrides, QUESTIONS)
-        yield Reported(workdir, uri, overrides, plan, workdir / "reports" / STUDY)
-    finally:
-        _kill_leftovers(ray_tmp)
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+def reported(module_sweep: SweepCli) -> Reported:
+    """Three questions of jhu_fashion run for real (Ray, one epoch each), then `sweep report`: tests using it are slow."""
+    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={module_sweep.uri}")
+    ran = module_sweep("run", STUDY, *overrides, "--questions", ",".join(QUESTIONS))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    report = module_sweep("report", STUDY, *overrides, "--questions", ",".join(QUESTIONS))
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "index.html" in report.stdout
+    plan = plan_study(STUDY, overrides, QUESTIONS)
+    return Reported(module_sweep.workdir, module_sweep.uri, overrides, plan, module_sweep.workdir / "reports" / STUDY)
 
 
 def _sections(markdown: str) -> dict[str, str]:
@@ -123,6 +105,7 @@ def _mlflow_numbers(client: MlflowClient, experiment_id: str, trial_id: str) -> 
     return run.info.run_name, numbers
 
 
+@pytest.mark.slow
 def test_report_has_a_section_for_every_question_in_study_order(reported: Reported) -> None:
     markdown = (reported.folder / "report.md").read_text()
     page = (reported.folder / "index.html").read_text()
@@ -135,6 +118,7 @@ def test_report_has_a_section_for_every_question_in_study_order(reported: Report
     assert "Varies: model.dropout ∈ {0, 0.25, 0.5, 0.9, 1}" in sections["q05"]
 
 
+@pytest.mark.slow
 def test_every_table_row_matches_mlflow(reported: Reported) -> None:
     client = MlflowClient(reported.uri)
     experiment_id = client.get_experiment_by_name(STUDY).experiment_id
@@ -152,6 +136,7 @@ def test_every_table_row_matches_mlflow(reported: Reported) -> None:
                 _assert_shows(row[column], expected)
 
 
+@pytest.mark.slow
 def test_benchmark_lists_every_run_under_its_machine(reported: Reported) -> None:
     client = MlflowClient(reported.uri)
     runs = client.search_runs([client.get_experiment_by_name(STUDY).experiment_id], "tags.`sweeps.kind` = 'trial'")
@@ -173,10 +158,14 @@ def _linked_figures(folder: Path) -> tuple[set[str], set[str]]:
     return markdown, page
 
 
+@pytest.mark.slow
 def test_every_figure_exists_and_is_a_valid_png(reported: Reported) -> None:
     markdown, page = _linked_figures(reported.folder)
     assert markdown == page
-    expected = {f"figures/{q}_curves.png" for q in QUESTIONS} | {
+    # One epoch each (trainer.epochs=1): no curve of one point is drawn; the section says so instead.
+    assert not any(name.endswith("_curves.png") for name in markdown)
+    assert (reported.folder / "report.md").read_text().count("Curves: no run has two epochs to draw") == len(QUESTIONS)
+    expected = {
         "figures/q03_vs_optim_lr.png",
         "figures/q05_vs_model_dropout.png",
         "figures/samples_digits.png",
@@ -193,6 +182,7 @@ def test_every_figure_exists_and_is_a_valid_png(reported: Reported) -> None:
         assert height > 100 and width > 100, name
 
 
+@pytest.mark.slow
 def test_summary_runs_hold_the_figures_and_a_second_report_updates_them(reported: Reported) -> None:
     client = MlflowClient(reported.uri)
     experiment_id = client.get_experiment_by_name(STUDY).experiment_id
@@ -218,57 +208,26 @@ def test_summary_runs_hold_the_figures_and_a_second_report_updates_them(reported
     assert statuses == {trial.id: "finished" for trial in reported.plan.trials}  # summaries are not trials
 
 
-def test_a_store_without_the_study_is_one_line_of_bad_input(tmp_path: Path) -> None:
-    store = tmp_path / "absent.db"
-    result = _sweep(tmp_path, dict(os.environ), "report", STUDY, "offline=true", f"tracking.uri=sqlite:///{store}")
+def test_a_store_without_the_study_is_one_line_of_bad_input(sweep: SweepCli) -> None:
+    store = sweep.workdir / "absent.db"
+    result = sweep("report", STUDY, "offline=true", f"tracking.uri=sqlite:///{store}")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"sweep: error: tracking.uri: no MLflow store at sqlite:///{store}; run `sweep run {STUDY}` first"
     ]
-    assert not store.exists() and not (tmp_path / "reports").exists()
+    assert not store.exists() and not (sweep.workdir / "reports").exists()
 
 
 # --- repeats: a question run three times per variant, on a store with chosen numbers ----------------------
 
-REPEATS_STUDY = """\
-# @package _global_
-defaults:
-  - override /data: digits
-study:
-  name: repeats
-  title: Repeats of one question
-  questions:
-    - id: r01
-      text: Learning rate ×1 and ×10, three seeds each.
-      grid:
-        optim.lr: [x1, x10]
-      reference: {optim.lr: x1}
-      repeats: 3
-"""
-
 
 @pytest.fixture(scope="module")
 def repeats_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
-    tmp_path = tmp_path_factory.mktemp("repeats")
-    conf = tmp_path / "conf"
-    shutil.copytree(CONF_DIR, conf)
-    (conf / "study" / "repeats.yaml").write_text(REPEATS_STUDY)
-    overrides = ["offline=true", "trainer.epochs=2", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"]
-    plan = plan_study("repeats", overrides, conf_dir=conf)
-    ones, tens = (variant.trials for variant in plan.questions[0].variants)
-    chosen = {  # final val acc 0.5, 0.6, 0.7; best 0.6, 0.6, 0.8
-        ones[0]: Outcome([0.6, 0.5]),
-        ones[1]: Outcome([0.5, 0.6]),
-        ones[2]: Outcome([0.8, 0.7]),
-        tens[0]: Outcome([0.3, 0.4]),
-        tens[1]: Outcome([0.2], finished=False),  # still training: one epoch of two
-    }  # tens[2] never ran
-    write_store(plan.runtime.tracking.uri, plan, lambda trial: chosen.get(trial.id))
-    return plan
+    return write_repeats_store(tmp_path_factory.mktemp("repeats"))
 
 
 def test_repeats_aggregate_to_mean_and_sample_std_over_finished_runs(repeats_plan: Plan) -> None:
-    ones, tens = variant_rows(repeats_plan.questions[0], read_study(repeats_plan))
+    _, _, ones, tens = variant_rows(repeats_plan.questions[0], read_study(repeats_plan))
     final = ones.stats["final val acc"]
     assert final is not None and final.count == 3
     assert final.mean == pytest.approx(0.6) and final.std == pytest.approx(0.1)  # n − 1: population std is 0.082
@@ -284,17 +243,40 @@ def test_repeats_report_shows_mean_and_std_and_every_unfinished_trial(repeats_pl
     report = write_report(repeats_plan, tmp_path / "report")
     section = _sections((tmp_path / "report" / "report.md").read_text())["r01"]
     variants, runs = _tables(section)[:2]
-    assert [row["variant"] for row in variants] == ["optim.lr=0.01 (reference)", "optim.lr=0.1"]
-    assert variants[0]["final val acc"] == "0.6000 ± 0.1000"
-    assert variants[0]["final train acc"] == "0.6500 ± 0.1000"  # report_store: train_acc = val_acc + 0.05
-    assert variants[0]["best val acc"] == "0.6667 ± 0.1155"
-    assert variants[0]["train seconds"] == "1.30 ± 0.00"  # 0.6 s + 0.7 s per run
-    assert variants[0]["seconds / epoch"] == "0.650 ± 0.000"
-    assert variants[1]["final val acc"] == "0.4000"
-    assert variants[1]["status"] == "1/3 finished · running: epoch 1/2 · 1 missing"
-    assert [row["status"] for row in runs] == ["finished"] * 4 + ["running", "missing"]
+    assert [row["variant"] for row in variants] == [
+        "optim.lr=0.001", "optim.lr=0.005", "optim.lr=0.01 (reference)", "optim.lr=0.1"
+    ]
+    reference, tens = variants[2], variants[3]
+    assert reference["final val acc"] == "0.6000 ± 0.1000"
+    assert reference["final train acc"] == "0.6500 ± 0.1000"  # report_store: train_acc = val_acc + 0.05
+    assert reference["best val acc"] == "0.6667 ± 0.1155"
+    assert reference["train seconds"] == "1.30 ± 0.00"  # 0.6 s + 0.7 s per run
+    assert reference["seconds / epoch"] == "0.650 ± 0.000"
+    assert [row["n"] for row in variants] == ["3", "3", "3", "1"]
+    assert tens["final val acc"] == "0.4000"
+    assert tens["status"] == "1/3 finished · running: epoch 1/2 · 1 missing"
+    assert [row["status"] for row in runs] == ["finished"] * 10 + ["running", "missing"]
     assert "numbers are mean ± std (n − 1)" in section
     assert "Each thin line is one repeat" in section
     assert {path.name for path in report.figures} >= {"r01_curves.png", "r01_vs_optim_lr.png"}
     assert all(path.read_bytes()[:8] == PNG_SIGNATURE for path in report.figures)
-    assert report.trial_status == {"finished": 4, "running": 1, "missing": 1}
+    assert report.trial_status == {"finished": 10, "running": 1, "missing": 1}
+
+
+def test_repeats_finding_states_best_worst_reference_and_welch_tests(repeats_plan: Plan, tmp_path: Path) -> None:
+    write_report(repeats_plan, tmp_path / "report")
+    section = _sections((tmp_path / "report" / "report.md").read_text())["r01"]
+    finding = section.split("\n\n")[1]
+    reference = (0.5, 0.6, 0.7)
+    low = stats.ttest_ind((0.2, 0.25, 0.3), reference, equal_var=False).pvalue  # scipy, directly
+    near = stats.ttest_ind((0.5, 0.65, 0.7), reference, equal_var=False).pvalue
+    assert low < 0.05 < near
+    assert finding == (
+        "Finding: Best variant: optim.lr=0.005, final val acc 0.6167 ± 0.1041 (n = 3); "
+        "worst: optim.lr=0.001, final val acc 0.2500 ± 0.0500 (n = 3); "
+        "reference: optim.lr=0.01, final val acc 0.6000 ± 0.1000 (n = 3). "
+        "Against the reference (Welch's t-test): "
+        f"optim.lr=0.001 differs beyond noise (p = {low:.2g} < 0.05, n = 3 vs 3); "
+        f"optim.lr=0.005 is within noise (p = {near:.2g}, n = 3 vs 3); "
+        "optim.lr=0.1: no test possible (n = 1 vs 3; it needs 2 runs a side)."
+    )

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
+from sweep_cli import SweepCli
 
 pytestmark = pytest.mark.slow
 
@@ -27,81 +26,25 @@ STUDY = "jhu_fashion"
 METRICS = {"train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "examples_per_second"}
 
 
-_RAY_TMP: dict[Path, Path] = {}  # working dir → its private RAY_TMPDIR
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    """A working directory with its own HOME and a short RAY_TMPDIR (Ray's socket paths are length-limited)."""
-    _RAY_TMP[tmp_path] = Path(tempfile.mkdtemp(prefix="swr", dir="/tmp"))
-    (tmp_path / "home").mkdir()
-    yield tmp_path
-    ray_tmp = _RAY_TMP.pop(tmp_path)
-    _kill_leftovers(ray_tmp)
-    shutil.rmtree(ray_tmp, ignore_errors=True)
-
-
-def _env(workdir: Path) -> dict[str, str]:
-    return {**os.environ, "HOME": str(workdir / "home"), "RAY_TMPDIR": str(_RAY_TMP[workdir]), "PYTHONUNBUFFERED": "1"}
-
-
-def _sweep(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sweeps", *args],
-        cwd=workdir,
-        env=_env(workdir),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def _kill_leftovers(ray_tmp: Path) -> None:
-    """Stop only the Ray processes this test started (found by its private temp dir), never others'."""
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-            environ = (proc / "environ").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if str(ray_tmp) in cmdline or f"RAY_TMPDIR={ray_tmp}" in environ:
-            try:
-                os.kill(int(proc.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def _uri(workdir: Path) -> str:
-    return f"sqlite:///{workdir / 'mlflow.db'}"
-
-
-def _runs(workdir: Path) -> list:
-    client = MlflowClient(_uri(workdir))
+def _runs(sweep: SweepCli) -> list[Run]:
+    client = MlflowClient(sweep.uri)
     experiment = client.get_experiment_by_name(STUDY)
     return client.search_runs([experiment.experiment_id], max_results=1000)
 
 
-def _plan(workdir: Path, study: str, *overrides: str) -> dict:
-    result = _sweep(workdir, "plan", study, *overrides, "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def test_whole_study_runs_once_and_a_second_invocation_runs_nothing(workdir: Path) -> None:
-    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={_uri(workdir)}")
-    plan = _plan(workdir, STUDY, *overrides)
+def test_whole_study_runs_once_and_a_second_invocation_runs_nothing(sweep: SweepCli) -> None:
+    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={sweep.uri}")
+    plan = sweep.plan(STUDY, *overrides)
     assert len(plan["trials"]) == 20
 
-    first = _sweep(workdir, "run", STUDY, *overrides)
+    first = sweep("run", STUDY, *overrides)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "0 failed" in first.stdout and "interrupted" not in first.stdout
 
-    trial_runs = [run for run in _runs(workdir) if run.data.tags["sweeps.kind"] == "trial"]
+    trial_runs = [run for run in _runs(sweep) if run.data.tags["sweeps.kind"] == "trial"]
     # Q1–Q12: the 20 planned trials; Q13: its 12 samples; Q14 and Q15: one stage trial each.
     assert len(trial_runs) == 20 + 12 + 2
-    client = MlflowClient(_uri(workdir))
+    client = MlflowClient(sweep.uri)
     by_trial = {run.data.tags["sweeps.trial_id"]: run for run in trial_runs}
     assert len(by_trial) == len(trial_runs)  # one run per trial id
     runs = [by_trial[trial["id"]] for trial in plan["trials"]]
@@ -122,14 +65,21 @@ def test_whole_study_runs_once_and_a_second_invocation_runs_nothing(workdir: Pat
         assert {"config.yaml", "confusion_matrix.csv", "checkpoint", "machine.json"} <= artifacts
     q01 = [run for run in runs if "q01" in run.data.tags["sweeps.questions"].split(",")]
     assert {run.data.params["data.source"] for run in q01} == {"digits", "digits_permuted"}
+    # Q2's 2-epoch trials continued Q1's 1-epoch trials: their first epoch is that one's, logged as theirs.
+    continued = {t["id"]: t["continues"] for t in plan["trials"] if "continues" in t}
+    assert len(continued) == 2
+    for longer, shorter in continued.items():
+        assert by_trial[longer].data.tags["sweeps.continued_from"] == shorter
+        first_epochs = [client.get_metric_history(by_trial[t].info.run_id, "val_acc")[0].value for t in (longer, shorter)]
+        assert first_epochs[0] == first_epochs[1]
 
     started = time.monotonic()
-    second = _sweep(workdir, "run", STUDY, *overrides)
+    second = sweep("run", STUDY, *overrides)
     assert second.returncode == 0, second.stderr
     assert "0 trials to run" in second.stdout
-    assert len([run for run in _runs(workdir) if run.data.tags["sweeps.kind"] == "trial"]) == 34
+    assert len([run for run in _runs(sweep) if run.data.tags["sweeps.kind"] == "trial"]) == 34
     assert time.monotonic() - started < 60  # the acceptance bar is 15 s on an idle machine
-    assert {t["status"] for t in _plan(workdir, STUDY, *overrides)["trials"]} == {"finished"}
+    assert {t["status"] for t in sweep.plan(STUDY, *overrides)["trials"]} == {"finished"}
 
 
 def _wait_for_first_epoch(db: Path, process: subprocess.Popen[str], timeout: float = 180) -> None:
@@ -148,7 +98,7 @@ def _wait_for_first_epoch(db: Path, process: subprocess.Popen[str], timeout: flo
 
 
 @pytest.mark.parametrize("interruption", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
-def test_interrupted_run_resumes_without_duplicates(workdir: Path, interruption: signal.Signals) -> None:
+def test_interrupted_run_resumes_without_duplicates(sweep: SweepCli, interruption: signal.Signals) -> None:
     # Three trials of 4 epochs on 3000 synthetic images (~0.5 s an epoch): long enough to interrupt.
     overrides = (
         "offline=true",
@@ -156,36 +106,28 @@ def test_interrupted_run_resumes_without_duplicates(workdir: Path, interruption:
         "data.size=3000",
         "data.test_size=500",
         "trainer.epochs=4",
-        f"tracking.uri={_uri(workdir)}",
+        f"tracking.uri={sweep.uri}",
         "--questions",
         "q03",
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sweeps", "run", STUDY, *overrides],
-        cwd=workdir,
-        env=_env(workdir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    _wait_for_first_epoch(workdir / "mlflow.db", process)
+    process = sweep.popen("run", STUDY, *overrides)
+    _wait_for_first_epoch(sweep.workdir / "mlflow.db", process)
     os.killpg(process.pid, interruption)
     output = process.communicate(timeout=120)[0]
     if interruption == signal.SIGINT:
         assert process.returncode == 130, output
         assert "interrupted: run the same command again to resume" in output
-        assert all(run.info.status == "KILLED" for run in _runs(workdir) if run.info.status != "FINISHED")
-    interrupted = {run.data.tags["sweeps.trial_id"] for run in _runs(workdir) if run.info.status != "FINISHED"}
+        assert all(run.info.status == "KILLED" for run in _runs(sweep) if run.info.status != "FINISHED")
+    interrupted = {run.data.tags["sweeps.trial_id"] for run in _runs(sweep) if run.info.status != "FINISHED"}
     assert interrupted, "the interruption came too late: every trial had already finished"
 
-    again = _sweep(workdir, *("run", STUDY, *overrides))
+    again = sweep("run", STUDY, *overrides)
     assert again.returncode == 0, again.stdout + again.stderr
 
-    runs = _runs(workdir)
+    runs = _runs(sweep)
     assert len(runs) == 3  # one run per trial id: continued, not re-created
     assert len({run.data.tags["sweeps.trial_id"] for run in runs}) == 3
-    client = MlflowClient(_uri(workdir))
+    client = MlflowClient(sweep.uri)
     resumed = []
     for run in runs:
         assert run.info.status == "FINISHED"
@@ -201,13 +143,13 @@ PHASES = {"phase_data_load_seconds", "phase_build_seconds", "phase_train_seconds
 
 
 @pytest.mark.parametrize("study", ["syde522", "sds_convnet", "convnetjs", "cloudmesh_mlp"])
-def test_course_study_runs_end_to_end_offline(workdir: Path, study: str) -> None:
-    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={_uri(workdir)}")
-    plan = _plan(workdir, study, *overrides)
-    result = _sweep(workdir, "run", study, *overrides)
+def test_course_study_runs_end_to_end_offline(sweep: SweepCli, study: str) -> None:
+    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={sweep.uri}")
+    plan = sweep.plan(study, *overrides)
+    result = sweep("run", study, *overrides)
     assert result.returncode == 0, result.stdout + result.stderr
 
-    client = MlflowClient(_uri(workdir))
+    client = MlflowClient(sweep.uri)
     runs = client.search_runs([client.get_experiment_by_name(study).experiment_id], max_results=1000)
     assert sorted(run.data.tags["sweeps.trial_id"] for run in runs) == sorted(t["id"] for t in plan["trials"])
     for run in runs:
@@ -220,12 +162,12 @@ def test_course_study_runs_end_to_end_offline(workdir: Path, study: str) -> None
     assert {"machine.json", "confusion_matrix.csv"} <= artifacts
 
 
-def test_repeats_are_ten_runs_in_one_group_and_not_rerun(workdir: Path) -> None:
-    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={_uri(workdir)}", "--questions", "q01")
-    first = _sweep(workdir, "run", "syde522", *overrides)
+def test_repeats_are_ten_runs_in_one_group_and_not_rerun(sweep: SweepCli) -> None:
+    overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={sweep.uri}", "--questions", "q01")
+    first = sweep("run", "syde522", *overrides)
     assert first.returncode == 0, first.stdout + first.stderr
 
-    client = MlflowClient(_uri(workdir))
+    client = MlflowClient(sweep.uri)
     experiment = client.get_experiment_by_name("syde522").experiment_id
     runs = client.search_runs([experiment], max_results=1000)
     assert len(runs) == 10
@@ -234,7 +176,7 @@ def test_repeats_are_ten_runs_in_one_group_and_not_rerun(workdir: Path) -> None:
     losses = {run.data.metrics["train_loss"] for run in runs}
     assert len(losses) > 1  # fresh weights each time: the seeds really differ
 
-    second = _sweep(workdir, "run", "syde522", *overrides)
+    second = sweep("run", "syde522", *overrides)
     assert second.returncode == 0 and "0 trials to run" in second.stdout
     assert len(client.search_runs([experiment], max_results=1000)) == 10
 
@@ -247,16 +189,37 @@ def _artifact_weights(client: MlflowClient, run_id: str, folder: Path) -> dict:
     return torch.load(path, weights_only=True)
 
 
-def test_search_then_evaluation_and_fine_tuning_stages(workdir: Path, tmp_path: Path) -> None:
+def _assert_registered_model_scores_test_acc(sweep: SweepCli, tmp_path: Path, best: Any) -> None:
+    """The registered version is an MLflow PyTorch model: loaded from the registry, it scores the best
+    trial's test set (read with the trainable's own data code) at exactly the run's test_acc."""
+    import mlflow
+    import torch
+    import yaml
+    from mlflow.artifacts import download_artifacts
+
+    from trainables.image.network import labelled_test_set
+
+    mlflow.set_tracking_uri(sweep.uri)
+    network = mlflow.pytorch.load_model("models:/jhu_fashion-q13/1")
+    config_file = download_artifacts(
+        run_id=best.info.run_id, artifact_path="config.yaml", dst_path=str(tmp_path), tracking_uri=sweep.uri
+    )
+    inputs, labels = labelled_test_set(yaml.safe_load(Path(config_file).read_text()), sweep.workdir / "data")
+    with torch.no_grad():
+        accuracy = (network(inputs).argmax(1) == labels).float().mean().item()
+    assert accuracy == pytest.approx(best.data.metrics["test_acc"], abs=1e-9)
+
+
+def test_search_then_evaluation_and_fine_tuning_stages(sweep: SweepCli, tmp_path: Path) -> None:
     import torch
 
-    overrides = ("offline=true", "trainer.epochs=3", f"tracking.uri={_uri(workdir)}", "--questions", "q14,q15")
-    first = _sweep(workdir, "run", STUDY, *overrides)
+    overrides = ("offline=true", "trainer.epochs=3", f"tracking.uri={sweep.uri}", "--questions", "q14,q15")
+    first = sweep("run", STUDY, *overrides)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "is registered as model jhu_fashion-q13" in first.stdout
 
-    client = MlflowClient(_uri(workdir))
-    runs = _runs(workdir)
+    client = MlflowClient(sweep.uri)
+    runs = _runs(sweep)
     search = [run for run in runs if run.data.tags["sweeps.questions"] == "q13" and run.data.tags["sweeps.kind"] == "trial"]
     (parent,) = [run for run in runs if run.data.tags.get("sweeps.kind") == "search"]
     assert parent.info.status == "FINISHED" and "sweeps.trial_id" not in parent.data.tags
@@ -269,6 +232,7 @@ def test_search_then_evaluation_and_fine_tuning_stages(workdir: Path, tmp_path: 
     best = max(finished, key=lambda run: run.data.metrics["val_acc"])
     (version,) = client.search_model_versions("name = 'jhu_fashion-q13'")
     assert version.run_id == best.info.run_id
+    _assert_registered_model_scores_test_acc(sweep, tmp_path, best)
 
     (q14,) = [run for run in runs if run.data.tags["sweeps.questions"] == "q14"]
     (q15,) = [run for run in runs if run.data.tags["sweeps.questions"] == "q15"]
@@ -287,6 +251,6 @@ def test_search_then_evaluation_and_fine_tuning_stages(workdir: Path, tmp_path: 
     q15_weights = _artifact_weights(client, q15.info.run_id, tmp_path / "q15")
     assert not all(torch.equal(best_weights[name], q15_weights[name]) for name in best_weights)
 
-    again = _sweep(workdir, "run", STUDY, *overrides)
+    again = sweep("run", STUDY, *overrides)
     assert again.returncode == 0 and "0 trials to run" in again.stdout, again.stdout + again.stderr
-    assert len(_runs(workdir)) == len(runs)
+    assert len(_runs(sweep)) == len(runs)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from loopback import free_port, wait_until_up
 from mlflow.tracking import MlflowClient
+from sweep_cli import SweepCli
 
 from sweeps.errors import SweepError
 from sweeps.server import ServerOptions, server_process
@@ -70,27 +71,23 @@ def test_bad_input_is_a_sweep_error(environ: dict[str, str], options: ServerOpti
         server_process(options, environ)
 
 
-def test_the_command_reports_bad_input_in_one_line(tmp_path: Path) -> None:
-    environ = {key: value for key, value in os.environ.items() if not key.startswith(("MLFLOW_TRACKING_", "MLFLOW_AUTH_"))}
-    result = subprocess.run(
-        [sys.executable, "-m", "sweeps", "server", "--auth"], cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60
-    )
+def test_the_command_reports_bad_input_in_one_line(sweep: SweepCli) -> None:
+    result = sweep("server", "--auth", timeout=60)  # sweep's environment has no MLFLOW_* variables
     assert result.returncode == 2
     assert result.stderr.startswith("sweep: error: --auth: set MLFLOW_TRACKING_USERNAME") and result.stderr.count("\n") == 1
-    assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
+    assert list(sweep.workdir.iterdir()) == []  # nothing started, nothing written
 
 
 @pytest.mark.slow
-def test_a_real_server_with_auth_refuses_strangers_and_serves_artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_real_server_with_auth_refuses_strangers_and_serves_artifacts(sweep: SweepCli, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("flask_wtf", reason="MLflow's basic-auth app needs mlflow[auth]")
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **CREDENTIALS, "HOME": str(tmp_path)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sweeps", "server", "--port", str(port), "--auth",
-         "--backend-store-uri", "sqlite:///store/mlflow.db", "--artifacts-destination", "artifacts"],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    server = sweep.popen(
+        "server", "--port", str(port), "--auth", "--backend-store-uri", "sqlite:///store/mlflow.db",
+        "--artifacts-destination", "artifacts", stdout=subprocess.DEVNULL, env=CREDENTIALS,
     )  # fmt: skip
+    workdir = sweep.workdir
     try:
         wait_until_up(f"{uri}/health", server)
         with pytest.raises(urllib.error.HTTPError) as refused:
@@ -101,11 +98,11 @@ def test_a_real_server_with_auth_refuses_strangers_and_serves_artifacts(tmp_path
             monkeypatch.setenv(key, value)
         client = MlflowClient(uri)
         run = client.create_run(client.create_experiment("served"))
-        (tmp_path / "note.txt").write_text("through the server")
-        client.log_artifact(run.info.run_id, str(tmp_path / "note.txt"))
+        (workdir / "note.txt").write_text("through the server")
+        client.log_artifact(run.info.run_id, str(workdir / "note.txt"))
         assert [artifact.path for artifact in client.list_artifacts(run.info.run_id)] == ["note.txt"]
-        assert list((tmp_path / "artifacts").rglob("note.txt"))
-        assert (tmp_path / "store" / "basic_auth.db").is_file()  # the users, beside the runs
+        assert list((workdir / "artifacts").rglob("note.txt"))
+        assert (workdir / "store" / "basic_auth.db").is_file()  # the users, beside the runs
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)

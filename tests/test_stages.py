@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sweeps.compose import CONF_DIR
 from sweeps.errors import SweepError
 from sweeps.plan import plan_study
 
@@ -31,24 +29,21 @@ def test_selecting_a_stage_brings_its_source_and_comparison() -> None:
     assert plan.order == ["q13", "q15"]
 
 
-def _study_with(tmp_path: Path, questions: list[dict]) -> Path:
-    conf = tmp_path / "conf"
-    shutil.copytree(CONF_DIR, conf)
+def _write_tiny_study(conf_dir: Path, questions: list[dict]) -> None:
     study = {"study": {"name": "tiny", "title": "t", "questions": questions}}
-    (conf / "study" / "tiny.yaml").write_text("# @package _global_\n" + yaml.safe_dump(study))
-    return conf
+    (conf_dir / "study" / "tiny.yaml").write_text("# @package _global_\n" + yaml.safe_dump(study))
 
 
-def test_a_dependency_cycle_is_refused(tmp_path: Path) -> None:
-    conf = _study_with(
-        tmp_path,
+def test_a_dependency_cycle_is_refused(conf_dir: Path) -> None:
+    _write_tiny_study(
+        conf_dir,
         [
             {"id": "a", "text": "a", "from": {"question": "b"}, "variants": [{}]},
             {"id": "b", "text": "b", "from": {"question": "a"}, "variants": [{}]},
         ],
     )
     with pytest.raises(SweepError, match=r"cycle: a → b → a"):
-        plan_study("tiny", conf_dir=conf)
+        plan_study("tiny", conf_dir=conf_dir)
 
 
 @pytest.mark.parametrize(
@@ -61,8 +56,8 @@ def test_a_dependency_cycle_is_refused(tmp_path: Path) -> None:
         ({"id": "a", "text": "a", "search": {"space": {"optim.lr": "interval(0, 1)"}, "num_samples": 0}}, "num_samples"),
     ],
 )
-def test_bad_search_or_stage_questions_are_one_line_errors(tmp_path: Path, question: dict, message: str) -> None:
-    conf = _study_with(tmp_path, [question])
+def test_bad_search_or_stage_questions_are_one_line_errors(conf_dir: Path, question: dict, message: str) -> None:
+    _write_tiny_study(conf_dir, [question])
     with pytest.raises(SweepError, match=message) as caught:
-        plan_study("tiny", conf_dir=conf)
+        plan_study("tiny", conf_dir=conf_dir)
     assert "\n" not in str(caught.value)

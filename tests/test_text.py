@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from epoch_reports import Run, Stop, results
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.metrics import roc_auc_score
-from test_loop import Run, Stop, is_timing
 
 import trainables.text.features as features_module
 from sweeps.plan import plan_study
@@ -33,6 +33,8 @@ from trainables.text.metrics import auc_metrics, labelwise_accuracy, roc_auc_per
 from trainables.text.models import build_model, sparse_batch
 from trainables.text.sample import SAMPLE_LABELS, generate_sample
 from trainables.text.schema import TextTrialConfig
+
+pytestmark = pytest.mark.usefixtures("torch_threads")  # train() sets torch's thread count
 
 EPOCHS = 3
 ROWS = 3000  # sample rows: 2,250 train, 600 validation, 150 test
@@ -67,21 +69,10 @@ def trial(architecture: str = "mlp", source: str = "toxic_sample", path: str = "
 
 
 def run(config: dict[str, Any], data_root: Path, resume: Checkpoint | None = None) -> Run:
-    """Every report of one text `train` call: the image loop's test recorder serves both kinds."""
+    """Every report of one text `train` call."""
     recorder = Run()
     train(config, data_root, recorder, resume=resume)
     return recorder
-
-
-def results(report: EpochReport) -> dict[str, float]:
-    return {key: value for key, value in report.metrics.items() if not is_timing(key)}
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads() -> Any:
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,14 @@
 """End to end: `sweep run toxic_comments offline=true` on a real local Ray and a real sqlite MLflow
-store, the way tests/test_run_e2e.py runs the image studies (its helpers: a subprocess per command,
-HOME and RAY_TMPDIR isolated, leftover Ray processes of the test killed by their temp dir)."""
+store, the way tests/test_run_e2e.py runs the image studies (conftest's `sweep`: a subprocess per
+command, HOME and RAY_TMPDIR isolated, leftover Ray processes of the test killed by their temp dir)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
-from test_run_e2e import _plan, _sweep, _uri, workdir  # noqa: F401  (workdir: the fixture)
+from sweep_cli import SweepCli
 
 from trainables.text.sample import SAMPLE_LABELS
 
@@ -21,17 +20,17 @@ BASELINE_LR = 0.01  # conf/study/toxic_comments.yaml; q04's ×0.1 variant learns
 PHASES = {f"phase_{name}_seconds" for name in ("data_load", "features", "build", "train")}
 
 
-def test_toxic_comments_runs_offline_one_run_per_trial_with_val_auc(workdir: Path) -> None:  # noqa: F811
-    overrides = ("offline=true", f"trainer.epochs={EPOCHS}", f"tracking.uri={_uri(workdir)}")
-    plan = _plan(workdir, STUDY, *overrides)
+def test_toxic_comments_runs_offline_one_run_per_trial_with_val_auc(sweep: SweepCli) -> None:
+    overrides = ("offline=true", f"trainer.epochs={EPOCHS}", f"tracking.uri={sweep.uri}")
+    plan = sweep.plan(STUDY, *overrides)
     trials = {trial["id"]: trial for trial in plan["trials"]}
     assert len(trials) == 14 and {trial["data_source"] for trial in trials.values()} == {"toxic_sample"}
 
-    result = _sweep(workdir, "run", STUDY, *overrides)
+    result = sweep("run", STUDY, *overrides)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(trials)}/{len(trials)} trials finished, 0 failed" in result.stdout
 
-    client = MlflowClient(_uri(workdir))
+    client = MlflowClient(sweep.uri)
     runs = client.search_runs([client.get_experiment_by_name(STUDY).experiment_id], max_results=1000)
     assert sorted(run.data.tags["sweeps.trial_id"] for run in runs) == sorted(trials)  # one run per unique trial
     for run in runs:

@@ -2,7 +2,8 @@
 
 The store is written through the runner's MLflow writer with chosen numbers (tests/report_store.py),
 the report by `sweep report`'s own function, and the UI is the real `sweep ui` in its own session, stopped at the
-end with everything it started. Screenshots are kept in each test's tmp dir.
+end with everything it started. Screenshots are kept in each test's tmp dir. The two tests in Chromium are
+end-to-end checks (a browser, and a server for the UI) and marked slow; the bad-input ones are not.
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from loopback import free_port, listening, wait_until_up
 from mlflow.tracking import MlflowClient
 from report_store import Outcome, write_store
+from sweep_cli import SweepCli
 
 from sweeps.plan import Plan, plan_study
 from sweeps.report.write import write_report
@@ -35,8 +35,6 @@ needs_chromium = pytest.mark.skipif(
 STUDY = "jhu_fashion"
 QUESTIONS = ["q01", "q03"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-LOOPBACK_HEX = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
-LISTEN = "0A"  # TCP state in /proc/net/tcp
 
 
 @dataclass(frozen=True)
@@ -44,13 +42,6 @@ class Store:
     workdir: Path
     uri: str
     plan: Plan
-    report: Path  # index.html
-
-
-def _sweep(workdir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sweeps", *args], cwd=workdir, capture_output=True, text=True, timeout=timeout
-    )
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +51,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     overrides = ["offline=true", "trainer.epochs=2", f"tracking.uri={uri}"]
     plan = plan_study(STUDY, overrides, QUESTIONS)
     write_store(uri, plan, lambda trial: Outcome([0.3, 0.4]))
-    folder = write_report(plan, workdir / "report").folder  # in-process: test_report runs the CLI's
-    return Store(workdir, uri, plan, folder / "index.html")
+    return Store(workdir, uri, plan)
+
+
+@pytest.fixture(scope="module")
+def report(store: Store) -> Path:
+    """The store's report, index.html; written in-process (test_report runs the CLI's)."""
+    return write_report(store.plan, store.workdir / "report").folder / "index.html"
 
 
 def _chromium(url: str, folder: Path, name: str) -> str:
@@ -109,41 +105,10 @@ def _group_alive(process: subprocess.Popen[str]) -> bool:
     return True
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _listening(port: int) -> set[str]:
-    """Hex local addresses (/proc/net/tcp, tcp6) on which something listens on `port`."""
-    addresses = set()
-    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
-        for line in table.read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state == LISTEN and int(hex_port, 16) == port:
-                addresses.add(address)
-    return addresses
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen[str], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "sweep ui ended before it served"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
-
-
+@pytest.mark.slow
 @needs_chromium
-def test_html_report_shows_every_question_and_run(store: Store, tmp_path: Path) -> None:
-    dom = _chromium(store.report.as_uri(), tmp_path, "report")
+def test_html_report_shows_every_question_and_run(store: Store, report: Path, tmp_path: Path) -> None:
+    dom = _chromium(report.as_uri(), tmp_path, "report")
     for question in store.plan.questions:
         assert html.escape(f"{question.id}: {question.text}", quote=False) in dom
     for trial in store.plan.trials:
@@ -151,32 +116,32 @@ def test_html_report_shows_every_question_and_run(store: Store, tmp_path: Path) 
     assert dom.count("<img ") >= 2 * len(QUESTIONS)
 
 
+def _listening_on(port: int) -> set[str]:
+    """The addresses on which something listens on `port`."""
+    return {address for address, listened in listening() if listened == port}
+
+
 @pytest.fixture
-def ui(store: Store, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+def ui(store: Store, sweep: SweepCli) -> Iterator[tuple[int, Path]]:
     """`sweep ui` on a free port, in a session of its own; stopped with all it started. Yields (port, log)."""
-    port = _free_port()
-    log = tmp_path / "sweep-ui.log"
+    port = free_port()
+    log = sweep.workdir / "sweep-ui.log"
     with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sweeps", "ui", f"tracking.uri={store.uri}", "--port", str(port)],
-            cwd=store.workdir,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        process = sweep.popen("ui", f"tracking.uri={store.uri}", "--port", str(port), stdout=output)
     try:
-        _wait_until_serving(f"http://127.0.0.1:{port}/health", process)
+        wait_until_up(f"http://127.0.0.1:{port}/health", process, timeout=120)
         yield port, log
     finally:
         _stop_group(process)
-        assert not _listening(port), "sweep ui left a server behind"
+        assert not _listening_on(port), "sweep ui left a server behind"
 
 
+@pytest.mark.slow
 @needs_chromium
+@pytest.mark.usefixtures("report")  # the report logs the summary runs the UI must list too
 def test_sweep_ui_serves_the_runs_on_loopback_only(store: Store, ui: tuple[int, Path], tmp_path: Path) -> None:
     port, log = ui
-    assert _listening(port) == {LOOPBACK_HEX}
+    assert _listening_on(port) == {"127.0.0.1"}
     experiment = MlflowClient(store.uri).get_experiment_by_name(STUDY).experiment_id
     runs = f"http://127.0.0.1:{port}/#/experiments/{experiment}/runs"
     printed = log.read_text()
@@ -188,9 +153,9 @@ def test_sweep_ui_serves_the_runs_on_loopback_only(store: Store, ui: tuple[int, 
         assert html.escape(name, quote=False) in dom, name
 
 
-def test_ui_without_a_store_is_one_line_of_bad_input(tmp_path: Path) -> None:
-    store = tmp_path / "absent.db"
-    result = _sweep(tmp_path, "ui", f"tracking.uri=sqlite:///{store}")
+def test_ui_without_a_store_is_one_line_of_bad_input(sweep: SweepCli) -> None:
+    store = sweep.workdir / "absent.db"
+    result = sweep("ui", f"tracking.uri=sqlite:///{store}")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"sweep: error: tracking.uri: no MLflow store at sqlite:///{store}; run `sweep run STUDY` first"
@@ -198,12 +163,12 @@ def test_ui_without_a_store_is_one_line_of_bad_input(tmp_path: Path) -> None:
     assert not store.exists()
 
 
-def test_ui_on_a_port_in_use_is_one_line_of_bad_input(store: Store) -> None:
+def test_ui_on_a_port_in_use_is_one_line_of_bad_input(store: Store, sweep: SweepCli) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = _sweep(store.workdir, "ui", f"tracking.uri={store.uri}", "--port", str(port))
+        result = sweep("ui", f"tracking.uri={store.uri}", "--port", str(port))
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"sweep: error: --port: {port} is in use on 127.0.0.1; pick another, e.g. --port {port + 1}"

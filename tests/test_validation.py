@@ -7,7 +7,6 @@ in tmp_path with one extra study written into it.
 from __future__ import annotations
 
 import re
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -178,13 +177,6 @@ study:
   title: A study written by a test
   questions:
 """
-
-
-@pytest.fixture
-def conf_dir(tmp_path: Path) -> Path:
-    copy = tmp_path / "conf"
-    shutil.copytree(CONF_DIR, copy)
-    return copy
 
 
 def write_study(conf_dir: Path, name: str, questions: str) -> None:

@@ -1,14 +1,16 @@
-"""The record of the machine a trial ran on, so the same study on two machines compares."""
+"""The record of the machine a trial ran on, so the same study on two machines compares.
+
+Torch is imported only by `machine_record` (for the GPUs), so the planner can read this machine's
+CPU without it.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
 
-import torch
 
-
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:
@@ -28,11 +30,13 @@ def _memory_gib() -> float:
 
 def machine_record() -> dict[str, str]:
     """OS, CPU model and count, memory (GiB), Python, torch and GPU, as strings (MLflow tags)."""
+    import torch
+
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {
         "os": platform.platform(),
         "hostname": platform.node(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": str(os.cpu_count()),
         "memory_gib": f"{_memory_gib():.1f}",
         "python": platform.python_version(),

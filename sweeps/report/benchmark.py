@@ -1,4 +1,5 @@
-"""benchmark.md: one row per run with its timings, grouped by the machine it ran on (tags `sys.*`)."""
+"""benchmark.md: one row per trial run (a search's samples and a stage's included) with its timings, grouped by
+the machine it ran on (tags `sys.*`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import statistics
 
 from sweeps.report.collect import RunRecord, StudyRecord
 from sweeps.report.document import Block, Heading, Paragraph, Table
+from sweeps.report.runs import code_cell
 from sweeps.report.stats import SECONDS_PER_EPOCH, TEST_ACC, TRAIN_SECONDS, Column, end_of_run, over_epochs
 
 MACHINE = ("hostname", "os", "cpu", "cpu_count", "memory_gib", "gpu", "python", "torch")  # tags sys.<name>
@@ -24,7 +26,7 @@ TIMINGS: tuple[Column, ...] = (
 
 
 def benchmark_blocks(study: StudyRecord) -> list[Block]:
-    runs = [study.runs[trial.id] for trial in study.plan.trials if trial.id in study.runs]
+    runs = list(study.runs.values())  # the grid's, a search's samples and a stage's: every trial run
     machines: dict[tuple[str, ...], list[RunRecord]] = {}
     for run in runs:
         machines.setdefault(tuple(run.tags.get(f"sys.{name}", "—") for name in MACHINE), []).append(run)
@@ -37,9 +39,9 @@ def benchmark_blocks(study: StudyRecord) -> list[Block]:
     for index, (machine, grouped) in enumerate(machines.items(), start=1):
         blocks.append(Heading(3, f"Machine {index}: {machine[0]}"))
         blocks.append(Table(list(MACHINE), [list(machine)]))
-        header = ["run", "trial", "status", "epochs", *[column.title for column in TIMINGS]]
+        header = ["run", "trial", "status", "epochs", *[column.title for column in TIMINGS], "code"]
         body = [
-            [run.name, run.trial_id, run.described, str(run.epochs_logged), *(_cell(column, run) for column in TIMINGS)]
+            [run.name, run.trial_id, run.described, str(run.epochs_logged), *(_cell(column, run) for column in TIMINGS), code_cell([run])]
             for run in grouped
         ]
         blocks.append(Table(header, body))

@@ -1,7 +1,8 @@
 """Reading a study's trial runs back from MLflow: per-epoch curves, end-of-run numbers, tags, artifacts.
 
 Nothing is trained and nothing is written: a planned trial without a run is simply absent from
-`StudyRecord.runs` (the report shows it as missing).
+`StudyRecord.runs` (the report shows it as missing). The plan is completed from the store first
+(sweeps.plan_store), so a search's samples and a stage's trials are read with the grid's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import numpy as np
 
 from sweeps.errors import SweepError
 from sweeps.plan import Plan
-from sweeps.tracking import DIVERGED_AT, OUTCOME, QUESTIONS, client_for, store_exists, trial_runs
+from sweeps.plan_store import complete_plan
+from sweeps.tracking import DIVERGED_AT, QUESTIONS, TRIAL_ID, client_for, status_of, store_exists
 
 # Logged every epoch (step = epoch) by the runner.
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "eval_seconds", "examples_per_second")
@@ -49,12 +51,19 @@ class RunRecord:
         """The status as a reader wants it: `diverged at epoch 3` for a trial whose training loss went non-finite."""
         return f"diverged at epoch {self.tags.get(DIVERGED_AT, '?')}" if self.status == "diverged" else self.status
 
+    @property
+    def first_epoch(self) -> int:
+        """The step of its first per-epoch value: 0 for an evaluation-only stage (0 epochs), else 1."""
+        return 0 if self.planned_epochs == 0 else 1
+
 
 @dataclass(frozen=True)
 class StudyRecord:
-    plan: Plan
+    plan: Plan  # completed from the store: a search's samples and a stage's trials included
     experiment_id: str
-    runs: dict[str, RunRecord]  # trial id → its run; planned trials without one are missing
+    # trial id → its run: the plan's trials that have one, then any other run answering one of its
+    # searches or stages (a stage run from an earlier best trial), oldest first
+    runs: dict[str, RunRecord]
 
 
 def read_study(plan: Plan) -> StudyRecord:
@@ -66,27 +75,28 @@ def read_study(plan: Plan) -> StudyRecord:
     experiment = client.get_experiment_by_name(plan.study)
     if experiment is None:
         raise SweepError(f"tracking.uri: no experiment {plan.study!r} in {uri}; run `sweep run {plan.study}` first")
-    found = trial_runs(client, experiment.experiment_id)
-    planned = {trial.id: trial for trial in plan.trials}
-    runs = {
-        trial_id: _record(client, run, planned[trial_id].config["trainer"]["epochs"])
-        for trial_id, run in found.items()
-        if trial_id in planned
-    }
-    return StudyRecord(plan, experiment.experiment_id, runs)
+    found = complete_plan(plan)
+    later = {question.id for question in plan.questions if question.kind != "grid"}
+    others = sorted(
+        (run for trial_id, run in found.items() if later & set(run.data.tags.get(QUESTIONS, "").split(","))),
+        key=lambda run: run.info.start_time or 0,
+    )
+    chosen = {trial.id: found[trial.id] for trial in [*plan.trials, *plan.resolved] if trial.id in found}
+    chosen.update({run.data.tags[TRIAL_ID]: run for run in others if run.data.tags[TRIAL_ID] not in chosen})
+    return StudyRecord(plan, experiment.experiment_id, {trial_id: _record(client, run) for trial_id, run in chosen.items()})
 
 
-def _record(client: Any, run: Any, planned_epochs: int) -> RunRecord:
+def _record(client: Any, run: Any) -> RunRecord:
     curves = {}
     for key in EPOCH_METRICS:
         by_epoch = {metric.step: metric.value for metric in client.get_metric_history(run.info.run_id, key)}
         curves[key] = [by_epoch[epoch] for epoch in sorted(by_epoch)]
     return RunRecord(
-        trial_id=run.data.tags["sweeps.trial_id"],
+        trial_id=run.data.tags[TRIAL_ID],
         run_id=run.info.run_id,
         name=run.info.run_name,
-        status="diverged" if run.data.tags.get(OUTCOME) == "diverged" else run.info.status.lower(),  # a FAILED run
-        planned_epochs=planned_epochs,
+        status=status_of(run) if status_of(run) == "diverged" else run.info.status.lower(),  # diverged: a FAILED run
+        planned_epochs=int(run.data.params.get("trainer.epochs", "0")),
         curves=curves,
         metrics=dict(run.data.metrics),
         tags=dict(run.data.tags),
@@ -96,24 +106,9 @@ def _record(client: Any, run: Any, planned_epochs: int) -> RunRecord:
 
 
 def question_runs(study: StudyRecord, question_id: str) -> list[RunRecord]:
-    """Every trial run tagged as answering `question_id` (a search's samples, a stage's runs), oldest first.
-
-    These trials are not in the plan: they are found by their tags, with trainer.epochs from their params.
-    """
-    client = client_for(study.plan.runtime.tracking.uri)
-    found = trial_runs(client, study.experiment_id)
-    answering = [run for run in found.values() if question_id in run.data.tags.get(QUESTIONS, "").split(",")]
-    records = [_record(client, run, int(run.data.params.get("trainer.epochs", "0"))) for run in answering]
-    return sorted(records, key=lambda record: record.start_time)
-
-
-def trial_run(study: StudyRecord, trial_id: str) -> RunRecord | None:
-    """The run of any trial, planned or not (a stage's source is a search's sample); None if it has none."""
-    if trial_id in study.runs:
-        return study.runs[trial_id]
-    client = client_for(study.plan.runtime.tracking.uri)
-    run = trial_runs(client, study.experiment_id).get(trial_id)
-    return None if run is None else _record(client, run, int(run.data.params.get("trainer.epochs", "0")))
+    """Every trial run tagged as answering `question_id` (a search's samples, a stage's runs), oldest first."""
+    answering = [run for run in study.runs.values() if question_id in run.tags.get(QUESTIONS, "").split(",")]
+    return sorted(answering, key=lambda record: record.start_time)
 
 
 def read_confusion_matrix(uri: str, run_id: str) -> np.ndarray | None:

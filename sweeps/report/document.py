@@ -18,6 +18,14 @@ class Paragraph:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """What a reader must know before reading on (an offline report's stand-in data): set apart from the text."""
+
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Table:
     header: list[str]
     rows: list[list[str]]
@@ -29,4 +37,4 @@ class Image:
     caption: str
 
 
-Block = Heading | Paragraph | Table | Image
+Block = Heading | Paragraph | Notice | Table | Image

@@ -1,13 +1,20 @@
-"""The report's figures as PNG files, drawn with matplotlib's Agg canvas (no display, no pyplot state)."""
+"""The report's figures as matplotlib Figures on the Agg canvas (no display, no pyplot state), and saving one as PNG.
+
+A legend sits below its axes, in as many columns as the figure's width holds, and the figure grows by the
+legend's height: the axes keep their size whatever the number of entries.
+"""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -17,21 +24,69 @@ from sweeps.report.stats import Stat, VariantRow
 
 DPI = 110  # dots per inch: a 10-inch-wide figure is 1100 pixels
 _SPLITS: tuple[tuple[str, Literal["-", "--"]], ...] = (("train", "-"), ("val", "--"))  # metric prefix, line style
+_LEGEND_SHARE = 0.95  # of the figure's width a legend may take
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def save(figure: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(figure)
     figure.savefig(path, dpi=DPI)  # every figure lays itself out ("constrained"): no second, "tight" pass
     return path
 
 
-def curves(rows: Sequence[VariantRow], title: str, path: Path) -> Path:
+def _colour(index: int, count: int) -> Any:
+    """The index-th of `count` distinct colours: matplotlib's 10-colour cycle, or tab20's 20 beyond ten."""
+    return f"C{index}" if count <= 10 else colormaps["tab20"](index % 20)
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A figure of that size in inches, laid out by matplotlib's constrained layout, on an Agg canvas."""
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _legend_below(figure: Figure, handles: Sequence[Artist]) -> None:
+    """A legend under the axes in as many columns as fit; the figure grows by its height (the axes keep theirs).
+
+    Sizes are measured with the canvas's renderer alone, without laying the figure out (a layout with an
+    oversized legend is what collapses axes).
+    """
+    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg's
+    width, height = figure.get_size_inches()
+    room = _LEGEND_SHARE * width * figure.dpi  # pixels
+
+    def place(columns: int) -> Artist:
+        return figure.legend(handles=handles, loc="outside lower center", ncols=columns, fontsize="small")
+
+    legend = place(1)
+    widest = legend.get_window_extent(renderer).width  # one column: the widest entry
+    if widest > room:  # a label wider than the figure: wrap the long ones
+        longest = max(len(str(handle.get_label())) for handle in handles)
+        fits = max(20, int(longest * room / widest))  # characters per line
+        for handle in handles:
+            handle.set_label(textwrap.fill(str(handle.get_label()), fits))
+        legend.remove()
+        legend = place(1)
+        widest = legend.get_window_extent(renderer).width
+    columns = min(len(handles), max(1, int(room // widest)))
+    while columns > 1:  # the most columns that fit (their widths differ, so measure)
+        legend.remove()
+        legend = place(columns)
+        if legend.get_window_extent(renderer).width <= room:
+            break
+        columns -= 1
+    else:
+        legend.remove()
+        legend = place(1)
+    figure.set_size_inches(width, height + legend.get_window_extent(renderer).height / figure.dpi)
+
+
+def curves(rows: Sequence[VariantRow], title: str) -> Figure:
     """Loss and accuracy per epoch, one colour per variant; repeats as thin lines, their mean and ± std band."""
-    figure = Figure(figsize=(11, 4.2), layout="constrained")
+    figure = _figure(11, 4.2)
     loss, accuracy = figure.subplots(1, 2)
     for index, row in enumerate(rows):
-        colour = f"C{index % 10}"
+        colour = _colour(index, len(rows))
         for axes, metric in ((loss, "loss"), (accuracy, "acc")):
             for split, style in _SPLITS:
                 _draw_metric(axes, row, f"{split}_{metric}", colour, style)
@@ -40,16 +95,16 @@ def curves(rows: Sequence[VariantRow], title: str, path: Path) -> Path:
         axes.set_ylabel(name)
         axes.grid(alpha=0.3)
         axes.xaxis.get_major_locator().set_params(integer=True)
-    handles = [Line2D([], [], color=f"C{i % 10}", label=row.label) for i, row in enumerate(rows)]
+    handles = [Line2D([], [], color=_colour(i, len(rows)), label=row.label) for i, row in enumerate(rows)]
     handles += [Line2D([], [], color="grey", linestyle=style, label=split) for split, style in _SPLITS]
     if any(not run.finished for row in rows for run in row.runs):
         handles.append(Line2D([], [], color="grey", linestyle=":", label="not finished"))
-    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize="small")
     figure.suptitle(title)
-    return _save(figure, path)
+    _legend_below(figure, handles)
+    return figure
 
 
-def _draw_metric(axes: Axes, row: VariantRow, key: str, colour: str, style: str) -> None:
+def _draw_metric(axes: Axes, row: VariantRow, key: str, colour: Any, style: str) -> None:
     finished = [run.curves[key] for run in row.finished if run.curves.get(key)]
     if len(finished) == 1:
         axes.plot(_epochs(finished[0]), finished[0], color=colour, linestyle=style, marker="o", markersize=3)
@@ -77,9 +132,9 @@ class AxisPoint:
     train: Stat
 
 
-def metric_vs_axis(series: dict[str, list[AxisPoint]], axis: str, title: str, path: Path) -> Path:
+def metric_vs_axis(series: dict[str, list[AxisPoint]], axis: str, title: str) -> Figure:
     """Final val (solid) and train (dashed) accuracy against one numeric override, ± std as error bars."""
-    figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+    figure = _figure(6.5, 4.2)
     axes = figure.subplots()
     for index, (name, points) in enumerate(series.items()):
         points = sorted(points, key=lambda point: point.x)
@@ -90,7 +145,7 @@ def metric_vs_axis(series: dict[str, list[AxisPoint]], axis: str, title: str, pa
                 xs,
                 [stat.mean for stat in stats],
                 yerr=[stat.std or 0.0 for stat in stats],
-                color=f"C{index % 10}",
+                color=_colour(index, len(series)),
                 linestyle=style,
                 marker="o",
                 capsize=3,
@@ -104,14 +159,14 @@ def metric_vs_axis(series: dict[str, list[AxisPoint]], axis: str, title: str, pa
     axes.set_xlabel(axis)
     axes.set_ylabel("final accuracy")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
     axes.set_title(title)
-    return _save(figure, path)
+    _legend_below(figure, axes.get_legend_handles_labels()[0])
+    return figure
 
 
-def confusion_matrix(matrix: np.ndarray, title: str, path: Path) -> Path:
+def confusion_matrix(matrix: np.ndarray, title: str) -> Figure:
     """Counts per (true, predicted) class, coloured by the share of the true class's examples."""
-    figure = Figure(figsize=(5.5, 5), layout="constrained")
+    figure = _figure(5.5, 5)
     axes = figure.subplots()
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
@@ -124,20 +179,20 @@ def confusion_matrix(matrix: np.ndarray, title: str, path: Path) -> Path:
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
     axes.set_title(title, fontsize="medium")
-    return _save(figure, path)
+    return figure
 
 
-def image_grid(images: np.ndarray, labels: Sequence[int], title: str, path: Path) -> Path:
+def image_grid(images: np.ndarray, labels: Sequence[int], title: str) -> Figure:
     """Images (N, H, W) with pixel values in [0, 1] as a square grid, each titled with its label."""
     side = int(np.ceil(np.sqrt(len(images))))
-    figure = Figure(figsize=(1.2 * side, 1.3 * side + 0.3), layout="constrained")
+    figure = _figure(1.2 * side, 1.3 * side + 0.3)
     for index, axes in enumerate(figure.subplots(side, side, squeeze=False).flat):
         axes.set_axis_off()
         if index < len(images):
             axes.imshow(images[index], cmap="gray", vmin=0.0, vmax=1.0)
             axes.set_title(str(labels[index]), fontsize=8)
     figure.suptitle(title, fontsize="medium")
-    return _save(figure, path)
+    return figure
 
 
 @dataclass(frozen=True)
@@ -148,9 +203,9 @@ class TrialPoint:
     best: bool
 
 
-def trials_over_time(points: Sequence[TrialPoint], metric: str, title: str, path: Path) -> Path:
+def trials_over_time(points: Sequence[TrialPoint], metric: str, title: str) -> Figure:
     """A search's final metric per trial in the order they started: finished as dots, stopped as crosses."""
-    figure = Figure(figsize=(6.5, 4.2), layout="constrained")
+    figure = _figure(6.5, 4.2)
     axes = figure.subplots()
     for stopped, marker, label in ((False, "o", "finished"), (True, "x", "stopped early")):
         chosen = [point for point in points if point.stopped == stopped]
@@ -163,9 +218,9 @@ def trials_over_time(points: Sequence[TrialPoint], metric: str, title: str, path
     axes.set_xlabel("trial (in the order started)")
     axes.set_ylabel(f"final {metric}")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
     axes.set_title(title)
-    return _save(figure, path)
+    _legend_below(figure, axes.get_legend_handles_labels()[0])
+    return figure
 
 
 @dataclass(frozen=True)
@@ -176,19 +231,19 @@ class Curve:
     thick: bool  # emphasised (a search's best, a stage's run); the others are thin
 
 
-def overlaid_curves(lines: Sequence[Curve], ylabel: str, title: str, path: Path) -> Path:
-    """One metric per epoch, a line per run; emphasised ones thick and labelled, the rest thin."""
-    figure = Figure(figsize=(7, 4.2), layout="constrained")
+def overlaid_curves(lines: Sequence[Curve], ylabel: str, title: str) -> Figure:
+    """One metric per epoch, a line per run; emphasised ones thick, the rest thin."""
+    figure = _figure(7, 4.2)
     axes = figure.subplots()
     for index, line in enumerate(lines):
         thin = {"linewidth": 0.8, "alpha": 0.6, "marker": "o", "markersize": 2.5}  # a marker: one epoch is a point
         style = {"linewidth": 2.5, "marker": "o", "markersize": 4} if line.thick else thin
-        axes.plot(line.epochs, line.values, color=f"C{index % 10}", label=line.label, **style)
+        axes.plot(line.epochs, line.values, color=_colour(index, len(lines)), label=line.label, **style)
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.set_xlabel("epoch")
     axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)
-    if lines:
-        axes.legend(fontsize="x-small", ncols=2 if len(lines) > 6 else 1)
     axes.set_title(title)
-    return _save(figure, path)
+    if lines:
+        _legend_below(figure, axes.get_legend_handles_labels()[0])
+    return figure

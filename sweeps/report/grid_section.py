@@ -1,53 +1,58 @@
 """The section of a `grid` question: its variants (a grid or an explicit list) and their planned trials' runs.
 
 What varies, the table (mean ± std over repeats), every planned trial with its run, the curves, final
-accuracy vs each numeric axis, the best variant's confusion matrix and the data sets' sample images.
+accuracy vs each numeric axis and the best variant's confusion matrix.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from sweeps.plan import PlannedQuestion
 from sweeps.report import figures
-from sweeps.report.collect import read_confusion_matrix
+from sweeps.report.collect import StudyRecord, read_confusion_matrix
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph, Table
-from sweeps.report.samples import SAMPLE_COUNT, first_images
 from sweeps.report.stats import (
     COLUMNS,
     FINAL_TRAIN_ACC,
     FINAL_VAL_ACC,
     VariantRow,
     best_row,
-    format_stat,
     format_value,
     variant_label,
     variant_rows,
     varying_keys,
 )
-from trainables.errors import DataUnavailableError
+from sweeps.report.runs import code_cell
+from sweeps.report.table import REFERENCE, QuestionTable, TableColumn, TableRow
 
-IMAGE = "image"  # the trainable whose data sets have sample images (trainables/image/)
+PARAMETERS = TableColumn("parameters")
 
 
-def grid_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
-    """What varies, the table, the runs, the curves, metric vs each numeric axis, confusion matrix, samples."""
+def grid_table(question: PlannedQuestion, study: StudyRecord) -> QuestionTable:
+    """Per variant: its status, each column's mean ± std over its finished runs, and its model's parameters."""
+    rows = [
+        TableRow(
+            row.label,
+            row.status,
+            row.runs,
+            {**row.stats, PARAMETERS.title: row.parameters},
+            REFERENCE if row.variant.reference else None,
+        )
+        for row in variant_rows(question, study)
+    ]
+    columns = [TableColumn(column.title, column.digits) for column in COLUMNS] + [PARAMETERS]
+    return QuestionTable("variant", columns, rows, repeats=question.config.repeats > 1)
+
+
+def grid_section(question: PlannedQuestion, table: QuestionTable, context: ReportContext) -> list[Block]:
+    """What varies, the table, the runs, the curves, metric vs each numeric axis, the confusion matrix."""
     rows = variant_rows(question, context.study)
     blocks: list[Block] = [Paragraph(_what_varies(question, rows))]
     if question.note:
         blocks.append(Paragraph(f"Note: {question.note}"))
-    blocks += [_table(rows), _runs_table(rows), _curves(question, rows, context)]
+    blocks += [table.block(), _runs_table(rows), _curves(question, rows, context)]
     blocks += [_metric_vs_axis(question, rows, axis, context) for axis in _numeric_axes(question)]
     blocks += _confusion(question, rows, context)
-    sources: dict[str, dict[str, Any]] = {}  # data source → the first of its configs the question uses
-    for variant in question.variants:
-        config = context.study.plan.trial(variant.trial).config
-        if config.get("trainable", IMAGE) == IMAGE:  # other kinds of trainable have no images to show
-            sources.setdefault(config["data"]["source"], config["data"])
-    for data in sources.values():
-        blocks += _samples(data, context)
     return blocks
 
 
@@ -68,9 +73,11 @@ def _what_varies(question: PlannedQuestion, rows: list[VariantRow]) -> str:
     return text
 
 
-def _curves(question: PlannedQuestion, rows: list[VariantRow], context: ReportContext) -> Image:
+def _curves(question: PlannedQuestion, rows: list[VariantRow], context: ReportContext) -> Block:
+    if all(run.epochs_logged < 2 for row in rows for run in row.runs):  # a curve needs two points
+        return Paragraph("Curves: no run has two epochs to draw (a curve of one point is not drawn); the numbers are in the tables above.")
     title = f"{question.id}: loss and accuracy per epoch"
-    relative = context.figure(f"{question.id}_curves.png", lambda path: figures.curves(rows, title, path))
+    relative = context.figure(f"{question.id}_curves.png", lambda: figures.curves(rows, title))
     caption = f"{question.id}: train (solid) and val (dashed) loss and accuracy per epoch, one colour per variant."
     if any(len(row.variant.trials) > 1 for row in rows):
         caption += " Each thin line is one repeat, the thick line their mean, the band ± one std."
@@ -83,22 +90,8 @@ def _metric_vs_axis(question: PlannedQuestion, rows: list[VariantRow], axis: str
         return Paragraph(f"Accuracy vs {axis}: no variant has a finished run yet.")
     title = f"{question.id}: final accuracy vs {axis}"
     name = f"{question.id}_vs_{axis.replace('.', '_')}.png"
-    relative = context.figure(name, lambda path: figures.metric_vs_axis(series, axis, title, path))
+    relative = context.figure(name, lambda: figures.metric_vs_axis(series, axis, title))
     return Image(relative, f"{question.id}: final val (solid) and train (dashed) accuracy vs {axis}, ± one std over repeats.")
-
-
-def _table(rows: list[VariantRow]) -> Table:
-    header = ["variant", "status", *[column.title for column in COLUMNS], "parameters"]
-    body = [
-        [
-            row.label + (" (reference)" if row.variant.reference else ""),
-            row.status,
-            *[format_stat(row.stats[column.title], column.digits) for column in COLUMNS],
-            str(row.parameters),
-        ]
-        for row in rows
-    ]
-    return Table(header, body)
 
 
 def _runs_table(rows: list[VariantRow]) -> Table:
@@ -109,10 +102,11 @@ def _runs_table(rows: list[VariantRow]) -> Table:
         for trial_id in row.variant.trials:
             run = runs.get(trial_id)
             if run is None:
-                body.append([row.label, trial_id, "missing", "—", "—"])
+                body.append([row.label, trial_id, "missing", "—", "—", "—"])
             else:
-                body.append([row.label, trial_id, run.described, f"{run.epochs_logged}/{run.planned_epochs}", run.name])
-    return Table(["variant", "trial", "status", "epochs logged", "MLflow run"], body)
+                status = f"{run.epochs_logged}/{run.planned_epochs}"
+                body.append([row.label, trial_id, run.described, status, run.name, code_cell([run])])
+    return Table(["variant", "trial", "status", "epochs logged", "MLflow run", "code"], body)
 
 
 def _numeric_axes(question: PlannedQuestion) -> list[str]:
@@ -150,20 +144,6 @@ def _confusion(question: PlannedQuestion, rows: list[VariantRow], context: Repor
     if matrix is None:
         return [Paragraph(f"Confusion matrix: run {run.name} logged none.")]
     relative = context.figure(
-        f"confusion_{run.trial_id}.png", lambda path: figures.confusion_matrix(matrix, f"run {run.name}", path)
+        f"confusion_{run.trial_id}.png", lambda: figures.confusion_matrix(matrix, f"run {run.name}")
     )
     return [Image(relative, f"{question.id}: test-set confusion matrix of the best variant, {best.label} (run {run.name}).")]
-
-
-def _samples(data: dict[str, Any], context: ReportContext) -> list[Block]:
-    source = data["source"]
-    title = f"{source}: the first {SAMPLE_COUNT} training images, with their labels"
-
-    def draw(path: Path) -> None:
-        images, labels = first_images(data, context.study.plan.runtime.paths.data_root, SAMPLE_COUNT)
-        figures.image_grid(images, labels, title, path)
-
-    try:
-        return [Image(context.figure(f"samples_{source}.png", draw), f"{title}.")]
-    except DataUnavailableError as error:
-        return [Paragraph(f"Sample images of {source}: unavailable ({error}).")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from sweeps.report.document import Block, Heading, Paragraph, Table
+from sweeps.report.document import Block, Heading, Notice, Paragraph, Table
 
 # Inline so index.html needs nothing but the figures beside it.
 _STYLE = """
@@ -14,10 +14,11 @@ table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
-figure { margin: 0.5rem 0 1.5rem; }
+figure { display: inline-block; vertical-align: top; margin: 0.5rem 1.5rem 1.5rem 0; max-width: 100%; }  /* side by side when they fit */
 figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.85rem; color: #555; }
 nav li { margin: 0.1rem 0; }
+.notice { background: #fff4d6; border-left: 0.35rem solid #e0a100; padding: 0.6rem 0.9rem; }
 """
 
 
@@ -30,6 +31,8 @@ def _markdown(block: Block) -> str:
         return f"{'#' * block.level} {block.text}"
     if isinstance(block, Paragraph):
         return block.text
+    if isinstance(block, Notice):
+        return f"> **{block.title}** {block.text}"
     if isinstance(block, Table):
         lines = [_markdown_row(block.header), _markdown_row(["---"] * len(block.header))]
         return "\n".join(lines + [_markdown_row(row) for row in block.rows])
@@ -61,6 +64,8 @@ def _html(block: Block) -> str:
         return f"<h{block.level}{anchor}>{html.escape(block.text)}</h{block.level}>"
     if isinstance(block, Paragraph):
         return f"<p>{html.escape(block.text)}</p>"
+    if isinstance(block, Notice):
+        return f'<p class="notice"><strong>{html.escape(block.title)}</strong> {html.escape(block.text)}</p>'
     if isinstance(block, Table):
         head = "".join(f"<th>{html.escape(cell)}</th>" for cell in block.header)
         rows = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in block.rows)

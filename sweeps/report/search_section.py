@@ -8,18 +8,56 @@ from __future__ import annotations
 
 import json
 
+from typing import Any
+
 from sweeps.plan import PlannedQuestion
 from sweeps.report import figures
-from sweeps.report.collect import RunRecord, question_runs
+from sweeps.report.collect import RunRecord, StudyRecord, question_runs
 from sweeps.report.context import ReportContext
-from sweeps.report.document import Block, Image, Paragraph, Table
-from sweeps.report.runs import OUTCOME, final_metric, format_number, run_status, val_acc_curve, val_acc_overlay
+from sweeps.report.document import Block, Image, Paragraph
+from sweeps.report.runs import OUTCOME, final_metric, run_status, val_acc_curve, val_acc_overlay
 from sweeps.report.stats import FINAL_VAL_ACC, format_value
+from sweeps.report.table import QuestionTable, TableColumn, TableRow, single
 
-BEST = " (best)"  # appended to the best sample's run name
+BEST = "best"  # the role of the best sample's row
 
 
-def search_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
+def search_table(question: PlannedQuestion, study: StudyRecord) -> QuestionTable:
+    """Every sample's run, best first by the search's final metric (the best marked), with what was sampled."""
+    search = question.config.search
+    assert search is not None
+    runs = question_runs(study, question.id)
+    best = _best(question, runs)
+    sign = 1.0 if search.mode == "max" else -1.0
+    metrics = list(dict.fromkeys([search.metric, "val_acc"]))  # the search's metric, then val acc: once each
+    columns = [TableColumn(f"final {metric.replace('_', ' ')}", FINAL_VAL_ACC.digits) for metric in metrics]
+    columns += [TableColumn(key) for key in search.space]
+    rows = [
+        TableRow(
+            run.name,
+            run_status(run),
+            [run],
+            {
+                **{column.title: single(final_metric(run, metric)) for column, metric in zip(columns, metrics)},
+                **{key: _sampled(run, key) for key in search.space},
+            },
+            BEST if run is best else None,
+        )
+        for run in sorted(runs, key=lambda run: _rank(run, search.metric, sign))
+    ]
+    return QuestionTable("run", columns, rows, repeats=False)
+
+
+def _best(question: PlannedQuestion, runs: list[RunRecord]) -> RunRecord | None:
+    """The finished sample with the best final metric (early-stopped ones never count)."""
+    search = question.config.search
+    assert search is not None
+    sign = 1.0 if search.mode == "max" else -1.0
+    scored = [run for run in runs if run.finished and final_metric(run, search.metric) is not None]
+    return max(scored, key=lambda run: sign * final_metric(run, search.metric), default=None)  # type: ignore[operator]
+
+
+def search_section(question: PlannedQuestion, table: QuestionTable, context: ReportContext) -> list[Block]:
     search = question.config.search
     assert search is not None
     scheduler = search.scheduler
@@ -41,36 +79,22 @@ def search_section(question: PlannedQuestion, context: ReportContext) -> list[Bl
     runs = question_runs(context.study, question.id)
     if not runs:
         return [*blocks, Paragraph(f"No sample of {question.id} has a run yet: run `sweep run {context.study.plan.study}`.")]
-    sign = 1.0 if search.mode == "max" else -1.0
-    scored = [run for run in runs if run.finished and final_metric(run, search.metric) is not None]
-    best = max(scored, key=lambda run: sign * final_metric(run, search.metric), default=None)  # type: ignore[operator]
-    ranked = sorted(runs, key=lambda run: _rank(run, search.metric, sign))
-    header = ["run", "status", f"final {search.metric}", FINAL_VAL_ACC.title, *search.space]
-    body = [
-        [
-            run.name + (BEST if run is best else ""),
-            run_status(run),
-            format_number(final_metric(run, search.metric), 4),
-            format_number(FINAL_VAL_ACC.value(run), 4),
-            *[_sampled(run, key) for key in search.space],
-        ]
-        for run in ranked
-    ]
+    best = _best(question, runs)
     blocks.append(Paragraph(_summary(runs, best, search.metric, search.num_samples)))
-    blocks.append(Table(header, body))
+    blocks.append(table.block())
     points = [
         figures.TrialPoint(order, value, run.tags.get(OUTCOME) == "early_stopped", run is best)
         for order, run in enumerate(runs, start=1)
         if (value := final_metric(run, search.metric)) is not None
     ]
     title = f"{question.id}: trials over time"
-    relative = context.figure(
-        f"{question.id}_trials.png", lambda path: figures.trials_over_time(points, search.metric, title, path)
-    )
+    relative = context.figure(f"{question.id}_trials.png", lambda: figures.trials_over_time(points, search.metric, title))
     blocks.append(Image(relative, f"{question.id}: final {search.metric} of each sample in the order it started; "
                                   "dots finished, crosses were stopped early, the star is the best."))
     lines = [
-        val_acc_curve(run, run.name + (BEST if run is best else ""), run is best) for run in runs if run.curves.get("val_acc")
+        val_acc_curve(run, run.name + (f" ({BEST})" if run is best else ""), run is best)
+        for run in runs
+        if run.curves.get("val_acc")
     ]
     blocks.append(val_acc_overlay(question, lines, context, "every sample's val accuracy per epoch; the best thick."))
     return blocks
@@ -92,12 +116,12 @@ def _summary(runs: list[RunRecord], best: RunRecord | None, metric: str, samples
     return text
 
 
-def _sampled(run: RunRecord, key: str) -> str:
-    """The sampled value of a space key; a config group (`model`) by its name (`model.name`)."""
+def _sampled(run: RunRecord, key: str) -> Any:
+    """The sampled value of a space key (None: not logged); a config group (`model`) by its name (`model.name`)."""
     raw = run.params.get(key, run.params.get(f"{key}.name"))
     if raw is None:
-        return "—"
+        return None
     try:
-        return format_value(json.loads(raw))
+        return json.loads(raw)
     except ValueError:
         return raw

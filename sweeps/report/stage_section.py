@@ -1,20 +1,42 @@
 """The section of a `stage` question, from its runs (found in MLflow by tag) and the runs it is compared with.
 
 Where it starts from (the trial whose final weights it loads), its runs and the runs named in
-`compare_with` (resolved through the plan) in one table, and their val-accuracy curves.
+`compare_with` (resolved through the plan, the reference of the comparison) in one table, and their
+val-accuracy curves.
 """
 
 from __future__ import annotations
 
 from sweeps.plan import PlannedQuestion
-from sweeps.report.collect import RunRecord, question_runs, trial_run
+from sweeps.report.collect import RunRecord, StudyRecord, question_runs
 from sweeps.report.context import ReportContext
-from sweeps.report.document import Block, Paragraph, Table
-from sweeps.report.runs import final_metric, format_number, run_status, val_acc_curve, val_acc_overlay
+from sweeps.report.document import Block, Paragraph
+from sweeps.report.runs import final_metric, run_status, val_acc_curve, val_acc_overlay
 from sweeps.report.stats import FINAL_VAL_ACC, TEST_ACC, TRAIN_SECONDS, format_value
+from sweeps.report.table import REFERENCE, QuestionTable, TableColumn, TableRow, single
+
+EPOCHS = TableColumn("epochs")  # trained (0: evaluation only), or logged so far by an unfinished run
+COLUMNS = [TableColumn(column.title, column.digits) for column in (FINAL_VAL_ACC, TEST_ACC, TRAIN_SECONDS)]
 
 
-def stage_section(question: PlannedQuestion, context: ReportContext) -> list[Block]:
+def stage_table(question: PlannedQuestion, study: StudyRecord) -> QuestionTable:
+    """The stage's runs, then each run it is compared with (the reference)."""
+    rows = [_row(run.name, run, None) for run in question_runs(study, question.id)]
+    rows += [_row(label, run, REFERENCE) for label, run in _compared(question, study) if run is not None]
+    return QuestionTable("run", [*COLUMNS, EPOCHS], rows, repeats=False)
+
+
+def _row(label: str, run: RunRecord, role: str | None) -> TableRow:
+    cells = {
+        FINAL_VAL_ACC.title: single(final_metric(run, "val_acc")),
+        TEST_ACC.title: single(TEST_ACC.value(run)),
+        TRAIN_SECONDS.title: single(TRAIN_SECONDS.value(run)),
+        EPOCHS.title: run.planned_epochs if run.finished else run.epochs_logged,
+    }
+    return TableRow(label, run_status(run), [run], cells, role)
+
+
+def stage_section(question: PlannedQuestion, table: QuestionTable, context: ReportContext) -> list[Block]:
     source = question.config.from_
     assert source is not None
     mode = "trains from" if question.config.train else "only evaluates (no training)"
@@ -33,47 +55,34 @@ def stage_section(question: PlannedQuestion, context: ReportContext) -> list[Blo
             f"(`sweep run {context.study.plan.study}`)."
         ))
     for init in dict.fromkeys(run.params.get("init_from", "") for run in runs):
-        origin = trial_run(context.study, init) if init else None
+        origin = context.study.runs.get(init) if init else None
         named = f"run {origin.name}" if origin is not None else "no run found"
         blocks.append(Paragraph(f"Starts from trial {init or '—'} ({named})."))
-    compared: list[tuple[str, RunRecord]] = []
-    for compare in question.config.compare_with:
-        label = f"{compare.question} " + " ".join(f"{k}={format_value(v)}" for k, v in compare.variant.items())
-        run = _compared_run(context, compare.question, compare.variant)
-        if run is None:
-            blocks.append(Paragraph(f"Compared with {label}: it has no run yet."))
-        else:
-            compared.append((label, run))
-    rows = [(f"{question.id}: {run.name}", run) for run in runs] + compared
-    if not rows:
-        return blocks
-    header = ["run", "status", FINAL_VAL_ACC.title, TEST_ACC.title, "epochs", TRAIN_SECONDS.title]
-    body = [
-        [
-            label,
-            run_status(run),
-            format_number(final_metric(run, "val_acc"), 4),
-            format_number(TEST_ACC.value(run), 4),
-            str(run.planned_epochs if run.finished else run.epochs_logged),
-            format_number(TRAIN_SECONDS.value(run), 2),
-        ]
-        for label, run in rows
+    blocks += [
+        Paragraph(f"Compared with {label}: it has no run yet.")
+        for label, run in _compared(question, context.study)
+        if run is None
     ]
-    blocks.append(Table(header, body))
-    stage_names = {run.run_id for run in runs}
-    lines = [val_acc_curve(run, label, run.run_id in stage_names) for label, run in rows if run.curves.get("val_acc")]
+    if not table.rows:
+        return blocks
+    blocks.append(table.block())
+    lines = [val_acc_curve(row.runs[0], row.label, not row.reference) for row in table.rows if row.runs[0].curves.get("val_acc")]
     caption = f"val accuracy per epoch, {question.id}'s runs thick, the compared thin."
     blocks.append(val_acc_overlay(question, lines, context, caption))
     return blocks
 
 
-def _compared_run(context: ReportContext, question_id: str, written: dict[str, object]) -> RunRecord | None:
-    """The run of the first trial of `question_id`'s variant that sets every key of `written` as written."""
-    try:
-        other = context.study.plan.question(question_id)
-    except StopIteration:
-        return None
-    for variant in other.variants:
-        if variant.trials and all(variant.overrides.get(key) == value for key, value in written.items()):
-            return trial_run(context.study, variant.trial)
-    return None
+def _compared(question: PlannedQuestion, study: StudyRecord) -> list[tuple[str, RunRecord | None]]:
+    """Each `compare_with` entry's label and the run of the first trial of that question's variant that sets
+    every key as written (None: no such run)."""
+    found: list[tuple[str, RunRecord | None]] = []
+    for compare in question.config.compare_with:
+        label = f"{compare.question} " + " ".join(f"{k}={format_value(v)}" for k, v in compare.variant.items())
+        other = next((q for q in study.plan.questions if q.id == compare.question), None)
+        variants = other.variants if other is not None else []
+        trial = next(
+            (v.trial for v in variants if v.trials and all(v.overrides.get(k) == x for k, x in compare.variant.items())),
+            None,
+        )
+        found.append((label, study.runs.get(trial) if trial else None))
+    return found

@@ -13,22 +13,25 @@ from dataclasses import dataclass
 
 from sweeps.plan import PlannedQuestion, PlannedVariant
 from sweeps.report.collect import RunRecord, StudyRecord
-
-PARAMETERS = "sweeps.parameters"  # tag: the model's trainable parameters
+from sweeps.tracking import PARAMETERS
 
 
 @dataclass(frozen=True)
 class Stat:
     mean: float
     std: float | None  # sample standard deviation (n − 1) over the repeats; None for a single run
-    count: int
+    values: tuple[float, ...]  # what it summarises, one per run (a test of noise needs them)
+
+    @property
+    def count(self) -> int:
+        return len(self.values)
 
 
 def summarise(values: Sequence[float]) -> Stat | None:
     if not values:
         return None
     std = statistics.stdev(values) if len(values) > 1 else None
-    return Stat(statistics.fmean(values), std, len(values))
+    return Stat(statistics.fmean(values), std, tuple(values))
 
 
 def over_epochs(key: str, reduce: Callable[[list[float]], float]) -> Callable[[RunRecord], float | None]:

@@ -10,6 +10,7 @@ from sweeps.plan import Plan
 from sweeps.report.benchmark import benchmark_blocks
 from sweeps.report.collect import StudyRecord, read_study
 from sweeps.report.context import ReportContext
+from sweeps.report.data_section import banner, data_section, data_sets
 from sweeps.report.document import Block, Heading, Image, Paragraph
 from sweeps.report.render import to_html, to_markdown
 from sweeps.report.sections import question_section
@@ -37,11 +38,14 @@ class WrittenReport:
 
 def write_report(plan: Plan, folder: Path) -> WrittenReport:
     """index.html, report.md, benchmark.md and figures/ in `folder`; a summary run per question in MLflow."""
-    study = read_study(plan)
+    study = read_study(plan)  # completes the plan: a search's samples and a stage's trials count too
     context = ReportContext(study, folder)
-    status = Counter(study.runs[trial.id].status if trial.id in study.runs else "missing" for trial in plan.trials)
+    trials = [*plan.trials, *plan.resolved]
+    status = Counter(study.runs[trial.id].status if trial.id in study.runs else "missing" for trial in trials)
+    sets = data_sets(study)
+    opening = [*_header(study, status), *banner(study, sets), *data_section(sets, context)]
     sections = {question.id: question_section(question, context) for question in plan.questions}
-    body = [*_header(study, status), *(block for blocks in sections.values() for block in blocks)]
+    body = [*opening, *(block for blocks in sections.values() for block in blocks)]
     benchmark = benchmark_blocks(study)
     folder.mkdir(parents=True, exist_ok=True)
     page = [*body, Heading(2, "Benchmark", anchor="benchmark"), *benchmark]
@@ -58,12 +62,11 @@ def write_report(plan: Plan, folder: Path) -> WrittenReport:
 
 def _header(study: StudyRecord, status: Counter[str]) -> list[Block]:
     plan = study.plan
-    sources = ", ".join(sorted({f"{t.config['data']['name']} → {t.config['data']['source']}" for t in plan.trials}))
     return [
         Heading(1, f"{plan.title} ({plan.study})"),
         Paragraph(
             f"{len(plan.questions)} questions, {trial_counts(status)}, read from "
-            f"{plan.runtime.tracking.uri}, experiment {plan.study}. Data: {sources}. "
+            f"{plan.runtime.tracking.uri}, experiment {plan.study}. "
             f"Benchmark: {BENCHMARK}. A question's runs in the MLflow UI (`sweep ui`): "
             f"tags.`{QUESTIONS}` LIKE '%{plan.questions[0].id}%'."
         ),

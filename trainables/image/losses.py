@@ -11,8 +11,12 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _mse_one_hot(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error against one-hot targets (Keras' `mse` with categorical labels)."""
-    return F.mse_loss(output, F.one_hot(target, output.shape[1]).to(output.dtype))
+    """Mean squared error against one-hot targets (Keras' `mse` with categorical labels).
+
+    The one-hot rows by comparison (not F.one_hot, which checks the labels' range on the host and so
+    cannot run inside a pack's vmap or a captured CUDA graph)."""
+    classes = torch.arange(output.shape[1], device=target.device)
+    return F.mse_loss(output, (target[:, None] == classes).to(output.dtype))
 
 
 def _crossentropy_on_probabilities(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

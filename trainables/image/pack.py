@@ -35,7 +35,7 @@ from trainables.image.loop import epoch_metrics, final_image_report, prepare_dev
 from trainables.image.losses import LOSSES, Loss
 from trainables.image.model import Dropout, build_model, dropouts
 from trainables.image.sources import data_shape
-from trainables.image.steps import EAGER_WARMUP_STEPS, EpochStats, draw_epoch
+from trainables.image.steps import EAGER_WARMUP_STEPS, EpochStats, captured_or_none, draw_epoch
 from trainables.optim import capturable
 from trainables.placement import Placement
 from trainables.state import TrialState
@@ -200,7 +200,8 @@ class _Fused:
                 continue
             self._eager(batch * size, size)
             if self._capture and self._eager_steps >= EAGER_WARMUP_STEPS and batch + 1 < full:
-                self._graph = self._captured()
+                self._graph = captured_or_none(self._captured)
+                self._capture = self._graph is not None
         if count % size:
             self._eager(full * size, count % size)
         correct = self._correct.cpu()  # the epoch's one synchronisation

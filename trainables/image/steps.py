@@ -12,7 +12,9 @@ what the eager ones compute.
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +99,8 @@ class SoloSteps:
                 continue
             self._eager(batch * size, size, clock)
             if self._capture and self._eager_steps >= EAGER_WARMUP_STEPS and batch + 1 < full:
-                self._graph = self._captured()
+                self._graph = captured_or_none(self._captured)
+                self._capture = self._graph is not None
         if count % size:
             self._eager(full * size, count % size, clock)
         correct = self._correct.cpu()  # the epoch's one synchronisation
@@ -167,6 +170,16 @@ class SoloSteps:
             forward = (time.perf_counter() - started) * batches
         state.model.train()
         return forward, max(0.0, seconds - forward)
+
+
+def captured_or_none(capture: Callable[[], Any]) -> Any:
+    """`capture()`'s graph; None, with one line on stderr, where this torch or driver cannot capture it
+    (the steps then stay eager: slower, the same results)."""
+    try:
+        return capture()
+    except (RuntimeError, AttributeError) as error:
+        print(f"trainables: CUDA graph capture failed, training eagerly: {str(error).splitlines()[0]}", file=sys.stderr)
+        return None
 
 
 class _PassClock:

@@ -1,0 +1,116 @@
+"""The hash of the code that trains a kind of trainable, so a result knows which code produced it.
+
+A kind's code is every Python file of its own package (the package of the module `KINDS` names:
+`trainables/text/` for text; `trainables/image/` once the image classifier lives there) plus the
+modules directly in `trainables/` that every kind shares (this one excepted): the callback, checkpoint state, schemas,
+the optimizer registry, the machine record — and, while the image classifier's modules sit directly
+in `trainables/`, those (its loop, data, model/layer registry, losses, metrics). Nothing in `sweeps/`
+counts: the service schedules and records trials, it does not compute them.
+
+The hash is of each file's *tokens*: comments, blank lines, line breaks inside brackets and bare
+string statements (docstrings) are left out, so editing a comment or a docstring keeps it, and
+editing code — the training loop, a layer, the optimizer — changes it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import tokenize
+from pathlib import Path
+
+from trainables.kinds import KINDS
+
+ROOT = Path(__file__).resolve().parent  # trainables/
+_SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
+_STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, None}
+_LAYOUT = {tokenize.NEWLINE: "\n", tokenize.INDENT: "\t"}  # a block's depth counts, not its spaces
+_NOT_TRAINING = {"code.py"}  # this module: it hashes the code, it trains nothing
+
+
+def code_files(kind: str, root: Path = ROOT) -> list[Path]:
+    """The files that make up `kind`'s code, sorted: its package's, then the shared top-level modules.
+
+    `root` is the `trainables/` folder to read (another checkout's, in tests).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"trainable: unknown trainable {kind!r}; allowed: {', '.join(KINDS)}")
+    parts = KINDS[kind].split(".")[1:]  # "trainables.image.kind" → image/kind.py, in package image/
+    module = root.joinpath(*parts)
+    package = module if (module / "__init__.py").exists() else module.parent
+    files = {path for path in root.glob("*.py") if path.name not in _NOT_TRAINING}
+    if package != root:
+        files |= set(package.rglob("*.py"))
+    return sorted(files)
+
+
+@functools.lru_cache(maxsize=None)
+def code_hash(kind: str, root: Path = ROOT) -> str:
+    """12 hex digits: the SHA-256 of `kind`'s code files, each as its path under `root` and its tokens."""
+    digest = hashlib.sha256()
+    for path in code_files(kind, root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(source_tokens(path.read_text(encoding="utf-8")).encode() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def source_tokens(source: str) -> str:
+    """`source` as its significant tokens: what the code does, not how it is laid out or commented."""
+    tokens = [token for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type not in _SKIPPED]
+    lines = source.splitlines(keepends=True)
+    kept: list[str] = []
+    previous: int | None = None
+    index = 0
+    while index < len(tokens):
+        pieces, after = _literal(tokens, index, lines)
+        if pieces:  # a string literal: its pieces (implicitly joined) as written
+            following = tokens[after].type if after < len(tokens) else None
+            if previous in _STATEMENT_START and following in (tokenize.NEWLINE, None):
+                index = after + 1  # a docstring or another bare string statement: it does nothing
+                continue
+            kept += pieces
+            previous, index = tokenize.STRING, after
+            continue
+        token = tokens[index]
+        kept.append(_LAYOUT.get(token.type, token.string))
+        previous = token.type
+        index += 1
+    return "\x1f".join(kept)
+
+
+def _literal(tokens: list[tokenize.TokenInfo], index: int, lines: list[str]) -> tuple[list[str], int]:
+    """The pieces of a string literal starting at `index` (none if there is none) and the index after it.
+
+    Python 3.12 splits an f-string into several tokens; each piece is taken as written in the source,
+    so the result is the same on every Python.
+    """
+    fstring_start = getattr(tokenize, "FSTRING_START", None)
+    fstring_end = getattr(tokenize, "FSTRING_END", None)
+    pieces = []
+    position = index
+    while position < len(tokens):
+        first = tokens[position]
+        if first.type == tokenize.STRING:
+            pieces.append(first.string)
+            position += 1
+        elif fstring_start is not None and first.type == fstring_start:
+            depth = 0
+            while True:
+                depth += {fstring_start: 1, fstring_end: -1}.get(tokens[position].type, 0)
+                position += 1
+                if depth == 0:
+                    break
+            pieces.append(_text(lines, first.start, tokens[position - 1].end))
+        else:
+            break
+    return pieces, position
+
+
+def _text(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
+    """The source between two (row, column) positions, as written (an f-string whole on every Python)."""
+    (first_row, first_col), (last_row, last_col) = start, end
+    if first_row == last_row:
+        return lines[first_row - 1][first_col:last_col]
+    middle = lines[first_row : last_row - 1]
+    return lines[first_row - 1][first_col:] + "".join(middle) + lines[last_row - 1][:last_col]
