@@ -102,7 +102,8 @@ class LoopbackCluster:
             if len(nodes) == expected:
                 return {node_id: names[0] for node_id, names in nodes.items()}
             time.sleep(1)
-        raise AssertionError(f"{expected} Ray nodes not up in {timeout} s; see {self.root}/*.log")
+        tails = {name: (self.root / f"{name}.log").read_text(errors="replace").splitlines()[-5:] for name in self.nodes}
+        raise AssertionError(f"{expected} Ray nodes not up in {timeout} s; see {self.root}/*.log; their last lines: {tails}")
 
     def lose_node(self, name: str) -> None:
         """A reclaimed spot node: its raylet and every worker on it killed at once (SIGKILL, no goodbye)."""

@@ -103,15 +103,10 @@ class Outage:
 
     def checkpointed_epochs(self) -> int:
         """Epochs in the trials' checkpoints: what the trials trained, logged or not."""
-        import torch
+        from sweeps.checkpoints import load_state
 
-        total = 0
-        for state in (self.root / "sweeps_storage").glob(f"{STUDY}/checkpoints/*/state.pt"):
-            try:
-                total += len(torch.load(state, weights_only=True)["history"])
-            except (OSError, RuntimeError, EOFError):  # being replaced right now
-                continue
-        return total
+        states = [load_state(str(folder)) for folder in (self.root / "sweeps_storage").glob(f"{STUDY}/checkpoints/*")]
+        return sum(len(state["history"]) for state in states if state is not None)
 
     def processes(self) -> list[int]:
         mark = f"RAY_TMPDIR={self.ray_tmp}".encode()
