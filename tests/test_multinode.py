@@ -75,8 +75,8 @@ class LoopbackCluster:
                                                "--artifacts-destination", str(self.root / "artifacts"), stdout=log))  # fmt: skip
         head, *others = self.nodes
         self._spawn(head, [*ray_cli, "start", "--block", "--head", "--port", str(self.ray_port), "--include-dashboard", "false", *self._node_args(head)])
-        self.node_names(expected=1)  # the other nodes join a running head
-        for name in others:
+        for joined, name in enumerate(others, start=1):  # one at a time: `ray start` gives a node 30 s to register
+            self.node_names(expected=joined)
             self._spawn(name, [*ray_cli, "start", "--block", "--address", f"127.0.0.1:{self.ray_port}", *self._node_args(name)])
 
     @staticmethod
