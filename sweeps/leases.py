@@ -120,6 +120,11 @@ class Leases:
             self.lost.discard(unit)
         return holder
 
+    def held_elsewhere(self, unit: str) -> Owner | None:
+        """The live driver other than this one that holds `unit`, if any (reading only: nothing is claimed)."""
+        holder = self._backend.holder(unit)
+        return holder if holder is not None and holder.token != self.owner.token and self.alive(holder) else None
+
     def release(self, unit: str) -> None:
         if unit in self._held:
             self._held.discard(unit)

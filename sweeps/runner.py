@@ -17,7 +17,7 @@ from sweeps.compose import Composer
 from sweeps.console import Console, open_console
 from sweeps.errors import SweepError
 from sweeps.experiment import fit, grid, start_ray
-from sweeps.leases import Leases
+from sweeps.leases import Leases, Owner
 from sweeps.model_registry import register_best
 from sweeps.outbox import OutageLimits
 from sweeps.pending import warn_if_no_node_fits
@@ -101,6 +101,11 @@ def _phases(
             else:
                 yield search
         else:
+            busy = _source_elsewhere(plan, leases, question)
+            if busy is not None:  # its source's best is not known yet: another sweep is still training it
+                console.expect(question_id, 0, 1)
+                recorder.skip(f"{question_id} (from {question.depends_on[0]})", busy)
+                continue
             resolved = resolve_stage(plan, question, runs, composed())
             if resolved is None:
                 console.expect(question_id, 0, 1)
@@ -133,6 +138,14 @@ def _stale_first(plan: Plan, runs: StudyRuns, console: Console, rerun_stale: boo
         if found is not None:
             retire_search(plan, runs, *found)
             console.note(f"{plan.study}: {question_id}'s search has stale samples: it searches again.")
+
+
+def _source_elsewhere(plan: Plan, leases: Leases, question: PlannedQuestion) -> Owner | None:
+    """The live driver of another `sweep run` that holds the search, or a trial, of the question `question`
+    starts from; None if none does."""
+    source = plan.question(question.depends_on[0])
+    units = [f"search-{source.id}"] if source.kind == "search" else [trial for variant in source.variants for trial in variant.trials]
+    return next((holder for holder in map(leases.held_elsewhere, units) if holder is not None), None)
 
 
 def _stage_todo(plan: Plan, runs: StudyRuns, trials: list[PlannedTrial], rerun_stale: bool) -> list[PlannedTrial]:

@@ -159,3 +159,17 @@ def test_process_start_tells_live_from_dead() -> None:
     assert process_start(os.getpid())
     assert process_start(_dead_pid()) is None
     assert isinstance(Owner("t", "h", "m", 1, "").describe(), str)
+
+
+def test_who_holds_a_unit_is_read_without_claiming_it(storage: str) -> None:
+    first, second = Leases(storage, STUDY), Leases(storage, STUDY)
+    try:
+        assert second.held_elsewhere("search-q13") is None
+        assert first.claim("search-q13") is None
+        assert first.held_elsewhere("search-q13") is None  # its own
+        holder = second.held_elsewhere("search-q13")
+        assert holder is not None and holder.token == first.owner.token
+        assert first.held_elsewhere("t9") is None and second.claim("t9") is None  # a free unit stays free when read
+    finally:
+        first.close()
+        second.close()
