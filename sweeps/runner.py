@@ -8,7 +8,7 @@ checkpoints every epoch into its trial-id folder, so a later `sweep run` resumes
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from sweeps.compose import Composer
@@ -19,7 +19,6 @@ from sweeps.model_registry import register_best
 from sweeps.outbox import OutageLimits
 from sweeps.pending import warn_if_no_node_fits
 from sweeps.plan import Plan, PlannedQuestion, PlannedTrial
-from sweeps.prefixes import CONTINUED_FROM, continue_prefixes, waves
 from sweeps.recorder import Recorder, RunSummary
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
@@ -83,10 +82,9 @@ def _phases(
             composer.append(Composer(plan.study, plan.overrides, plan.conf_dir))
         return composer[0]
 
-    grid_waves = {_wave_phase(index): wave for index, wave in enumerate(waves(pending, plan.trials))}
-    _expect(plan, runs, console, grid_waves, composed)
-    for phase, wave in grid_waves.items():
-        yield lambda w=wave, p=phase: _run_wave(plan, recorder, w, p)
+    _expect(plan, runs, console, pending, composed)
+    if pending:
+        yield lambda: _run_trials(plan, recorder, pending, None, "grid")
     for question_id in plan.order:
         question = plan.question(question_id)
         if question.kind == "search":
@@ -145,23 +143,11 @@ def _stage_todo(plan: Plan, runs: StudyRuns, trials: list[PlannedTrial], rerun_s
     return todo
 
 
-def _wave_phase(index: int) -> str:
-    """The grid's first wave, then the waves of trials that continue a trial of the wave before."""
-    return "grid" if index == 0 else f"grid, continued ({index})"
-
-
-def _run_wave(plan: Plan, recorder: Recorder, wave: list[PlannedTrial], phase: str) -> None:
-    """One wave of grid trials; a trial that only trains longer than one already trained starts from its last checkpoint."""
-    continued = continue_prefixes(plan, wave)
-    _run_trials(plan, recorder, wave, None, phase, {trial: {CONTINUED_FROM: shorter} for trial, shorter in continued.items()})
-
-
 def _expect(
-    plan: Plan, runs: StudyRuns, console: Console, grid_waves: dict[str, list[PlannedTrial]], composed: Callable[[], Composer]
+    plan: Plan, runs: StudyRuns, console: Console, pending: list[PlannedTrial], composed: Callable[[], Composer]
 ) -> None:
     """What every phase will run, as far as it is known before any starts (`sweeps.progress`)."""
-    for phase, wave in grid_waves.items():  # their trials, registered when each wave begins, count exactly
-        console.expect(phase, len(wave), 1)
+    console.expect("grid", len(pending), 1)  # its trials, registered when the grid begins, count exactly
     searched: dict[str, int] = {}  # a search question → its samples' epochs
     for question_id in plan.order:
         config = plan.question(question_id).config
@@ -207,10 +193,7 @@ def prepare_data(plan: Plan) -> None:
             raise SweepError(f"data.source={data['source']}: {error}") from None
 
 
-def _run_trials(
-    plan: Plan, recorder: Recorder, trials: list[PlannedTrial], init: str | None, phase: str, tags: Mapping[str, Mapping[str, str]] = {}
-) -> None:
-    """Exactly `trials`, as one grid (`phase`: a wave of the grid, or a stage); a stage's start from `init`
-    (weights in the shared storage); `tags`: trial id → extra tags of its run if it is created now."""
-    recorder.begin(trials, phase, tags)
+def _run_trials(plan: Plan, recorder: Recorder, trials: list[PlannedTrial], init: str | None, phase: str) -> None:
+    """Exactly `trials`, as one grid (`phase`: the grid, or a stage); a stage's start from `init` (weights in the shared storage)."""
+    recorder.begin(trials, phase)
     fit(plan, recorder, grid(plan, trials, init), {})
