@@ -117,11 +117,11 @@ def test_whole_study_runs_once_and_a_second_invocation_runs_nothing(workdir: Pat
         epochs = json.loads(run.data.params["trainer.epochs"])
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_acc")]
         assert steps == list(range(1, epochs + 1))  # Q2's doubled runs have 2 epochs, the rest 1
-        assert run.data.params["data.source"] in {"digits", "digits_permuted"}
+        assert run.data.params["data.source"] in {"mnist_5k", "garments"}
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"config.yaml", "confusion_matrix.csv", "checkpoint", "machine.json"} <= artifacts
     q01 = [run for run in runs if "q01" in run.data.tags["sweeps.questions"].split(",")]
-    assert {run.data.params["data.source"] for run in q01} == {"digits", "digits_permuted"}
+    assert {run.data.params["data.source"] for run in q01} == {"mnist_5k", "garments"}
 
     started = time.monotonic()
     second = _sweep(workdir, "run", STUDY, *overrides)
@@ -275,7 +275,7 @@ def test_search_then_evaluation_and_fine_tuning_stages(workdir: Path, tmp_path: 
     for stage in (q14, q15):
         assert stage.info.status == "FINISHED"
         assert stage.data.params["init_from"] == best.data.tags["sweeps.trial_id"]
-        assert stage.data.params["data.source"] == "digits"  # MNIST's stand-in, MNIST-shaped
+        assert stage.data.params["data.source"] == "mnist_5k"  # MNIST's stand-in, MNIST-shaped
     # Q14: evaluation only — no epoch trained, and its final weights are the best checkpoint's exactly.
     assert q14.data.params["trainer.epochs"] == "0" and "epoch_seconds" not in q14.data.metrics
     best_weights = _artifact_weights(client, best.info.run_id, tmp_path / "best")

@@ -15,22 +15,26 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from trainables.standin_digits import mnist_5k
+from trainables.standin_fashion import garments
+from trainables.standin_objects import cluttered_objects
+
 # Image shape (C, H, W) of every source; all have ten classes.
 SHAPES: dict[str, tuple[int, int, int]] = {
     "mnist": (1, 28, 28),
     "fashion_mnist": (1, 28, 28),
     "mnist_svmlight": (1, 28, 28),  # MNIST as LIBSVM text files (data.train_file, data.test_file)
     "cifar10": (3, 32, 32),
+    "mnist_5k": (1, 28, 28),  # the offline stand-in for MNIST (trainables/standin_digits.py)
+    "garments": (1, 28, 28),  # the offline stand-in for Fashion-MNIST (trainables/standin_fashion.py)
+    "cluttered_objects": (3, 32, 32),  # the offline stand-in for CIFAR-10 (trainables/standin_objects.py)
     "digits": (1, 28, 28),
-    "digits_permuted": (1, 28, 28),
-    "digits_color": (3, 32, 32),  # the offline stand-in for CIFAR-10
     "synthetic": (1, 28, 28),
 }
 SOURCES: tuple[str, ...] = tuple(SHAPES)
 
 NUM_CLASSES = 10  # every source has ten classes
 IMAGE_SIDE = 28  # pixels: the grey sources are 28×28
-COLOR_SIDE = 32  # pixels: the colour sources are 32×32
 
 # Files torchvision's MNIST and FashionMNIST read from <root>/<ClassName>/raw/.
 RAW_FILES: tuple[str, ...] = (
@@ -42,8 +46,6 @@ RAW_FILES: tuple[str, ...] = (
 
 DIGITS_TRAIN_SIZE = 1437  # of scikit-learn's 1797 images; the other 360 are the test split
 DIGITS_SPLIT_SEED = 1797  # fixes which digits images land in train and test
-DIGITS_PIXEL_PERMUTATION_SEED = 784  # fixes the pixel shuffle of digits_permuted
-DIGITS_COLOR_SEED = 3072  # fixes the foreground/background colours of digits_color
 
 # torchvision's CIFAR-10 python batches, in <root>/cifar-10-batches-py/.
 CIFAR10_FILES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
@@ -268,7 +270,7 @@ def _images_to_unit(images: Any) -> torch.Tensor:
     return tensor.to(torch.float32) / 255.0
 
 
-# --- scikit-learn digits and the permuted variant ---------------------------
+# --- scikit-learn digits: a small, fast data set for tests -----------------
 
 
 @functools.lru_cache(maxsize=1)  # per process: repeated trials in one worker reuse it
@@ -282,44 +284,6 @@ def _digits_splits() -> _RawSplits:
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(DIGITS_SPLIT_SEED))
     train, test = order[:DIGITS_TRAIN_SIZE], order[DIGITS_TRAIN_SIZE:]
     return _RawSplits(images[train], labels[train], images[test], labels[test])
-
-
-@functools.lru_cache(maxsize=1)  # per process, like _digits_splits
-def _digits_permuted_splits() -> _RawSplits:
-    digits = _digits_splits()
-    pixels = IMAGE_SIDE * IMAGE_SIDE
-    permutation = torch.randperm(pixels, generator=torch.Generator().manual_seed(DIGITS_PIXEL_PERMUTATION_SEED))
-    return _RawSplits(
-        _permute_pixels(digits.train_x, permutation),
-        digits.train_y,
-        _permute_pixels(digits.test_x, permutation),
-        digits.test_y,
-    )
-
-
-@functools.lru_cache(maxsize=1)  # per process, like _digits_splits
-def _digits_color_splits() -> _RawSplits:
-    """The digits at 32×32 in colour: a random foreground and background colour per image.
-
-    The CIFAR-10 stand-in: its shape (3×32×32) and its nuisance colour make it a different task
-    from the grey stand-ins, while the labels stay learnable from the strokes.
-    """
-    digits = _digits_splits()
-    generator = torch.Generator().manual_seed(DIGITS_COLOR_SEED)
-
-    def colour(images: torch.Tensor) -> torch.Tensor:
-        grey = F.interpolate(images, size=(COLOR_SIDE, COLOR_SIDE), mode="bilinear", align_corners=False)
-        foreground = torch.rand((len(images), 3, 1, 1), generator=generator)
-        background = torch.rand((len(images), 3, 1, 1), generator=generator)
-        return grey * foreground + (1.0 - grey) * background
-
-    return _RawSplits(colour(digits.train_x), digits.train_y, colour(digits.test_x), digits.test_y)
-
-
-def _permute_pixels(images: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
-    """Move pixel ``permutation[i]`` to position ``i`` in every image."""
-    flat = images.reshape(images.shape[0], -1)
-    return flat[:, permutation].reshape(images.shape)
 
 
 # --- synthetic noise for benchmarks -----------------------------------------
@@ -355,8 +319,9 @@ _LOADERS: dict[str, Callable[[Mapping[str, Any], Path], _RawSplits]] = {
     "fashion_mnist": _load_torchvision,
     "mnist_svmlight": _load_svmlight,
     "cifar10": _load_torchvision,
+    "mnist_5k": lambda cfg, root: _RawSplits(*mnist_5k()),
+    "garments": lambda cfg, root: _RawSplits(*garments()),
+    "cluttered_objects": lambda cfg, root: _RawSplits(*cluttered_objects()),
     "digits": lambda cfg, root: _digits_splits(),
-    "digits_permuted": lambda cfg, root: _digits_permuted_splits(),
-    "digits_color": lambda cfg, root: _digits_color_splits(),
     "synthetic": _load_synthetic,
 }
