@@ -53,6 +53,13 @@ def box(canvas: Canvas, cx: torch.Tensor, cy: torch.Tensor, half_w: torch.Tensor
     return soft(torch.minimum(half_w - (canvas.x - cx).abs(), half_h - (canvas.y - cy).abs()), canvas)
 
 
+def spanning(
+    canvas: Canvas, left: torch.Tensor, top: torch.Tensor, right: torch.Tensor, bottom: torch.Tensor
+) -> torch.Tensor:
+    """The axis-aligned rectangle between two x and two y coordinates."""
+    return box(canvas, (left + right) / 2, (top + bottom) / 2, (right - left) / 2, (bottom - top) / 2)
+
+
 def rotated_box(
     canvas: Canvas,
     cx: torch.Tensor,

@@ -27,6 +27,7 @@ from trainables.standin_draw import (
     in_chunks,
     rotated_box,
     smooth_noise,
+    spanning,
     trapezoid,
     uniform,
     warp,
@@ -129,7 +130,7 @@ def _top(style: _Top) -> Callable[[Canvas, torch.Generator, int], torch.Tensor]:
         image = coverage * shade
         collar = _collar(canvas, g, n, shoulder_y) * chance(g, n, style.collar)
         image = torch.maximum(image, collar * (shade * 1.25).clamp(max=1.0))  # a collar catches the light
-        opening = box(canvas, zero, (shoulder_y + hem_y) / 2, torch.full_like(zero, 0.035), (hem_y - shoulder_y) / 2)
+        opening = spanning(canvas, zero - 0.035, shoulder_y, zero + 0.035, hem_y)
         image = image * (1.0 - 0.75 * opening * chance(g, n, style.opening))
         return image * (1.0 - 0.6 * _buttons(canvas, g, n, shoulder_y) * chance(g, n, style.buttons))
 
@@ -139,7 +140,7 @@ def _top(style: _Top) -> Callable[[Canvas, torch.Generator, int], torch.Tensor]:
 def _sleeves(
     canvas: Canvas, g: torch.Generator, n: int, style: _Top, shoulder: torch.Tensor, shoulder_y: torch.Tensor
 ) -> torch.Tensor:
-    """Both sleeves, mirror images: short ones stand out from the body (≈ 65°), long ones hang close to it (≈ 15°)."""
+    """Both sleeves, mirrored: short ones stand out (≈ 65° from hanging), long ones hang close to the body (≈ 15°)."""
     length = uniform(g, n, *style.sleeve) * (1.0 - chance(g, n, style.sleeveless))
     half_width = uniform(g, n, 0.09, 0.15)
     longness = ((length - 0.2) / 1.1).clamp(0.0, 1.0)
@@ -225,19 +226,19 @@ def _footwear(style: _Footwear) -> Callable[[Canvas, torch.Generator, int], torc
         toe, back = uniform(g, n, -0.97, -0.78), uniform(g, n, 0.78, 0.97)
         heel = uniform(g, n, *style.heel)
         sole_top = ground - heel - uniform(g, n, 0.06, 0.12)
-        sole = box(canvas, (toe + back) / 2, (sole_top + ground - heel) / 2, (back - toe) / 2, (ground - heel - sole_top) / 2)
-        heel_block = box(canvas, back - 0.15, ground - heel / 2, torch.full_like(toe, 0.14), heel / 2 + 0.01)
+        sole = spanning(canvas, toe, sole_top, back, ground - heel)
+        heel_block = spanning(canvas, back - 0.29, ground - heel - 0.01, back - 0.01, ground + 0.01)
         height = uniform(g, n, *style.upper)
         if style.straps:
             upper = _straps(canvas, g, n, toe, back, sole_top, height)
         else:
             centre = back - uniform(g, n, 0.30, 0.50)
             vamp = ellipse(canvas, centre, sole_top, centre - toe, height) * (canvas.y < sole_top).float()
-            counter = box(canvas, (centre + back) / 2, sole_top - height * 0.45, (back - centre) / 2, height * 0.45)
+            counter = spanning(canvas, centre, sole_top - height * 0.9, back, sole_top)
             shaft_top = uniform(g, n, -0.88, -0.45)
-            shaft_left = uniform(g, n, -0.05, 0.25)
-            shaft = box(canvas, (shaft_left + back) / 2, (shaft_top + sole_top) / 2, (back - shaft_left) / 2, (sole_top - shaft_top) / 2)
-            collar_dip = ellipse(canvas, centre + 0.15, sole_top - height, uniform(g, n, 0.12, 0.25), torch.full_like(toe, 0.08))
+            shaft = spanning(canvas, uniform(g, n, -0.05, 0.25), shaft_top, back, sole_top)
+            dip = uniform(g, n, 0.12, 0.25)  # half-width of the opening for the foot
+            collar_dip = ellipse(canvas, centre + 0.15, sole_top - height, dip, torch.full_like(toe, 0.08))
             closed = torch.maximum(vamp, counter) * (1.0 - collar_dip)
             upper = torch.maximum(closed, shaft * chance(g, n, style.shaft))
         shade = _fabric(canvas, g, n, 0.15)
@@ -259,7 +260,7 @@ def _straps(
     sole_top: torch.Tensor,
     height: torch.Tensor,
 ) -> torch.Tensor:
-    """Three thin straps arching over the foot and one round the ankle, each sometimes missing: a sandal's open upper."""
+    """A sandal's open upper: three straps arching over the foot and one round the ankle, each sometimes missing."""
     straps = []
     for place in (0.2, 0.45, 0.7):
         centre_x = toe + (back - toe) * (place + uniform(g, n, -0.08, 0.08))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
@@ -32,15 +33,25 @@ TRAIN_SIZE = 10_000  # images, 1,000 of each class
 TEST_SIZE = 2_000  # images, 200 of each class
 TRAIN_SEED = 50_000  # fixes every training image and its order
 TEST_SEED = 10_001  # fixes every test image (a different stream from the training one)
-SIZE = (0.35, 0.65)  # the object’s radius, coordinate units (the image is 2 across): 5.5 to 10.5 pixels
+SIZE = (0.35, 0.65)  # the object's radius, coordinate units (the image is 2 across): 5.5 to 10.5 pixels
 PLACE = 0.45  # the object's centre lies within ± this of the image's centre, coordinate units
-COLOUR_CUE = 0.5  # probability that an object has its class's own colour (else any): CIFAR's planes are often on blue
+COLOUR_CUE = 0.5  # probability that an object has its class's own colour (else any), as CIFAR's frogs are mostly green
 CLASS_COLOURS_SEED = 10  # fixes each class's own colour
 DISTRACTORS = 5  # small patches and bars strewn over every background
 DISTRACTOR_SIZE = (0.05, 0.16)  # their radius, coordinate units: 1 to 2.5 pixels
 
-# A shape: (canvas, generator, centre x, centre y, radius, turn in radians) → coverage (N, S, S) in [0, 1].
-Shape = Callable[[Canvas, torch.Generator, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+class Pose(NamedTuple):
+    """Where an object sits, per image, each (N, 1, 1): centre, radius and turn (radians), coordinate units."""
+
+    cx: torch.Tensor
+    cy: torch.Tensor
+    r: torch.Tensor
+    turn: torch.Tensor
+
+
+# A shape: (canvas, generator, pose) → coverage (N, S, S) in [0, 1].
+Shape = Callable[[Canvas, torch.Generator, Pose], torch.Tensor]
 
 
 @functools.lru_cache(maxsize=1)  # per process: every trial in a worker reuses it
@@ -78,14 +89,15 @@ def _scene(canvas: Canvas, g: torch.Generator, n: int, shape: Shape, own: torch.
     `own`: the class's own colour (3, 1, 1), which the object has (jittered) with probability COLOUR_CUE.
     """
     background = _background(canvas, g, n)
-    cx, cy = uniform(g, n, -PLACE, PLACE), uniform(g, n, -PLACE, PLACE)
-    coverage = shape(canvas, g, cx, cy, uniform(g, n, *SIZE), uniform(g, n, 0.0, 2.0 * math.pi)).unsqueeze(1)
+    place, size, turn = (-PLACE, PLACE), SIZE, (0.0, 2.0 * math.pi)
+    at = Pose(uniform(g, n, *place), uniform(g, n, *place), uniform(g, n, *size), uniform(g, n, *turn))
+    coverage = shape(canvas, g, at).unsqueeze(1)
     jittered = (own + 0.3 * torch.rand((n, 3, 1, 1), generator=g) - 0.15).clamp(0.0, 1.0)
-    colour = torch.where(torch.rand((n, 1, 1, 1), generator=g) < COLOUR_CUE, jittered, torch.rand((n, 3, 1, 1), generator=g))
-    colour = _contrasting(colour, background)
+    cued = torch.rand((n, 1, 1, 1), generator=g) < COLOUR_CUE
+    colour = _contrasting(torch.where(cued, jittered, torch.rand((n, 3, 1, 1), generator=g)), background)
     light = uniform(g, n, 0.0, 2.0 * math.pi)  # direction the light comes from
-    shading = 1.0 + 0.25 * ((canvas.x - cx) * torch.cos(light) + (canvas.y - cy) * torch.sin(light))
-    return (background * (1.0 - coverage) + (colour * shading.unsqueeze(1)).clamp(0.0, 1.0) * coverage).clamp(0.0, 1.0)
+    shading = 1.0 + 0.25 * ((canvas.x - at.cx) * torch.cos(light) + (canvas.y - at.cy) * torch.sin(light))
+    return torch.lerp(background, (colour * shading.unsqueeze(1)).clamp(0.0, 1.0), coverage)
 
 
 def _background(canvas: Canvas, g: torch.Generator, n: int) -> torch.Tensor:
@@ -102,7 +114,7 @@ def _background(canvas: Canvas, g: torch.Generator, n: int) -> torch.Tensor:
 
 
 def _contrasting(colour: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
-    """`colour` (n, 3, 1, 1), or the background's mean colour turned half-way round where `colour` is too close to it."""
+    """`colour` (n, 3, 1, 1); where it is too close to the background's mean colour, that mean turned half-way round."""
     behind = background.mean(dim=(2, 3), keepdim=True)
     too_close = (colour - behind).abs().amax(dim=1, keepdim=True) < 0.35
     return torch.where(too_close, (behind + 0.5) % 1.0, colour)
@@ -111,66 +123,67 @@ def _contrasting(colour: torch.Tensor, background: torch.Tensor) -> torch.Tensor
 # --- the ten shapes ---------------------------------------------------------------------------------------------
 
 
-def _disk(canvas: Canvas, g: torch.Generator, cx: torch.Tensor, cy: torch.Tensor, r: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-    return ellipse(canvas, cx, cy, r, r)
+def _disk(canvas: Canvas, g: torch.Generator, at: Pose) -> torch.Tensor:
+    return ellipse(canvas, at.cx, at.cy, at.r, at.r)
 
 
-def _ring(canvas: Canvas, g: torch.Generator, cx: torch.Tensor, cy: torch.Tensor, r: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-    hole = r * uniform(g, len(r), 0.45, 0.65)
-    return ellipse(canvas, cx, cy, r, r) * (1.0 - ellipse(canvas, cx, cy, hole, hole))
+def _ring(canvas: Canvas, g: torch.Generator, at: Pose) -> torch.Tensor:
+    hole = at.r * uniform(g, len(at.r), 0.45, 0.65)
+    return _disk(canvas, g, at) * (1.0 - ellipse(canvas, at.cx, at.cy, hole, hole))
 
 
 def _polygon(corners: int) -> Shape:
-    """A regular polygon with `corners` corners, radius r to its corners."""
+    """A regular polygon with `corners` corners, its radius to the corners."""
 
-    def shape(canvas: Canvas, g: torch.Generator, cx: torch.Tensor, cy: torch.Tensor, r: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-        distance, direction = polar(canvas, cx, cy, turn)
+    def shape(canvas: Canvas, g: torch.Generator, at: Pose) -> torch.Tensor:
+        distance, direction = polar(canvas, at.cx, at.cy, at.turn)
         sector = 2.0 * math.pi / corners
-        edge = r * math.cos(math.pi / corners) / torch.cos(torch.remainder(direction, sector) - sector / 2)
+        edge = at.r * math.cos(math.pi / corners) / torch.cos(torch.remainder(direction, sector) - sector / 2)
         return soft(edge - distance, canvas)
 
     return shape
 
 
-def _cross(canvas: Canvas, g: torch.Generator, cx: torch.Tensor, cy: torch.Tensor, r: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-    arm = r * uniform(g, len(r), 0.25, 0.4)
+def _cross(canvas: Canvas, g: torch.Generator, at: Pose) -> torch.Tensor:
+    arm = at.r * uniform(g, len(at.r), 0.25, 0.4)
     return torch.maximum(
-        rotated_box(canvas, cx, cy, r, arm, turn), rotated_box(canvas, cx, cy, r, arm, turn + math.pi / 2)
+        rotated_box(canvas, at.cx, at.cy, at.r, arm, at.turn),
+        rotated_box(canvas, at.cx, at.cy, at.r, arm, at.turn + math.pi / 2),
     )
 
 
-def _star(canvas: Canvas, g: torch.Generator, cx: torch.Tensor, cy: torch.Tensor, r: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-    distance, direction = polar(canvas, cx, cy, turn)
-    inner = uniform(g, len(r), 0.35, 0.5)  # the notches' depth, as a fraction of the points' radius
-    edge = r * (inner + (1.0 - inner) * ((1.0 + torch.cos(5.0 * direction)) / 2.0) ** 2)
+def _star(canvas: Canvas, g: torch.Generator, at: Pose) -> torch.Tensor:
+    distance, direction = polar(canvas, at.cx, at.cy, at.turn)
+    inner = uniform(g, len(at.r), 0.35, 0.5)  # the notches' depth, as a fraction of the points' radius
+    edge = at.r * (inner + (1.0 - inner) * ((1.0 + torch.cos(5.0 * direction)) / 2.0) ** 2)
     return soft(edge - distance, canvas)
 
 
-def _crescent(canvas: Canvas, g: torch.Generator, cx: torch.Tensor, cy: torch.Tensor, r: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-    offset = r * uniform(g, len(r), 0.4, 0.6)
-    bite_x, bite_y = cx + offset * torch.cos(turn), cy + offset * torch.sin(turn)
-    return ellipse(canvas, cx, cy, r, r) * (1.0 - ellipse(canvas, bite_x, bite_y, r * 0.9, r * 0.9))
+def _crescent(canvas: Canvas, g: torch.Generator, at: Pose) -> torch.Tensor:
+    offset = at.r * uniform(g, len(at.r), 0.4, 0.6)
+    bite_x, bite_y = at.cx + offset * torch.cos(at.turn), at.cy + offset * torch.sin(at.turn)
+    return _disk(canvas, g, at) * (1.0 - ellipse(canvas, bite_x, bite_y, at.r * 0.9, at.r * 0.9))
 
 
-def _bar(canvas: Canvas, g: torch.Generator, cx: torch.Tensor, cy: torch.Tensor, r: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-    return rotated_box(canvas, cx, cy, r, r * uniform(g, len(r), 0.25, 0.4), turn)
+def _bar(canvas: Canvas, g: torch.Generator, at: Pose) -> torch.Tensor:
+    return rotated_box(canvas, at.cx, at.cy, at.r, at.r * uniform(g, len(at.r), 0.25, 0.4), at.turn)
 
 
-def _stripes(canvas: Canvas, cx: torch.Tensor, cy: torch.Tensor, period: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-    """Bands of width period/2 across the direction `turn`, one centred on (cx, cy)."""
-    across = (canvas.x - cx) * torch.cos(turn) + (canvas.y - cy) * torch.sin(turn)
+def _stripes(canvas: Canvas, at: Pose, period: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
+    """Bands of width period/2 across the direction `turn`, one centred on the object's centre."""
+    across = (canvas.x - at.cx) * torch.cos(turn) + (canvas.y - at.cy) * torch.sin(turn)
     return soft(canvas.pixel * 2.0 * torch.cos(across / period * 2.0 * math.pi), canvas)
 
 
-def _grille(canvas: Canvas, g: torch.Generator, cx: torch.Tensor, cy: torch.Tensor, r: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-    period = r * uniform(g, len(r), 0.5, 0.7)
-    return ellipse(canvas, cx, cy, r, r) * _stripes(canvas, cx, cy, period, turn)
+def _grille(canvas: Canvas, g: torch.Generator, at: Pose) -> torch.Tensor:
+    period = at.r * uniform(g, len(at.r), 0.5, 0.7)
+    return _disk(canvas, g, at) * _stripes(canvas, at, period, at.turn)
 
 
-def _chequer(canvas: Canvas, g: torch.Generator, cx: torch.Tensor, cy: torch.Tensor, r: torch.Tensor, turn: torch.Tensor) -> torch.Tensor:
-    period = r * uniform(g, len(r), 0.6, 0.8)
-    square = rotated_box(canvas, cx, cy, r * 0.8, r * 0.8, turn)
-    one, other = _stripes(canvas, cx, cy, period, turn), _stripes(canvas, cx, cy, period, turn + math.pi / 2)
+def _chequer(canvas: Canvas, g: torch.Generator, at: Pose) -> torch.Tensor:
+    period = at.r * uniform(g, len(at.r), 0.6, 0.8)
+    square = rotated_box(canvas, at.cx, at.cy, at.r * 0.8, at.r * 0.8, at.turn)
+    one, other = _stripes(canvas, at, period, at.turn), _stripes(canvas, at, period, at.turn + math.pi / 2)
     return square * (one * other + (1.0 - one) * (1.0 - other))
 
 
