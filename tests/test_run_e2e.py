@@ -204,7 +204,7 @@ PHASES = {"phase_data_load_seconds", "phase_build_seconds", "phase_train_seconds
 def test_course_study_runs_end_to_end_offline(workdir: Path, study: str) -> None:
     overrides = ("offline=true", "trainer.epochs=1", f"tracking.uri={_uri(workdir)}")
     plan = _plan(workdir, study, *overrides)
-    result = _sweep(workdir, "run", study, *overrides)
+    result = _sweep(workdir, "run", study, *overrides, timeout=1200)  # syde522: 188 trials on 10,000–16,000 images
     assert result.returncode == 0, result.stdout + result.stderr
 
     client = MlflowClient(_uri(workdir))
