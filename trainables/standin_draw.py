@@ -14,7 +14,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-
+DEGREE = math.pi / 180.0  # radians per degree
+CLASSES = 10  # every stand-in has ten balanced classes
 CHUNK = 1000  # images drawn at a time: small temporaries that stay in cache make it about 2× faster than all at once
 
 
@@ -156,9 +157,7 @@ def warp(
 
 def balanced_labels(count: int) -> torch.Tensor:
     """`count` labels, count/10 of each class in class order (count must be a multiple of ten)."""
-    if count % 10:
-        raise ValueError(f"a stand-in's split size must be a multiple of 10; got {count}")
-    return torch.arange(10).repeat_interleave(count // 10)
+    if count % CLASSES:
+        raise ValueError(f"a stand-in's split size must be a multiple of {CLASSES}; got {count}")
+    return torch.arange(CLASSES).repeat_interleave(count // CLASSES)
 
-
-DEGREE = math.pi / 180.0  # radians per degree
