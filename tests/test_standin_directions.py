@@ -4,7 +4,7 @@ Each test trains the exact trial configs `sweep run … offline=true` would (com
 `plan_study`), through `trainables.loop.train` on one thread as a trial does, seed 1: no Ray, no
 MLflow. The study's own settings throughout (10 epochs; SYDE's CIFAR questions at
 `trainer.epochs=1`, i.e. Q8/Q9's ×2 = 2 epochs, to keep its CNN to about half a minute). Runs are
-shared between tests; the whole module takes about three minutes on one idle core.
+shared between tests; the whole module took 2.5 minutes on the idle 2-core machine.
 """
 
 from __future__ import annotations
