@@ -16,10 +16,10 @@ from ray.tune.error import TuneError
 
 from sweeps.checkpoints import checkpoint_dir, join
 from sweeps.errors import StudyStopped, SweepError, found_in
-from sweeps.packs import pack_id, packs_of
+from sweeps.packs import grid_packs, pack_id
 from sweeps.pending import PendingWatch
 from sweeps.plan import Plan, PlannedTrial
-from sweeps.prefixes import continues, prefixes, reuse_steps
+from sweeps.prefixes import continues, prefixes
 from sweeps.worker import trial_main
 
 
@@ -77,7 +77,7 @@ def fit(plan: Plan, recorder: tune.Callback, param_space: dict[str, Any], option
 def grid(plan: Plan, trials: list[PlannedTrial], init: str | None) -> dict[str, Any]:
     """The param space that runs exactly `trials`, each once, in packs; `init`: a stage's starting weights."""
     continued = prefixes(plan.trials)
-    packs = [pack for step in reuse_steps(trials, continued) for pack in packs_of(step, plan.runtime.resources)]
+    packs = grid_packs(plan, trials)
     return {"pack": tune.grid_search([pack_payload(plan, pack.members, init, continued=continued) for pack in packs])}
 
 
