@@ -3,8 +3,8 @@
     python benchmarks/pack_speed.py [--threads 1] [--repeats 2] [--epochs 1] [--smoke]
 
 For each workload — a pack that `sweep run` would form from a real study (`resources.pack_size=16` on the
-CPU): the JHU conv net (jhu_fashion Q3–Q5), SYDE's model A MLP (syde522 Q1, ten seeds) and its
-softmax MLP at 256 hidden units (Q6) — the members are trained twice, side by side, on the same thread
+CPU): the JHU conv net (jhu_fashion Q3–Q5), SYDE's model A MLP (syde522 Q1, ten seeds), its softmax MLP
+at 8, 64 and 256 hidden units (Q6) and its CNN on colour images (Q9) — the members are trained twice, side by side, on the same thread
 count: one after another, each alone (`trainables.image.loop.train`), and as one pack
 (`trainables.image.pack.train_pack`). Interleaved `--repeats` times; the minimum of each is reported as
 seconds per model-epoch, with the ratio alone / packed (> 1: the pack is faster). `resources.pack_size:
@@ -27,7 +27,11 @@ WORKLOADS: dict[str, tuple[str, list[str], Callable[[dict[str, Any]], bool]]] = 
     # name → (study, questions, which of their trials): each a pack `sweep run` forms
     "JHU conv net (jhu_fashion q03–q05)": ("jhu_fashion", ["q03", "q04", "q05"], lambda c: True),
     "MLP, model A (syde522 q01)": ("syde522", ["q01"], lambda c: True),
-    "MLP, 256 hidden (syde522 q06)": ("syde522", ["q06"], lambda c: c["model"].get("hidden") == 256),
+    **{
+        f"MLP, {hidden} hidden (syde522 q06)": ("syde522", ["q06"], lambda c, h=hidden: c["model"].get("hidden") == h)
+        for hidden in (8, 64, 256)
+    },
+    "CNN on colour (syde522 q09)": ("syde522", ["q09"], lambda c: True),
 }
 
 

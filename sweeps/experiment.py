@@ -16,9 +16,10 @@ from ray.tune.error import TuneError
 
 from sweeps.checkpoints import checkpoint_dir, join
 from sweeps.errors import StudyStopped, SweepError, found_in
-from sweeps.packs import pack_id, packs_of
+from sweeps.packs import grid_packs, pack_id
 from sweeps.pending import PendingWatch
 from sweeps.plan import Plan, PlannedTrial
+from sweeps.prefixes import continues, prefixes
 from sweeps.recorder import Recorder
 from sweeps.worker import trial_main
 
@@ -79,18 +80,24 @@ def fit(plan: Plan, recorder: Recorder, param_space: dict[str, Any], options: di
 
 def grid(plan: Plan, trials: list[PlannedTrial], init: str | None) -> dict[str, Any]:
     """The param space that runs exactly `trials`, each once, in packs; `init`: a stage's starting weights."""
-    packs = packs_of(trials, plan.runtime.resources)
-    return {"pack": tune.grid_search([pack_payload(plan, pack.members, init) for pack in packs])}
+    continued = prefixes(plan.trials)
+    packs = grid_packs(plan, trials)
+    return {"pack": tune.grid_search([pack_payload(plan, pack.members, init, continued=continued) for pack in packs])}
 
 
 def pack_payload(
-    plan: Plan, members: tuple[PlannedTrial, ...], init: str | None = None, parent_run: str | None = None
+    plan: Plan,
+    members: tuple[PlannedTrial, ...],
+    init: str | None = None,
+    parent_run: str | None = None,
+    continued: dict[str, PlannedTrial] = {},
 ) -> dict[str, Any]:
-    """What a Ray trial's worker gets: where it computes, and each member trial's payload."""
+    """What a Ray trial's worker gets: where it computes, and each member trial's payload (`continued`:
+    trial id → the shorter trial it continues, `sweeps.prefixes.prefixes`)."""
     resources = plan.runtime.resources
     return {
         "id": pack_id([member.id for member in members]),
-        "members": [_member(plan, member, init, parent_run) for member in members],
+        "members": [_member(plan, member, init, parent_run, continues(plan, member, continued)) for member in members],
         "data_root": plan.runtime.paths.data_root,
         "threads": max(1, math.floor(resources.cpus_per_trial)),
         "gpu": resources.gpus_per_trial > 0,
@@ -99,7 +106,9 @@ def pack_payload(
     }
 
 
-def _member(plan: Plan, trial: PlannedTrial, init: str | None, parent_run: str | None) -> dict[str, Any]:
+def _member(
+    plan: Plan, trial: PlannedTrial, init: str | None, parent_run: str | None, continued: dict[str, Any] | None
+) -> dict[str, Any]:
     """One trial of a pack (what the driver's recorder also reads back about it)."""
     return {
         "id": trial.id,
@@ -107,5 +116,6 @@ def _member(plan: Plan, trial: PlannedTrial, init: str | None, parent_run: str |
         "planned": {"name": trial.name, "parameters": trial.parameters, "group": trial.group, "questions": trial.questions},
         "checkpoint_dir": checkpoint_dir(plan.runtime.paths.storage, plan.study, trial.id),
         "init": init,  # a stage's starting weights: a folder in the shared storage (sweeps.stages.stage_weights)
+        "continues": continued,  # the shorter trial whose last checkpoint it starts from (sweeps.prefixes)
         "parent_run": parent_run,  # the search this trial is a sample of
     }

@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sweeps.plan import DONE, Plan, PlannedTrial
+from sweeps.prefixes import prefixes, reuse_steps
 from sweeps.schema import ResourcesConfig
 from trainables.kinds import kind
 
-# `pack_size: auto`, by device, as benchmarks/pack_speed.py (CPU) and benchmarks/gpu_study.py (GPU) measured.
-AUTO_PACK_SIZE = {"cpu": 1, "cuda": 64}
+# `pack_size: auto`, by device: on a CPU only the trials their kind says pack faster there
+# (Kind.packs_pay_on_cpu, from benchmarks/pack_speed.py); on a GPU every trial that can (benchmarks/gpu_study.py).
+AUTO_PACK_SIZE = {"cpu": 16, "cuda": 64}
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,16 @@ def pack_limit(resources: ResourcesConfig) -> int:
 
 def packs_of(trials: Sequence[PlannedTrial], resources: ResourcesConfig) -> list[Pack]:
     """`trials` in packs, as their kinds' pack keys and the resources' pack size allow."""
-    return form_packs(trials, pack_limit(resources), lambda trial: kind(trial.config["trainable"]).pack_key(trial.config))
+    return form_packs(trials, pack_limit(resources), lambda trial: _key(trial, resources))
+
+
+def _key(trial: PlannedTrial, resources: ResourcesConfig) -> str | None:
+    """The trial's pack key; None (alone) where `auto` on a CPU finds that packing it would not pay."""
+    trainable = kind(trial.config["trainable"])
+    auto_on_cpu = resources.pack_size == "auto" and resources.gpus_per_trial == 0
+    if auto_on_cpu and not trainable.packs_pay_on_cpu(trial.config):
+        return None
+    return trainable.pack_key(trial.config)
 
 
 def form_packs(trials: Sequence[PlannedTrial], limit: int, key: Callable[[PlannedTrial], str | None]) -> list[Pack]:
@@ -60,9 +71,16 @@ def form_packs(trials: Sequence[PlannedTrial], limit: int, key: Callable[[Planne
     return [Pack(pack_id([member.id for member in pack]), tuple(pack)) for pack in packs]
 
 
+def grid_packs(plan: Plan, trials: Sequence[PlannedTrial]) -> list[Pack]:
+    """The packs a grid of `trials` trains in, in order: a trial that continues another (sweeps.prefixes)
+    a step after it, never in its pack."""
+    continued = prefixes(plan.trials)
+    return [pack for step in reuse_steps(trials, continued) for pack in packs_of(step, plan.runtime.resources)]
+
+
 def pending_packs(plan: Plan) -> list[Pack]:
     """The packs the plan's unfinished grid trials would train in (`sweep plan` shows them)."""
-    return packs_of([trial for trial in plan.trials if trial.status not in DONE], plan.runtime.resources)
+    return grid_packs(plan, [trial for trial in plan.trials if trial.status not in DONE])
 
 
 def describe_packs(packs: Sequence[Pack]) -> str:

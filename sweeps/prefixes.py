@@ -3,19 +3,22 @@
 No optimizer or trainer here has a schedule that depends on the number of epochs, so the first k epochs of
 a 20-epoch trial are the 10-epoch trial's first k epochs, number for number (its seed, data order, noise
 and updates are the same). The longer trial therefore starts from the shorter one's last checkpoint
-(Q2's 20-epoch runs continue Q1's 10-epoch runs): it runs after it, in a later wave of the grid, its
-MLflow run logs the shorter one's epochs as its own first epochs (its curve shows them all) and records
-where it started (`sweeps.continued_from`).
+(Q2's 20-epoch runs continue Q1's 10-epoch runs): it is ordered after it in the same grid, and its worker
+copies that checkpoint when it starts (`sweeps.worker`; if the shorter trial has not finished by then, it
+simply trains from scratch: the same numbers, only slower). Its MLflow run logs the shorter one's epochs
+as its own first epochs (its curve shows them all) and records where it started (`sweeps.continued_from`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeps.checkpoints import checkpoint_dir, load_state, save_state
-from sweeps.plan import Plan, PlannedTrial
+
+if TYPE_CHECKING:  # a trial's worker imports this module: it needs no planning (Hydra, pydantic)
+    from sweeps.plan import Plan, PlannedTrial
 
 CONTINUED_FROM = "sweeps.continued_from"  # tag: the trial whose last checkpoint this trial started from
 
@@ -45,35 +48,37 @@ def prefixes(trials: Sequence[PlannedTrial]) -> dict[str, PlannedTrial]:
     return continued
 
 
-def waves(pending: Sequence[PlannedTrial], trials: Sequence[PlannedTrial]) -> list[list[PlannedTrial]]:
-    """`pending` in the order they can run: a trial after the unfinished trial it continues (if any)."""
-    continued = prefixes(trials)
-    waiting = {trial.id for trial in pending}
-    result: list[list[PlannedTrial]] = []
-    left = list(pending)
-    while left:
-        wave = [t for t in left if t.id not in continued or continued[t.id].id not in waiting]
-        result.append(wave)
-        waiting -= {trial.id for trial in wave}
-        left = [t for t in left if t not in wave]
-    return result
+def reuse_steps(pending: Sequence[PlannedTrial], continued: dict[str, PlannedTrial]) -> list[list[PlannedTrial]]:
+    """`pending` in steps, each trial one step after the trial it continues (`continued`: `prefixes()`), in
+    the plan's order within a step. A grid runs its trials in this order, so by the time a longer trial
+    starts its shorter one has most likely finished; and a trial never shares a pack with the one it continues."""
+    steps: dict[int, list[PlannedTrial]] = {}
+    for trial in pending:
+        steps.setdefault(_depth(trial, continued), []).append(trial)
+    return [steps[depth] for depth in sorted(steps)]
 
 
-def continue_prefixes(plan: Plan, trials: Sequence[PlannedTrial]) -> dict[str, str]:
-    """For each of `trials` that has no checkpoint of its own and continues a trial whose last checkpoint
-    holds all its epochs, that checkpoint copied into the trial's folder; trial id → the id it continues."""
-    continued = prefixes(plan.trials)
-    started: dict[str, str] = {}
-    for trial in trials:
-        shorter = continued.get(trial.id)
-        if shorter is None:
-            continue
-        own = checkpoint_dir(plan.runtime.paths.storage, plan.study, trial.id)
-        if load_state(own) is not None:
-            continue  # it has started before: it resumes from its own checkpoint
-        state = load_state(checkpoint_dir(plan.runtime.paths.storage, plan.study, shorter.id))
-        if state is None or len(state.get("history", [])) != shorter.config["trainer"]["epochs"]:
-            continue  # the shorter trial never finished here (or its checkpoint is gone): from scratch
-        save_state(own, state)
-        started[trial.id] = shorter.id
-    return started
+def _depth(trial: PlannedTrial, continued: dict[str, PlannedTrial]) -> int:
+    """0 for a trial that continues none, else one more than the trial it continues."""
+    return 0 if trial.id not in continued else _depth(continued[trial.id], continued) + 1
+
+
+def continue_prefix(own: str, shorter: str, shorter_epochs: int) -> bool:
+    """Start a trial from the last checkpoint of the trial it continues: copied from folder `shorter` into
+    `own` when `own` holds no checkpoint (it never started) and `shorter`'s holds all its epochs."""
+    if load_state(own) is not None:
+        return False  # it has started before: it resumes from its own checkpoint
+    state = load_state(shorter)
+    if state is None or len(state.get("history", [])) != shorter_epochs:
+        return False  # the shorter trial has not finished here (or its checkpoint is gone): from scratch
+    save_state(own, state)
+    return True
+
+
+def continues(plan: Plan, trial: PlannedTrial, continued: dict[str, PlannedTrial]) -> dict[str, Any] | None:
+    """What a trial's worker needs to continue the trial it only trains longer than (None: it continues none)."""
+    shorter = continued.get(trial.id)
+    if shorter is None:
+        return None
+    folder = checkpoint_dir(plan.runtime.paths.storage, plan.study, shorter.id)
+    return {"id": shorter.id, "checkpoint_dir": folder, "epochs": shorter.config["trainer"]["epochs"]}

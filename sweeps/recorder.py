@@ -24,6 +24,7 @@ from sweeps.checkpoints import checkpoint_dir, load_state, read_state
 from sweeps.console import Console
 from sweeps.leases import Leases, Owner
 from sweeps.plan import Plan, PlannedTrial
+from sweeps.prefixes import CONTINUED_FROM
 from sweeps.progress import clock, plural
 from sweeps.tracking import RETRIES, StudyRuns
 from sweeps.worker import DIVERGED, MEMBER
@@ -68,14 +69,13 @@ class Recorder(tune.Callback):
         self.skipped += 1
         self._console.note(f"{name}: running in another sweep ({holder.describe()}), skipped")
 
-    def begin(self, trials: list[PlannedTrial], phase: str, tags: Mapping[str, Mapping[str, str]] = {}) -> None:
-        """Open (or continue) the runs of known trials about to run (`phase`: the grid, or a stage); say what
-        runs. `tags`: trial id → extra tags of its run, if it is created now."""
+    def begin(self, trials: list[PlannedTrial], phase: str) -> None:
+        """Open (or continue) the runs of known trials about to run (`phase`: the grid, or a stage); say what runs."""
         self._console.expect(phase, len(trials), 1)
         if not trials:  # every one held by another sweep (each said so), or finished by it meanwhile
             return
         for trial in trials:
-            self._register(trial, phase, tags.get(trial.id, {}))
+            self._register(trial, phase)
         what = "" if phase == "grid" else f"{phase}: "
         self._console.note(
             f"{self._plan.study}: {what}running {plural(len(trials), 'trial')}; MLflow: {self._plan.runtime.tracking.uri}"
@@ -119,8 +119,13 @@ class Recorder(tune.Callback):
             tags["sweeps.node_id"] = result["node_id"]  # the Ray node this (part of the) trial ran on
             if "resumed_from_epoch" in result:
                 tags["sweeps.resumed_from_epoch"] = str(result["resumed_from_epoch"])
+            if "continued_from" in result:
+                tags[CONTINUED_FROM] = result["continued_from"]
             self._runs.set_tags(run_id, tags)
         epoch = int(result["epoch"])
+        if epoch > self._logged[trial_id] + 1:  # epochs it started with (a shorter trial's): from its checkpoint
+            history = (load_state(self._folder(trial_id)) or {}).get("history", [])
+            self._logged[trial_id] = self._runs.backfill(run_id, self._logged[trial_id], history, epoch)
         if epoch > self._logged[trial_id]:
             self._runs.log_epochs(run_id, [{key: result[key] for key in result["metric_names"]}])
             self._logged[trial_id] = epoch

@@ -22,7 +22,6 @@ from sweeps.model_registry import register_best
 from sweeps.outbox import OutageLimits
 from sweeps.pending import warn_if_no_node_fits
 from sweeps.plan import DONE, Plan, PlannedQuestion, PlannedTrial
-from sweeps.prefixes import CONTINUED_FROM, continue_prefixes, waves
 from sweeps.recorder import Recorder, RunSummary
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
@@ -88,10 +87,9 @@ def _phases(
             composer.append(Composer(plan.study, plan.overrides, plan.conf_dir))
         return composer[0]
 
-    grid_waves = {_wave_phase(index): wave for index, wave in enumerate(waves(pending, plan.trials))}
-    _expect(plan, runs, console, grid_waves, composed)
-    for phase, wave in grid_waves.items():
-        yield lambda w=wave, p=phase: _run_trials(plan, runs, recorder, leases, w, None, p, continue_shorter=True)
+    _expect(plan, runs, console, pending, composed)
+    if pending:
+        yield lambda: _run_trials(plan, runs, recorder, leases, pending, None, "grid")
     for question_id in plan.order:
         question = plan.question(question_id)
         if question.kind == "search":
@@ -165,17 +163,11 @@ def _stage_todo(plan: Plan, runs: StudyRuns, trials: list[PlannedTrial], rerun_s
     return todo
 
 
-def _wave_phase(index: int) -> str:
-    """The grid's first wave, then the waves of trials that continue a trial of the wave before."""
-    return "grid" if index == 0 else f"grid, continued ({index})"
-
-
 def _expect(
-    plan: Plan, runs: StudyRuns, console: Console, grid_waves: dict[str, list[PlannedTrial]], composed: Callable[[], Composer]
+    plan: Plan, runs: StudyRuns, console: Console, pending: list[PlannedTrial], composed: Callable[[], Composer]
 ) -> None:
     """What every phase will run, as far as it is known before any starts (`sweeps.progress`)."""
-    for phase, wave in grid_waves.items():  # their trials, registered when each wave begins, count exactly
-        console.expect(phase, len(wave), 1)
+    console.expect("grid", len(pending), 1)  # its trials, registered when the grid begins, count exactly
     searched: dict[str, int] = {}  # a search question → its samples' epochs
     for question_id in plan.order:
         config = plan.question(question_id).config
@@ -254,16 +246,13 @@ def _run_trials(
     trials: list[PlannedTrial],
     init: str | None,
     phase: str,
-    continue_shorter: bool = False,
 ) -> None:
-    """`trials` this driver holds the leases of, as one grid (`phase`: a wave of the grid, or a stage); a
-    stage's start from `init` (weights in the shared storage). `continue_shorter`: a trial that only trains
-    longer than one already trained starts from that one's last checkpoint. The leases are released when
-    the grid ends; interrupted, only once `run_plan` has closed the runs."""
+    """`trials` this driver holds the leases of, as one grid (`phase`: the grid, or a stage); a stage's start
+    from `init` (weights in the shared storage). The leases are released when the grid ends; interrupted,
+    only once `run_plan` has closed the runs."""
     mine = _claim(runs, recorder, leases, trials)
     try:
-        continued = continue_prefixes(plan, mine) if continue_shorter else {}
-        recorder.begin(mine, phase, {trial: {CONTINUED_FROM: shorter} for trial, shorter in continued.items()})
+        recorder.begin(mine, phase)
         if mine:
             fit(plan, recorder, grid(plan, mine, init), {})
     finally:

@@ -13,6 +13,7 @@ from typing import Any
 from ray import tune
 
 from sweeps.checkpoints import load_state, save_state
+from sweeps.prefixes import continue_prefix
 from trainables.callback import Checkpoint, EpochReport, Report
 from trainables.placement import Placement
 from trainables.kinds import kind
@@ -43,7 +44,11 @@ def trial_main(params: Mapping[str, Any]) -> None:
 
 
 def _resume(member: Mapping[str, Any]) -> Checkpoint | None:
-    """The member's own last checkpoint, else a stage's starting weights, else None (a fresh start)."""
+    """The member's own last checkpoint — the last one of the trial it continues, copied in now if it never
+    started (sweeps.prefixes) — else a stage's starting weights, else None (a fresh start)."""
+    shorter = member["continues"]
+    if shorter is not None and continue_prefix(member["checkpoint_dir"], shorter["checkpoint_dir"], shorter["epochs"]):
+        member["continued_from"] = shorter["id"]
     return load_state(member["checkpoint_dir"]) or (load_state(member["init"]) if member["init"] else None)
 
 
@@ -52,6 +57,8 @@ def _reporter(member: Mapping[str, Any], first: Mapping[str, Any], resume: Check
     extra: dict[str, Any] = dict(first)  # the machine record, node and resume point: with the first result only
     if resume is not None and "history" in resume:
         extra["resumed_from_epoch"] = len(resume["history"])
+    if "continued_from" in member:
+        extra["continued_from"] = member["continued_from"]
     epochs = member["config"]["trainer"]["epochs"]
 
     def on_epoch(report: EpochReport) -> None:

@@ -64,7 +64,7 @@ def test_questions_option_selects_and_overrides_may_follow_options(sweep: SweepC
     assert [q["id"] for q in document["questions"]] == ["q01", "q03"]
     assert len(document["trials"]) == 4  # Q3's ×1 is Q1's Fashion-MNIST run
     assert document["offline"] is True  # the override after the options was applied
-    assert {t["data_source"] for t in document["trials"]} == {"digits", "digits_permuted"}
+    assert {t["data_source"] for t in document["trials"]} == {"mnist_5k", "garments"}
 
 
 # In-process validation is covered by test_validation.py; these check the command's exit and stderr.

@@ -20,7 +20,7 @@ def test_course_study_plans_and_validates(study: str, offline: bool) -> None:
     assert plan.questions and plan.trials
     sources = {trial.config["data"]["source"] for trial in plan.trials}
     if offline:
-        assert sources <= {"digits", "digits_permuted", "digits_color"}
+        assert sources <= {"mnist_5k", "cluttered_objects"}
     else:
         assert sources <= {"mnist", "mnist_svmlight", "cifar10"}
 

@@ -171,29 +171,6 @@ def test_digits_results_are_not_shared_between_calls(tmp_path: Path) -> None:
     assert set(second.train.y.tolist()) == set(range(10))
 
 
-def test_digits_permuted_is_one_fixed_pixel_permutation(tmp_path: Path) -> None:
-    digits = load_data({"source": "digits", **NORMALISATION}, tmp_path)
-    permuted = load_data({"source": "digits_permuted", **NORMALISATION}, tmp_path)
-
-    _assert_layout(permuted, train_size=1437, test_size=360)
-    assert permuted.source == "digits_permuted"
-    assert torch.equal(permuted.train.y, digits.train.y)
-    assert torch.equal(permuted.test.y, digits.test.y)
-    assert not torch.equal(permuted.train.x, digits.train.x)
-
-    # One permutation P for every image of both splits ⇔ the pixel columns (each pixel
-    # position across all images) of the two data sets are the same multiset.
-    original = torch.cat([digits.train.x, digits.test.x]).flatten(1).numpy()
-    shuffled = torch.cat([permuted.train.x, permuted.test.x]).flatten(1).numpy()
-    original_columns, original_counts = np.unique(original, axis=1, return_counts=True)
-    shuffled_columns, shuffled_counts = np.unique(shuffled, axis=1, return_counts=True)
-    assert np.array_equal(original_columns, shuffled_columns)
-    assert np.array_equal(original_counts, shuffled_counts)
-
-    again = load_data({"source": "digits_permuted", **NORMALISATION}, tmp_path)
-    assert torch.equal(again.train.x, permuted.train.x)
-
-
 def test_synthetic_sizes_and_seed(tmp_path: Path) -> None:
     cfg = {"source": "synthetic", **NORMALISATION, "size": 40, "test_size": 9, "seed": 3}
     first = load_data(cfg, tmp_path)
@@ -306,16 +283,6 @@ def test_missing_svmlight_file_is_named(tmp_path: Path) -> None:
         load_data(cfg, tmp_path)
 
 
-def test_digits_color_is_a_32x32_colour_task_with_the_digits_labels(tmp_path: Path) -> None:
-    colour = load_data({"source": "digits_color", "mean": 0.0, "std": 1.0}, tmp_path)
-    grey = load_data({"source": "digits", "mean": 0.0, "std": 1.0}, tmp_path)
-    assert colour.input_shape == (3, 32, 32)
-    assert torch.equal(colour.train.y, grey.train.y) and torch.equal(colour.test.y, grey.test.y)
-    assert 0.0 <= colour.train.x.min() and colour.train.x.max() <= 1.0
-    # Colours differ between images: the per-image channel means are not all alike.
-    assert colour.train.x.mean(dim=(2, 3)).std(dim=0).min() > 0.05
-
-
 def test_validation_split_takes_the_last_fraction_of_the_training_set(tmp_path: Path) -> None:
     whole = load_data({"source": "digits", "mean": 0.0, "std": 1.0}, tmp_path)
     split = load_data({"source": "digits", "mean": 0.0, "std": 1.0, "validation_split": 0.1}, tmp_path)
@@ -331,3 +298,14 @@ def test_data_shape_accounts_for_crop() -> None:
     assert data_shape({"source": "mnist"}) == ((1, 28, 28), 10)
     assert data_shape({"source": "cifar10"}) == ((3, 32, 32), 10)
     assert data_shape({"source": "digits", "crop": 24}) == ((1, 24, 24), 10)
+
+
+@pytest.mark.parametrize("source", ["mnist_5k", "garments", "cluttered_objects", "digits"])
+def test_the_planners_training_sizes_are_what_loads(source: str) -> None:
+    """`sources.TRAIN_SIZES` (what packs need at plan time, without loading) against the loaded data set."""
+    from trainables.image.sources import TRAIN_SIZES, train_examples
+
+    loaded = load_data({"source": source, "mean": 0.5, "std": 0.25}, "data")
+    assert len(loaded.train) == TRAIN_SIZES[source] == train_examples({"source": source})
+    held_out = load_data({"source": source, "mean": 0.5, "std": 0.25, "validation_split": 0.1}, "data")
+    assert len(held_out.train) == train_examples({"source": source, "validation_split": 0.1})

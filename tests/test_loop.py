@@ -1,7 +1,7 @@
-"""Tests for the image trainable: trainables.image.loop.train on the bundled digits (360 test images),
-plus trainables.optim.build_optimizer and trainables.image.metrics.confusion_matrix.
+"""Tests for the image trainable: trainables.image.loop.train on scikit-learn's small digits set (360 test
+images), plus trainables.optim.build_optimizer and trainables.image.metrics.confusion_matrix.
 
-Configs come from the planner (offline=true, 3 epochs, batch 64), so they are what a trial really gets.
+Configs come from the planner (offline=true, data=digits, 3 epochs, batch 64), so they are what a trial really gets.
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ pytestmark = pytest.mark.usefixtures("torch_threads")  # train() sets torch's th
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    plan = plan_study("jhu_fashion", ["offline=true", f"trainer.epochs={EPOCHS}", "trainer.batch_size=64"], questions=["q01"])
-    digits = [t.config for t in plan.trials if t.config["data"]["source"] == "digits"]
-    assert len(digits) == 1
-    return digits[0]
+    overrides = ["offline=true", "data=digits", f"trainer.epochs={EPOCHS}", "trainer.batch_size=64"]
+    plan = plan_study("jhu_fashion", overrides, questions=["q04"])
+    (sgd,) = [t.config for t in plan.trials if t.config["optim"]["name"] == "sgd"]  # the baseline
+    assert sgd["data"]["source"] == "digits"
+    return sgd
 
 
 @pytest.fixture(scope="module")

@@ -278,7 +278,7 @@ def test_offline_maps_each_data_set_to_its_own_standin(plan: Plan) -> None:
     assert offline.runtime.offline is True
     assert (variant_count(offline), len(offline.trials)) == (31, 20)
     mapping = {(t.config["data"]["name"], t.config["data"]["source"]) for t in offline.trials}
-    assert mapping == {("mnist", "digits"), ("fashion_mnist", "digits_permuted")}
+    assert mapping == {("mnist", "mnist_5k"), ("fashion_mnist", "garments")}
     assert {(t.config["data"]["name"], t.config["data"]["source"]) for t in plan.trials} == {
         ("mnist", "mnist"),
         ("fashion_mnist", "fashion_mnist"),
@@ -286,7 +286,7 @@ def test_offline_maps_each_data_set_to_its_own_standin(plan: Plan) -> None:
     assert not {t.id for t in offline.trials} & {t.id for t in plan.trials}
     document = offline.to_json()
     assert document["offline"] is True
-    assert {t["data_source"] for t in document["trials"]} == {"digits", "digits_permuted"}
+    assert {t["data_source"] for t in document["trials"]} == {"mnist_5k", "garments"}
     # The same sharing holds offline: Q1's Fashion-MNIST stand-in run answers Q3–Q8 and Q12 too.
     fashion = variant(offline, "q01", data="fashion_mnist").trial
     assert all(reference(offline, qid).trial == fashion for qid in BASELINE_VARIANT)

@@ -11,7 +11,7 @@ import pytest
 
 from sweeps.checkpoints import checkpoint_dir, load_state, save_state
 from sweeps.plan import Plan, PlannedTrial, plan_study
-from sweeps.prefixes import continue_prefixes, prefixes, waves
+from sweeps.prefixes import continue_prefix, continues, prefixes, reuse_steps
 from trainables.callback import EpochReport
 from trainables.image.loop import train
 from trainables.placement import Placement
@@ -30,12 +30,12 @@ def test_a_longer_trial_continues_the_longest_shorter_one() -> None:
     assert {k: v.id for k, v in prefixes([four, other, one, two, stage]).items()} == {"e2": "e1", "e4": "e2"}
 
 
-def test_waves_order_continuations_after_their_prefix() -> None:
+def test_a_trial_runs_a_step_after_the_trial_it_continues() -> None:
     one, two, four, other = _trial("e1", 1), _trial("e2", 2), _trial("e4", 4), _trial("lr", 4, optim={"lr": 0.5})
-    ordered = waves([four, two, one, other], [one, two, four, other])
-    assert [sorted(t.id for t in wave) for wave in ordered] == [["e1", "lr"], ["e2"], ["e4"]]
-    finished_prefix = waves([two], [one, two])  # e1 is finished already: e2 runs in the first wave
-    assert [[t.id for t in wave] for wave in finished_prefix] == [["e2"]]
+    continued = prefixes([one, two, four, other])
+    steps = reuse_steps([four, two, one, other], continued)
+    assert [[t.id for t in step] for step in steps] == [["e1", "lr"], ["e2"], ["e4"]]  # the plan's order within one
+    assert [[t.id for t in step] for step in reuse_steps([two], continued)] == [["e2"]]  # e1 finished: e2 runs first
 
 
 def test_q2s_longer_runs_continue_q1s() -> None:
@@ -62,8 +62,11 @@ def test_a_continued_trial_equals_the_same_trial_from_scratch(digits_plan: Plan,
     train(shorter.config, "data", reports.append, Placement(threads=2))
     save_state(checkpoint_dir(digits_plan.runtime.paths.storage, digits_plan.study, shorter.id), reports[-1].checkpoint())
 
-    assert continue_prefixes(digits_plan, [longer]) == {longer.id: shorter.id}
-    own = load_state(checkpoint_dir(digits_plan.runtime.paths.storage, digits_plan.study, longer.id))
+    wanted = continues(digits_plan, longer, prefixes(digits_plan.trials))
+    assert wanted is not None and wanted["id"] == shorter.id
+    own_folder = checkpoint_dir(digits_plan.runtime.paths.storage, digits_plan.study, longer.id)
+    assert continue_prefix(own_folder, wanted["checkpoint_dir"], wanted["epochs"])
+    own = load_state(own_folder)
     continued: list[EpochReport] = []
     train(longer.config, "data", continued.append, Placement(threads=2), own)
     scratch: list[EpochReport] = []
@@ -74,15 +77,15 @@ def test_a_continued_trial_equals_the_same_trial_from_scratch(digits_plan: Plan,
     assert own is not None and own["history"][0] == reports[-1].checkpoint()["history"][0]  # its epoch 1 is the shorter's
 
 
-def test_nothing_is_copied_over_a_trials_own_checkpoint_or_from_an_unfinished_one(digits_plan: Plan) -> None:
-    longer_id, shorter = next(iter(prefixes(digits_plan.trials).items()))
-    storage, study = digits_plan.runtime.paths.storage, digits_plan.study
-    save_state(checkpoint_dir(storage, study, shorter.id), {"model": {}, "history": []})  # trained no epoch yet
-    assert continue_prefixes(digits_plan, [digits_plan.trial(longer_id)]) == {}
-    save_state(checkpoint_dir(storage, study, shorter.id), {"model": {}, "history": [{"epoch": 1.0}]})
-    save_state(checkpoint_dir(storage, study, longer_id), {"model": {}, "history": [{"epoch": 1.0}, {"epoch": 2.0}]})
-    assert continue_prefixes(digits_plan, [digits_plan.trial(longer_id)]) == {}  # it has started: its own wins
-    assert len(load_state(checkpoint_dir(storage, study, longer_id))["history"]) == 2  # type: ignore[index]
+def test_nothing_is_copied_over_a_trials_own_checkpoint_or_from_an_unfinished_one(tmp_path: Path) -> None:
+    own, shorter = str(tmp_path / "own"), str(tmp_path / "shorter")
+    assert not continue_prefix(own, shorter, 1)  # the shorter trial has no checkpoint
+    save_state(shorter, {"model": {}, "history": []})  # trained no epoch yet
+    assert not continue_prefix(own, shorter, 1) and load_state(own) is None
+    save_state(shorter, {"model": {}, "history": [{"epoch": 1.0}]})
+    save_state(own, {"model": {}, "history": [{"epoch": 1.0}, {"epoch": 2.0}]})
+    assert not continue_prefix(own, shorter, 1)  # it has started: its own checkpoint wins
+    assert len(load_state(own)["history"]) == 2  # type: ignore[index]
 
 
 def _timings(metrics: dict[str, float]) -> dict[str, float]:

@@ -168,8 +168,8 @@ def test_every_figure_exists_and_is_a_valid_png(reported: Reported) -> None:
     expected = {
         "figures/q03_vs_optim_lr.png",
         "figures/q05_vs_model_dropout.png",
-        "figures/samples_digits.png",
-        "figures/samples_digits_permuted.png",
+        "figures/samples_mnist_5k.png",
+        "figures/samples_garments.png",
     }
     assert expected <= markdown
     assert sum(name.startswith("figures/confusion_") for name in markdown) >= 1

@@ -247,9 +247,9 @@ def test_an_offline_report_names_its_stand_ins_once_at_the_top(report: Path) -> 
     markdown = (report / "report.md").read_text()
     page = (report / "index.html").read_text()
     first_question = markdown.index("\n## q01")
-    banner = "> **Stand-in data.** This report was run offline (offline=true) on the small bundled stand-in data sets: "
+    banner = "> **Stand-in data.** This report was run offline (offline=true) on the bundled stand-in data sets: "
     assert markdown.index(banner) < first_question and markdown.count("**Stand-in data.**") == 1
-    assert "digits stood in for mnist" in markdown and "digits_permuted stood in for fashion_mnist" in markdown
+    assert "mnist_5k stood in for mnist" in markdown and "garments stood in for fashion_mnist" in markdown
     assert "not on the course material's data sets" in markdown
     assert '<p class="notice"><strong>Stand-in data.</strong>' in page
 
@@ -259,7 +259,7 @@ def test_each_data_sets_sample_images_appear_once_in_a_data_section(report: Path
     page = (report / "index.html").read_text()
     data = markdown.index("\n## Data\n")
     assert data < markdown.index("\n## q01")
-    for source in ("digits", "digits_permuted"):
+    for source in ("mnist_5k", "garments"):
         image = f"figures/samples_{source}.png"
         assert markdown.count(f"]({image})") == 1 and page.count(f'<img src="{image}"') == 1
         assert markdown.index(f"]({image})") < markdown.index("\n## q01")

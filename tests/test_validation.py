@@ -20,7 +20,7 @@ STUDY = "jhu_fashion"
 FAST = ["q01"]  # overrides set the baseline; one question is enough to check them
 
 OPTIMIZERS = ("adadelta", "adagrad", "adam", "rmsprop", "sgd")
-DATA_SETS = ("digits", "digits_permuted", "fashion_mnist", "mnist", "synthetic")
+DATA_SETS = ("cluttered_objects", "digits", "fashion_mnist", "garments", "mnist", "mnist_5k", "synthetic")
 
 
 def allowed_items(message: str) -> list[str]:

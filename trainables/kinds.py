@@ -40,6 +40,9 @@ class Kind:
     # Plan time: trials with the same key can train as one pack (None: this trial trains alone).
     pack_key: Callable[[Mapping[str, Any]], str | None] = lambda config: None
     pack_trainer: str | None = None  # "module:function" of its TrainPack, if the kind packs
+    # Plan time: whether this trial trains faster in a pack than alone on a CPU (benchmarks/pack_speed.py);
+    # on a GPU a pack always pays.
+    packs_pay_on_cpu: Callable[[Mapping[str, Any]], bool] = lambda config: False
 
     @property
     def train(self) -> Train:

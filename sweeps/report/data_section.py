@@ -2,7 +2,7 @@
 its first training images) and the line by which a question refers to it.
 
 A data set is named twice: by the study (`data.name`, e.g. fashion_mnist) and by the source its runs
-read (`data.source`, tag `sweeps.data_source`: offline, a bundled stand-in such as digits_permuted). Both
+read (`data.source`, tag `sweeps.data_source`: offline, a bundled stand-in such as garments). Both
 are taken from the plan's trials and from the runs themselves, so the banner says what the runs used.
 """
 
@@ -71,7 +71,7 @@ def banner(study: StudyRecord, sets: list[DataSet]) -> list[Block]:
     named = ", ".join(f"{entry.source} stood in for {entry.name}" for entry in stand_ins)
     return [Notice(
         "Stand-in data.",
-        f"This report was run offline (offline=true) on the small bundled stand-in data sets: {named}. Every "
+        f"This report was run offline (offline=true) on the bundled stand-in data sets: {named}. Every "
         "number below is a result on those stand-ins, not on the course material's data sets: compare the "
         "variants with each other, not with the assignment's figures.",
     )]
@@ -95,7 +95,7 @@ def data_section(sets: list[DataSet], context: ReportContext) -> list[Block]:
 
 
 def data_note(question: PlannedQuestion, study: StudyRecord) -> Paragraph | None:
-    """The line by which a question names its data: `Data: fashion_mnist (read as digits_permuted), …`."""
+    """The line by which a question names its data: `Data: fashion_mnist (read as garments), …`."""
     trial_ids = [trial for variant in question.variants for trial in variant.trials] + question.samples
     configs = [study.plan.trial(trial).config["data"] for trial in trial_ids]
     pairs = dict.fromkeys((data["name"], data["source"]) for data in configs)

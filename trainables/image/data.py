@@ -16,6 +16,9 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from trainables.image.standins.digits import mnist_5k
+from trainables.image.standins.fashion import garments
+from trainables.image.standins.objects import cluttered_objects
 from trainables.image.sources import (
     FILE_SETS,
     NUM_CLASSES,
@@ -27,12 +30,9 @@ from trainables.image.sources import (
 )
 
 IMAGE_SIDE = 28  # pixels: the grey sources are 28×28 (sources.SHAPES)
-COLOR_SIDE = 32  # pixels: the colour sources are 32×32
 
 DIGITS_TRAIN_SIZE = 1437  # of scikit-learn's 1797 images; the other 360 are the test split
 DIGITS_SPLIT_SEED = 1797  # fixes which digits images land in train and test
-DIGITS_PIXEL_PERMUTATION_SEED = 784  # fixes the pixel shuffle of digits_permuted
-DIGITS_COLOR_SEED = 3072  # fixes the foreground/background colours of digits_color
 
 SYNTHETIC_DEFAULT_SIZE = 60_000  # examples, as many as MNIST's train split
 SYNTHETIC_DEFAULT_TEST_SIZE = 10_000  # examples, as many as MNIST's test split
@@ -152,7 +152,7 @@ def _images_to_unit(images: Any) -> torch.Tensor:
     return tensor.to(torch.float32) / 255.0
 
 
-# --- scikit-learn digits and the permuted variant ---------------------------
+# --- scikit-learn digits: a small, fast data set for tests -----------------
 
 
 @functools.lru_cache(maxsize=1)  # per process: repeated trials in one worker reuse it
@@ -166,44 +166,6 @@ def _digits_splits() -> _RawSplits:
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(DIGITS_SPLIT_SEED))
     train, test = order[:DIGITS_TRAIN_SIZE], order[DIGITS_TRAIN_SIZE:]
     return _RawSplits(images[train], labels[train], images[test], labels[test])
-
-
-@functools.lru_cache(maxsize=1)  # per process, like _digits_splits
-def _digits_permuted_splits() -> _RawSplits:
-    digits = _digits_splits()
-    pixels = IMAGE_SIDE * IMAGE_SIDE
-    permutation = torch.randperm(pixels, generator=torch.Generator().manual_seed(DIGITS_PIXEL_PERMUTATION_SEED))
-    return _RawSplits(
-        _permute_pixels(digits.train_x, permutation),
-        digits.train_y,
-        _permute_pixels(digits.test_x, permutation),
-        digits.test_y,
-    )
-
-
-@functools.lru_cache(maxsize=1)  # per process, like _digits_splits
-def _digits_color_splits() -> _RawSplits:
-    """The digits at 32×32 in colour: a random foreground and background colour per image.
-
-    The CIFAR-10 stand-in: its shape (3×32×32) and its nuisance colour make it a different task
-    from the grey stand-ins, while the labels stay learnable from the strokes.
-    """
-    digits = _digits_splits()
-    generator = torch.Generator().manual_seed(DIGITS_COLOR_SEED)
-
-    def colour(images: torch.Tensor) -> torch.Tensor:
-        grey = F.interpolate(images, size=(COLOR_SIDE, COLOR_SIDE), mode="bilinear", align_corners=False)
-        foreground = torch.rand((len(images), 3, 1, 1), generator=generator)
-        background = torch.rand((len(images), 3, 1, 1), generator=generator)
-        return grey * foreground + (1.0 - grey) * background
-
-    return _RawSplits(colour(digits.train_x), digits.train_y, colour(digits.test_x), digits.test_y)
-
-
-def _permute_pixels(images: torch.Tensor, permutation: torch.Tensor) -> torch.Tensor:
-    """Move pixel ``permutation[i]`` to position ``i`` in every image."""
-    flat = images.reshape(images.shape[0], -1)
-    return flat[:, permutation].reshape(images.shape)
 
 
 # --- synthetic noise for benchmarks -----------------------------------------
@@ -240,8 +202,9 @@ LOADERS: dict[str, Callable[[Mapping[str, Any], Path], _RawSplits]] = {
     "fashion_mnist": _load_torchvision,
     "mnist_svmlight": _load_svmlight,
     "cifar10": _load_torchvision,
+    "mnist_5k": lambda cfg, root: _RawSplits(*mnist_5k()),
+    "garments": lambda cfg, root: _RawSplits(*garments()),
+    "cluttered_objects": lambda cfg, root: _RawSplits(*cluttered_objects()),
     "digits": lambda cfg, root: _digits_splits(),
-    "digits_permuted": lambda cfg, root: _digits_permuted_splits(),
-    "digits_color": lambda cfg, root: _digits_color_splits(),
     "synthetic": _load_synthetic,
 }

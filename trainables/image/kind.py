@@ -46,6 +46,21 @@ def pack_key(config: Mapping[str, Any]) -> str | None:
     return json.dumps(shared, sort_keys=True)
 
 
+# Measured by benchmarks/pack_speed.py on the 2-core reference CPU, 10 members, one thread each (README
+# "Speed"): dense nets of 6k–51k multiply-accumulates per example trained 1.4–2.0× faster packed, one of
+# 203k 0.9× (slower), and conv nets 0.4× (a vmapped convolution is a grouped one, which oneDNN runs slowly).
+CPU_PACK_MACS = 100_000  # multiply-accumulates per example, at most, of a conv-free model that packs on a CPU
+
+
+def packs_pay_on_cpu(config: Mapping[str, Any]) -> bool:
+    """A model without convolutions and small enough that a step is mostly overhead (CPU_PACK_MACS)."""
+    input_shape, num_classes = data_shape(config["data"])
+    layers = plan_model(config["model"], input_shape, num_classes).layers
+    if any(layer.type == "conv2d" for layer in layers):
+        return False
+    return sum(layer.parameters for layer in layers if layer.type == "dense") <= CPU_PACK_MACS  # weights ≈ MACs
+
+
 KIND = Kind(
     schema=ImageTrialConfig,
     trainer="trainables.image.loop:train",
@@ -53,4 +68,5 @@ KIND = Kind(
     ensure_available=ensure_available,
     pack_key=pack_key,
     pack_trainer="trainables.image.pack:train_pack",
+    packs_pay_on_cpu=packs_pay_on_cpu,
 )

@@ -19,9 +19,10 @@ SHAPES: dict[str, tuple[int, int, int]] = {
     "fashion_mnist": (1, 28, 28),
     "mnist_svmlight": (1, 28, 28),  # MNIST as LIBSVM text files (data.train_file, data.test_file)
     "cifar10": (3, 32, 32),
-    "digits": (1, 28, 28),
-    "digits_permuted": (1, 28, 28),
-    "digits_color": (3, 32, 32),  # the offline stand-in for CIFAR-10
+    "mnist_5k": (1, 28, 28),  # the offline stand-in for MNIST (trainables/image/standins/digits.py)
+    "garments": (1, 28, 28),  # the offline stand-in for Fashion-MNIST (trainables/image/standins/fashion.py)
+    "cluttered_objects": (3, 32, 32),  # the offline stand-in for CIFAR-10 (trainables/image/standins/objects.py)
+    "digits": (1, 28, 28),  # scikit-learn's small digits: a fast data set for tests
     "synthetic": (1, 28, 28),
 }
 SOURCES: tuple[str, ...] = tuple(SHAPES)
@@ -32,9 +33,10 @@ TRAIN_SIZES: dict[str, int] = {
     "mnist": 60_000,
     "fashion_mnist": 60_000,
     "cifar10": 50_000,
+    "mnist_5k": 16_000,
+    "garments": 10_000,
+    "cluttered_objects": 10_000,
     "digits": 1437,
-    "digits_permuted": 1437,
-    "digits_color": 1437,
 }
 
 NUM_CLASSES = 10  # every source has ten classes
