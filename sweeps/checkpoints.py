@@ -20,7 +20,6 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from pyarrow import fs
 
 from sweeps.locations import is_uri
@@ -48,6 +47,8 @@ def save_state(folder: str, state: dict[str, Any]) -> None:
     filesystem, path = resolve(folder)
     filesystem.create_dir(path, recursive=True)
     buffer = io.BytesIO()
+    import torch  # imported here: planning reads checkpoint folders' names, and torch costs seconds to import
+
     torch.save(state, buffer)
     payload = buffer.getbuffer()
     partial = join(path, f"{STATE}.partial")
@@ -94,7 +95,7 @@ def _decode(data: bytes) -> dict[str, Any]:
         raise ValueError("empty")
     if not (data.startswith(MAGIC) or MAGIC.startswith(data)):  # written before checksums: only torch can tell
         try:
-            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
+            return _torch_load(data)
         except Exception as error:  # torch raises many kinds on a damaged file
             raise ValueError(f"not a checkpoint torch can read: {type(error).__name__}") from None
     start = len(MAGIC) + _HEADER.size
@@ -106,7 +107,7 @@ def _decode(data: bytes) -> dict[str, Any]:
         raise ValueError(f"truncated: {len(payload)} of {length} bytes")
     if hashlib.sha256(payload).digest() != digest:
         raise ValueError("checksum mismatch")
-    return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
+    return _torch_load(payload)
 
 
 def remove_state(folder: str) -> None:
@@ -123,3 +124,10 @@ def resolve(location: str) -> tuple[fs.FileSystem, str]:
     if is_uri(location):
         return fs.FileSystem.from_uri(location)
     return fs.LocalFileSystem(), os.path.abspath(location)
+
+
+def _torch_load(data: bytes) -> dict[str, Any]:
+    """A state saved with torch.save, read back as plain tensors (weights_only: no code runs)."""
+    import torch  # imported here, as in save_state
+
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)  # type: ignore[no-any-return]

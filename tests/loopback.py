@@ -34,6 +34,17 @@ def wait_until_up(url: str, process: subprocess.Popen[Any], timeout: float = 180
     raise AssertionError(f"no answer from {url} in {timeout} s")
 
 
+def wait_for_line(log: Path, text: str, process: subprocess.Popen[Any], timeout: float = 180) -> None:
+    """Until `process` has written `text` to its `log`; fails at once if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{process.args!r} exited ({process.returncode}); see {log}"
+        if text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{text!r} not in {log} after {timeout} s")
+
+
 def listening(pids: Iterable[int] | None = None) -> set[tuple[str, int]]:
     """(address, port) of every listening TCP socket, or only of those the processes `pids` hold; read from
     /proc (no tools needed)."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from loopback import free_port
+from loopback import free_port, wait_for_line
 
 import sweeps.pending as pending
 from sweeps.pending import Node, PendingTimeout, PendingWatch, warn_if_no_node_fits
@@ -105,6 +105,8 @@ def one_cpu_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         env=env, stdout=(tmp_path / "head.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
+        # Its GCS and raylet up: `ray start` takes seconds on a busy machine (CI once joined before it listened).
+        wait_for_line(tmp_path / "head.log", "Ray runtime started.", head)
         yield f"127.0.0.1:{port}", env
     finally:
         os.killpg(head.pid, signal.SIGTERM)
