@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import statistics
 import sys
 import time
@@ -221,7 +220,9 @@ def checks(device: str, size: int) -> dict[str, float]:
         "baseline (SGD momentum, dropout)": variant(),
         "jhu_bn with Adam (batch norm)": {**copy.deepcopy(bn), "optim": adam, "trainer": {**bn["trainer"], "epochs": 2}},
         "batch 2048": variant(**{"trainer.batch_size": 2048}),
-        "24×24 crops, Adadelta": variant(**{"data.crop": 24, "optim": {"name": "adadelta", "lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}}),
+        "24×24 crops, Adadelta": variant(
+            **{"data.crop": 24, "optim": {"name": "adadelta", "lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0}}
+        ),
     }
     results = {}
     for name, config in cases.items():

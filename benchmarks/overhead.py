@@ -65,7 +65,9 @@ if __name__ == "__main__":
         tune.with_resources(trainable, {"cpu": 1}),
         param_space={"trial": tune.grid_search(configs)},
         tune_config=tune.TuneConfig(reuse_actors=True),
-        run_config=tune.RunConfig(storage_path=sys.argv[2], callbacks=[MLflowLoggerCallback(tracking_uri=sys.argv[3], experiment_name="plain")], verbose=0),
+        run_config=tune.RunConfig(
+            storage_path=sys.argv[2], callbacks=[MLflowLoggerCallback(tracking_uri=sys.argv[3], experiment_name="plain")], verbose=0
+        ),
     )
     tuner.fit()
 """

@@ -21,7 +21,7 @@ from sweeps.report.collect import EPOCH_METRICS, StudyRecord, read_study
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Image
 from sweeps.report.sections import question_section, question_table, table_finding
-from sweeps.report.table import N, STATUS, QuestionTable, TableRow
+from sweeps.report.table import STATUS, N, QuestionTable, TableRow
 
 
 def load(study: str, overrides: Sequence[str] = (), questions: Sequence[str] | None = None) -> Results:

@@ -143,10 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from sweeps.estimate import estimate_plan
     from sweeps.packs import pending_packs
-    from sweeps.prefixes import prefixes
     from sweeps.plan import plan_study
     from sweeps.plan_store import complete_plan
     from sweeps.plan_text import print_plan
+    from sweeps.prefixes import prefixes
     from sweeps.preflight import check_local_resources, check_store
     from sweeps.rerun import stale_note
 

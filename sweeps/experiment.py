@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ray import tune
@@ -36,7 +38,8 @@ def start_ray(plan: Plan) -> bool:
             ray.init(address=resources.address, logging_level="ERROR", log_to_driver=False)
         except ConnectionError as error:  # `auto` and no cluster here (HOST:PORT is checked before: preflight)
             first = str(error).strip().splitlines()[0]
-            raise SweepError(f"resources.address={resources.address}: {first} Start one (ray start --head), or run without resources=cluster") from None
+            remedy = "Start one (ray start --head), or run without resources=cluster"
+            raise SweepError(f"resources.address={resources.address}: {first} {remedy}") from None
     else:
         ray.init(num_cpus=resources.num_cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     return True
@@ -90,7 +93,7 @@ def pack_payload(
     members: tuple[PlannedTrial, ...],
     init: str | None = None,
     parent_run: str | None = None,
-    continued: dict[str, PlannedTrial] = {},
+    continued: Mapping[str, PlannedTrial] = MappingProxyType({}),
 ) -> dict[str, Any]:
     """What a Ray trial's worker gets: where it computes, and each member trial's payload (`continued`:
     trial id → the shorter trial it continues, `sweeps.prefixes.prefixes`)."""

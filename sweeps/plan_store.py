@@ -32,6 +32,7 @@ from sweeps.tracking import (
     unflatten,
 )
 
+
 def complete_plan(plan: Plan) -> dict[str, Any]:
     """Fill `plan` from its store; returns trial id → MLflow run of every trial run of the study ({}: no store)."""
     found = find_experiment(plan.runtime.tracking.uri, plan.study)

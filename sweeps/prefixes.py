@@ -12,7 +12,7 @@ as its own first epochs (its curve shows them all) and records where it started 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sweeps.checkpoints import checkpoint_dir, load_state, save_state
@@ -75,7 +75,7 @@ def continue_prefix(own: str, shorter: str, shorter_epochs: int) -> bool:
     return True
 
 
-def continues(plan: Plan, trial: PlannedTrial, continued: dict[str, PlannedTrial]) -> dict[str, Any] | None:
+def continues(plan: Plan, trial: PlannedTrial, continued: Mapping[str, PlannedTrial]) -> dict[str, Any] | None:
     """What a trial's worker needs to continue the trial it only trains longer than (None: it continues none)."""
     shorter = continued.get(trial.id)
     if shorter is None:

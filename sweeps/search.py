@@ -86,7 +86,8 @@ def run_search(
             reduction_factor=search.scheduler.reduction_factor,
         )
     print(f"{plan.study}: {question.id} searches {search.num_samples} samples for the best {search.metric}.", file=out, flush=True)
-    options = {"search_alg": searcher, "scheduler": scheduler, "num_samples": search.num_samples, "metric": search.metric, "mode": search.mode}
+    options = {"search_alg": searcher, "scheduler": scheduler, "num_samples": search.num_samples}
+    options |= {"metric": search.metric, "mode": search.mode}
     fit(plan, recorder, space, options)
     if not recorder.interrupted():
         recorder.close_search(parent_run)

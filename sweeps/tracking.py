@@ -197,7 +197,8 @@ class StudyRuns:
         if parent is None:
             return None, []
         parent_id = parent.info.run_id
-        samples = [run for run in trial_runs(self.client, self.experiment_id).values() if run.data.tags.get("mlflow.parentRunId") == parent_id]
+        runs = trial_runs(self.client, self.experiment_id).values()
+        samples = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent_id]
         return parent, samples
 
     def supersede(self, run_id: str) -> None:

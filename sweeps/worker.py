@@ -15,8 +15,8 @@ from ray import tune
 from sweeps.checkpoints import load_state, save_state
 from sweeps.prefixes import continue_prefix
 from trainables.callback import Checkpoint, EpochReport, Report
-from trainables.placement import Placement
 from trainables.kinds import kind
+from trainables.placement import Placement
 
 MEMBER = "member"  # result key: the trial id of the pack member an epoch belongs to
 DIVERGED = "diverged"  # result key: the epoch's training loss was not finite; the member trains no further

@@ -4,6 +4,8 @@
   its own HOME and a private, short RAY_TMPDIR; afterwards every process started with that RAY_TMPDIR is
   killed (only those: never `ray stop`). A test that started Ray through them without the `slow` mark
   fails, so `pytest -m "not slow"` stays the tier that starts no Ray.
+- `cluster`: a loopback Ray cluster of one-CPU nodes and a `sweep server` (tests/loopback_cluster.py), not
+  started yet, working in the `sweep` fixture's folder.
 - `conf_dir`: a writable copy of conf/, for tests that add a study of their own.
 - `torch_threads`: torch's thread count put back after a test whose trainable set it.
 
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from loopback_cluster import NODES, LoopbackCluster
 from sweep_cli import SweepCli, isolated
 
 from sweeps.compose import CONF_DIR
@@ -68,6 +71,13 @@ def module_sweep(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
         yield cli
         users = [item for item in request.session.items if item.module is request.module and "module_sweep" in item.fixturenames]
         _fail_unless_slow(cli, users)
+
+
+@pytest.fixture
+def cluster(sweep: SweepCli, request: pytest.FixtureRequest) -> LoopbackCluster:
+    """Not started yet; whatever the test leaves running, `sweep` kills. Its nodes: NODES, or the names a
+    test gives as this fixture's (indirect) parameter."""
+    return LoopbackCluster(sweep, getattr(request, "param", NODES))
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,32 +74,66 @@ class SweepCli:
         return json.loads(result.stdout)
 
     def processes(self) -> list[int]:
-        """Every live process started with this RAY_TMPDIR (in its environment or on its command line)."""
-        mark = f"RAY_TMPDIR={self.ray_tmp}".encode()
-        found = []
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                environ = (proc / "environ").read_bytes().split(b"\0")
-                cmdline = (proc / "cmdline").read_bytes()
-            except OSError:  # gone, a zombie, or another user's
-                continue
-            if mark in environ or f"{self.ray_tmp}/".encode() in cmdline:
-                found.append(int(proc.name))
-        return found
+        """Every live process started with this RAY_TMPDIR."""
+        return marked_processes(self.ray_tmp)
 
     def kill(self) -> None:
         """SIGKILL to every process `processes` finds."""
-        for pid in self.processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_marked(self.ray_tmp)
+
+    def runs(self, study: str) -> list[Any]:
+        """Every MLflow run of `study` in the working folder's store (mlflow.entities.Run)."""
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(self.uri)
+        return client.search_runs([client.get_experiment_by_name(study).experiment_id], max_results=1000)
 
     def started_ray(self) -> bool:
         """Whether a Ray node ever ran with this RAY_TMPDIR (Ray keeps its sessions in RAY_TMPDIR/ray)."""
         return any((self.ray_tmp / "ray").glob("session_*"))
+
+
+def marked_processes(ray_tmp: Path) -> list[int]:
+    """Every live process started with RAY_TMPDIR=`ray_tmp` (in its environment or on its command line)."""
+    mark = f"RAY_TMPDIR={ray_tmp}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:  # gone, a zombie, or another user's
+            continue
+        if mark in environ or f"{ray_tmp}/".encode() in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def kill_marked(ray_tmp: Path) -> None:
+    """SIGKILL to every process `marked_processes` finds: the test's own, never anyone else's Ray."""
+    for pid in marked_processes(ray_tmp):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def wait_for_first_epoch(db: Path, process: subprocess.Popen[str], timeout: float = 180) -> None:
+    """Until the sqlite store `db` holds a val_acc (a trial's first epoch is recorded); fails if `process`
+    (the `sweep run`) ends first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "sweep run ended before it could be interrupted"
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as connection:
+                    if connection.execute("SELECT COUNT(*) FROM metrics WHERE key = 'val_acc'").fetchone()[0]:
+                        return
+            except sqlite3.OperationalError:  # tables not created yet
+                pass
+        time.sleep(0.05)
+    raise AssertionError("no epoch was recorded in time")
 
 
 @contextmanager

@@ -4,7 +4,7 @@ Each case injects its fault into a real `sweep run` (a subprocess against a real
 sqlite MLflow store, or a `sweep server` in front of one; HOME and RAY_TMPDIR isolated by the `sweep`
 fixture) and then counts, through the MLflow client: runs per trial id, logged steps per metric,
 statuses and outcome tags. A lost node is a node of
-test_multinode.py's loopback cluster (three nodes here) killed mid-trial, with a real `sweep server`.
+tests/loopback_cluster.py's loopback cluster (three nodes here) killed mid-trial, with a real `sweep server`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ from typing import Any
 
 import pytest
 from loopback import free_port, wait_until_up
+from loopback_cluster import TOKEN_AUTH, LoopbackCluster
 from mlflow.tracking import MlflowClient
-from sweep_cli import SweepCli
-from test_multinode import TOKEN_AUTH, LoopbackCluster, cluster  # noqa: F401 (a fixture)
-from test_run_e2e import STUDY, _runs, _wait_for_first_epoch
+from sweep_cli import SweepCli, wait_for_first_epoch
 
 from sweeps.tracking import StudyRuns
 
 pytestmark = pytest.mark.slow
+
+STUDY = "jhu_fashion"
 
 SYNTHETIC = ("offline=true", "data=synthetic", "data.size=3000", "data.test_size=500")  # ~0.5 s an epoch, idle
 
@@ -108,7 +109,7 @@ def test_two_sweeps_of_one_study_at_once_train_each_trial_once(sweep: SweepCli, 
     assert [sweep.returncode for sweep in sweeps] == [0, 0], outputs
     skipped = [[line for line in output.splitlines() if "running in another sweep" in line] for output in outputs]
     assert sum(map(len, skipped)) == 3, outputs  # each of q03's trials: trained by one sweep, skipped by the other
-    for lines, other in zip(skipped, reversed(sweeps)):
+    for lines, other in zip(skipped, reversed(sweeps), strict=True):
         assert all(line.endswith(f"pid {other.pid}), skipped") for line in lines), lines
     _each_trial_once(tracking, 3, 2)
     leases = sweep.workdir / "sweeps_storage" / STUDY / "leases"
@@ -118,11 +119,11 @@ def test_two_sweeps_of_one_study_at_once_train_each_trial_once(sweep: SweepCli, 
 def test_an_unreadable_checkpoint_is_reported_and_its_trial_resumes_in_its_run(sweep: SweepCli) -> None:
     overrides = (*SYNTHETIC, "trainer.epochs=4", f"tracking.uri={sweep.uri}", "--questions", "q03")
     first = sweep.popen("run", STUDY, *overrides)
-    _wait_for_first_epoch(sweep.workdir / "mlflow.db", first)
+    wait_for_first_epoch(sweep.workdir / "mlflow.db", first)
     os.killpg(first.pid, signal.SIGKILL)
     first.communicate(timeout=120)
     sweep.kill()  # its Ray too: no worker of it may write a checkpoint after the damage
-    unfinished = {run.data.tags["sweeps.trial_id"] for run in _runs(sweep) if run.info.status != "FINISHED"}
+    unfinished = {run.data.tags["sweeps.trial_id"] for run in sweep.runs(STUDY) if run.info.status != "FINISHED"}
     checkpoints = sweep.workdir / "sweeps_storage" / STUDY / "checkpoints"
     damaged = sorted(folder for folder in checkpoints.iterdir() if folder.name in unfinished and (folder / "state.pt").exists())
     assert damaged, "no unfinished trial had a checkpoint"
@@ -144,7 +145,7 @@ def test_a_diverging_trial_is_recorded_as_diverged_and_never_rerun(sweep: SweepC
     result = sweep("run", STUDY, *overrides)
     assert result.returncode == 0, result.stdout + result.stderr
 
-    runs = _runs(sweep)
+    runs = sweep.runs(STUDY)
     assert len(runs) == len({run.data.tags["sweeps.trial_id"] for run in runs}) == 3
     (diverged,) = [run for run in runs if run.data.params["optim.lr"] == "10.0"]
     epoch = int(diverged.data.tags["sweeps.diverged_at_epoch"])
@@ -165,7 +166,7 @@ def test_a_diverging_trial_is_recorded_as_diverged_and_never_rerun(sweep: SweepC
     assert f"{trial_id}  diverged at epoch {epoch}" in text.stdout and ", 1 diverged" in text.stdout
     again = sweep("run", STUDY, *overrides)
     assert again.returncode == 0 and "0 trials to run" in again.stdout, again.stdout + again.stderr
-    assert len(_runs(sweep)) == 3
+    assert len(sweep.runs(STUDY)) == 3
     report = sweep("report", STUDY, *overrides, "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stdout + report.stderr
     assert f"diverged at epoch {epoch}" in (tmp_path / "report" / "report.md").read_text()
@@ -178,7 +179,7 @@ def test_a_killed_worker_is_retried_from_its_checkpoint_and_its_error_file_tag_r
     _kill_a_worker_after_an_epoch(sweep, first)
     output = first.communicate(timeout=600)[0]
     assert first.returncode == 1 and "Traceback" not in output and "ActorDiedError" not in output, output
-    (failed,) = [run for run in _runs(sweep) if run.info.status == "FAILED"]
+    (failed,) = [run for run in sweep.runs(STUDY) if run.info.status == "FAILED"]
     assert failed.data.tags["sweeps.outcome"] == "failed" and failed.data.tags["sweeps.error_file"]
     assert output.count(f"failed; see {failed.data.tags['sweeps.error_file']}") == 1
 
@@ -213,7 +214,8 @@ def test_a_lost_nodes_trial_resumes_on_another_node_in_its_run(cluster: Loopback
         assert run.poll() is None, run.communicate()[0]
         experiment = client.get_experiment_by_name(STUDY)
         running = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'") if experiment else []
-        victim = next((each for each in running if each.data.tags.get("sweeps.node_id") == node_ids["node_b"] and "val_acc" in each.data.metrics), None)
+        on_b = [each for each in running if each.data.tags.get("sweeps.node_id") == node_ids["node_b"]]
+        victim = next((each for each in on_b if "val_acc" in each.data.metrics), None)
         time.sleep(0.5)
     assert victim is not None, "no trial ran on node_b in time"
     cluster.lose_node("node_b")

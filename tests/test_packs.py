@@ -179,7 +179,8 @@ def test_the_weight_bound_is_what_float_order_alone_moves(alone: list[Recorded])
     nhwc = Recorded()
     train(MEMBERS[2], "data", nhwc, Placement(threads=2, channels_last=True))
     nchw = alone[2].reports[-1].checkpoint()["model"]
-    spread = max(relative_change(nhwc.reports[-1].checkpoint()["model"][name], nchw[name]) for name in nchw if nchw[name].is_floating_point())
+    weights = nhwc.reports[-1].checkpoint()["model"]
+    spread = max(relative_change(weights[name], nchw[name]) for name in nchw if nchw[name].is_floating_point())
     assert RELATIVE < spread <= WEIGHTS_RELATIVE
 
 

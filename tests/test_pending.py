@@ -23,6 +23,8 @@ from types import SimpleNamespace
 
 import pytest
 from loopback import free_port, wait_for_line
+from loopback_cluster import RAY_CLI
+from sweep_cli import kill_marked
 
 import sweeps.pending as pending
 from sweeps.pending import Node, PendingTimeout, PendingWatch, warn_if_no_node_fits
@@ -83,14 +85,6 @@ def test_on_a_cluster_a_trial_larger_than_every_node_is_one_warning(cluster: lis
 
 # --- a real one-node cluster --------------------------------------------------------------------------
 
-# Ray's command line, except that Ray would replace 127.0.0.1 by this machine's network address (as
-# tests/test_multinode.py does): the test's cluster stays on loopback.
-RAY_CLI = (
-    "import ray._private.services as services; services.resolve_ip_for_localhost = lambda host: host; "
-    "from ray.scripts.scripts import main; main()"
-)
-
-
 @pytest.fixture
 def one_cpu_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """A Ray head on 127.0.0.1 with one CPU; its address and the environment that reaches it. Stopped after."""
@@ -114,19 +108,8 @@ def one_cpu_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
-        _kill_marked(ray_tmp)
+        kill_marked(ray_tmp)
         shutil.rmtree(ray_tmp, ignore_errors=True)
-
-
-def _kill_marked(ray_tmp: Path) -> None:
-    """SIGKILL to every process started with this RAY_TMPDIR (only the test's own)."""
-    mark = f"RAY_TMPDIR={ray_tmp}".encode()
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and mark in (proc / "environ").read_bytes().split(b"\0"):
-                os.kill(int(proc.name), signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            continue
 
 
 @pytest.mark.slow

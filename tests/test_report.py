@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
 import statistics
 from dataclasses import dataclass
 from pathlib import Path

@@ -32,7 +32,7 @@ def test_rerun_stale_trains_a_stale_trial_again_into_a_new_run(sweep: SweepCli) 
     assert " INFO " not in everything and "Creating initial MLflow database" not in everything, everything
 
     client = MlflowClient(sweep.uri)
-    runs = _runs(sweep)
+    runs = sweep.runs(STUDY)
     assert len(runs) == 3 and {run.data.tags[CODE_HASH] for run in runs} == {code_hash("image")}
     old = runs[0]
     trial_id = old.data.tags["sweeps.trial_id"]
@@ -46,14 +46,14 @@ def test_rerun_stale_trains_a_stale_trial_again_into_a_new_run(sweep: SweepCli) 
     kept = sweep("run", STUDY, *overrides)
     assert kept.returncode == 0 and "0 trials to run" in kept.stdout, kept.stdout + kept.stderr
     assert "1 finished trial trained by other code (stale) is kept; `sweep run --rerun stale` trains it again." in kept.stdout
-    assert len(_runs(sweep)) == 3
+    assert len(sweep.runs(STUDY)) == 3
 
     rerun = sweep("run", STUDY, *overrides, "--rerun", "stale")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "1 stale trial will be trained again into new runs." in rerun.stdout
     assert [(m[1], m[2]) for line in rerun.stdout.splitlines() if (m := ENDED.match(line))] == [("1", "1")]
 
-    runs = _runs(sweep)
+    runs = sweep.runs(STUDY)
     assert len(runs) == 4  # the old run is kept
     again = client.get_run(old.info.run_id)
     assert again.data.tags[SUPERSEDED] == "true" and again.info.status == "FINISHED"
@@ -66,8 +66,3 @@ def test_rerun_stale_trains_a_stale_trial_again_into_a_new_run(sweep: SweepCli) 
     assert len(current) == 3 and current[trial_id].info.run_id == new.info.run_id
     plan = sweep.plan(STUDY, *overrides)
     assert {(t["status"], t["stale"]) for t in plan["trials"]} == {("finished", False)}
-
-
-def _runs(sweep: SweepCli) -> list:
-    client = MlflowClient(sweep.uri)
-    return client.search_runs([client.get_experiment_by_name(STUDY).experiment_id], max_results=1000)

@@ -9,27 +9,18 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
-from sweep_cli import SweepCli
+from sweep_cli import SweepCli, wait_for_first_epoch
 
 pytestmark = pytest.mark.slow
 
 STUDY = "jhu_fashion"
 METRICS = {"train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "examples_per_second"}
-
-
-def _runs(sweep: SweepCli) -> list[Run]:
-    client = MlflowClient(sweep.uri)
-    experiment = client.get_experiment_by_name(STUDY)
-    return client.search_runs([experiment.experiment_id], max_results=1000)
 
 
 def test_whole_study_runs_once_and_a_second_invocation_runs_nothing(sweep: SweepCli) -> None:
@@ -41,7 +32,7 @@ def test_whole_study_runs_once_and_a_second_invocation_runs_nothing(sweep: Sweep
     assert first.returncode == 0, first.stdout + first.stderr
     assert "0 failed" in first.stdout and "interrupted" not in first.stdout
 
-    trial_runs = [run for run in _runs(sweep) if run.data.tags["sweeps.kind"] == "trial"]
+    trial_runs = [run for run in sweep.runs(STUDY) if run.data.tags["sweeps.kind"] == "trial"]
     # Q1–Q12: the 20 planned trials; Q13: its 12 samples; Q14 and Q15: one stage trial each.
     assert len(trial_runs) == 20 + 12 + 2
     client = MlflowClient(sweep.uri)
@@ -77,24 +68,9 @@ def test_whole_study_runs_once_and_a_second_invocation_runs_nothing(sweep: Sweep
     second = sweep("run", STUDY, *overrides)
     assert second.returncode == 0, second.stderr
     assert "0 trials to run" in second.stdout
-    assert len([run for run in _runs(sweep) if run.data.tags["sweeps.kind"] == "trial"]) == 34
+    assert len([run for run in sweep.runs(STUDY) if run.data.tags["sweeps.kind"] == "trial"]) == 34
     assert time.monotonic() - started < 60  # the acceptance bar is 15 s on an idle machine
     assert {t["status"] for t in sweep.plan(STUDY, *overrides)["trials"]} == {"finished"}
-
-
-def _wait_for_first_epoch(db: Path, process: subprocess.Popen[str], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "sweep run ended before it could be interrupted"
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as connection:
-                    if connection.execute("SELECT COUNT(*) FROM metrics WHERE key = 'val_acc'").fetchone()[0]:
-                        return
-            except sqlite3.OperationalError:  # tables not created yet
-                pass
-        time.sleep(0.05)
-    raise AssertionError("no epoch was recorded in time")
 
 
 @pytest.mark.parametrize("interruption", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
@@ -111,20 +87,20 @@ def test_interrupted_run_resumes_without_duplicates(sweep: SweepCli, interruptio
         "q03",
     )
     process = sweep.popen("run", STUDY, *overrides)
-    _wait_for_first_epoch(sweep.workdir / "mlflow.db", process)
+    wait_for_first_epoch(sweep.workdir / "mlflow.db", process)
     os.killpg(process.pid, interruption)
     output = process.communicate(timeout=120)[0]
     if interruption == signal.SIGINT:
         assert process.returncode == 130, output
         assert "interrupted: run the same command again to resume" in output
-        assert all(run.info.status == "KILLED" for run in _runs(sweep) if run.info.status != "FINISHED")
-    interrupted = {run.data.tags["sweeps.trial_id"] for run in _runs(sweep) if run.info.status != "FINISHED"}
+        assert all(run.info.status == "KILLED" for run in sweep.runs(STUDY) if run.info.status != "FINISHED")
+    interrupted = {run.data.tags["sweeps.trial_id"] for run in sweep.runs(STUDY) if run.info.status != "FINISHED"}
     assert interrupted, "the interruption came too late: every trial had already finished"
 
     again = sweep("run", STUDY, *overrides)
     assert again.returncode == 0, again.stdout + again.stderr
 
-    runs = _runs(sweep)
+    runs = sweep.runs(STUDY)
     assert len(runs) == 3  # one run per trial id: continued, not re-created
     assert len({run.data.tags["sweeps.trial_id"] for run in runs}) == 3
     client = MlflowClient(sweep.uri)
@@ -219,7 +195,7 @@ def test_search_then_evaluation_and_fine_tuning_stages(sweep: SweepCli, tmp_path
     assert "is registered as model jhu_fashion-q13" in first.stdout
 
     client = MlflowClient(sweep.uri)
-    runs = _runs(sweep)
+    runs = sweep.runs(STUDY)
     search = [run for run in runs if run.data.tags["sweeps.questions"] == "q13" and run.data.tags["sweeps.kind"] == "trial"]
     (parent,) = [run for run in runs if run.data.tags.get("sweeps.kind") == "search"]
     assert parent.info.status == "FINISHED" and "sweeps.trial_id" not in parent.data.tags
@@ -253,4 +229,4 @@ def test_search_then_evaluation_and_fine_tuning_stages(sweep: SweepCli, tmp_path
 
     again = sweep("run", STUDY, *overrides)
     assert again.returncode == 0 and "0 trials to run" in again.stdout, again.stdout + again.stderr
-    assert len(_runs(sweep)) == len(runs)
+    assert len(sweep.runs(STUDY)) == len(runs)

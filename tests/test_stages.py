@@ -51,7 +51,8 @@ def test_a_dependency_cycle_is_refused(conf_dir: Path) -> None:
     [
         ({"id": "a", "text": "a", "from": {"question": "nope"}, "variants": [{}]}, "unknown question 'nope'"),
         ({"id": "a", "text": "a", "train": False, "variants": [{}]}, "needs `from:`"),
-        ({"id": "a", "text": "a", "grid": {"optim.lr": [1]}, "search": {"space": {"optim.lr": "interval(0, 1)"}, "num_samples": 2}}, "exactly one of"),
+        ({"id": "a", "text": "a", "grid": {"optim.lr": [1]}, "search": {"space": {"optim.lr": "interval(0, 1)"}, "num_samples": 2}},
+         "exactly one of"),
         ({"id": "a", "text": "a", "search": {"space": {"optim.lr": "0.1"}, "num_samples": 2}}, "not a search expression"),
         ({"id": "a", "text": "a", "search": {"space": {"optim.lr": "interval(0, 1)"}, "num_samples": 0}}, "num_samples"),
     ],

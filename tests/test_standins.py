@@ -11,9 +11,11 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from trainables.image.standins import digits as standin_digits, fashion as standin_fashion, objects as standin_objects
 from trainables.image.data import load_data
 from trainables.image.sources import SHAPES
+from trainables.image.standins import digits as standin_digits
+from trainables.image.standins import fashion as standin_fashion
+from trainables.image.standins import objects as standin_objects
 
 Generator = Callable[[], tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]
 

@@ -127,7 +127,8 @@ def test_chunked_fit_equals_scikit_learns_fit(monkeypatch: pytest.MonkeyPatch, a
     texts = generate_sample(1200).texts
     fit, other = texts[:1000], texts[1000:]
     max_features = tie_free_cut(fit, analyzer, ngrams) if cut else 10**6
-    reference = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, min_df=2, max_features=max_features, sublinear_tf=True, dtype=np.float32)
+    options = {"analyzer": analyzer, "ngram_range": ngrams, "sublinear_tf": True, "dtype": np.float32}
+    reference = TfidfVectorizer(**options, min_df=2, max_features=max_features)
     expected = reference.fit_transform(fit)
     ours = fit_vectorizer(TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, sublinear_tf=True, dtype=np.float32), fit, max_features, 2)
     assert ours.vocabulary_ == reference.vocabulary_
@@ -186,11 +187,15 @@ def test_parameters_are_counted_at_plan_time_as_built() -> None:
     ("change", "message"),
     [
         (lambda c: c["model"].update(hidden=None), r"^model\.hidden: the mlp needs the units of its hidden layer \(got None\)$"),
-        (lambda c: c["model"].update(architecture="logistic_regression"), r"^model\.hidden: a logistic regression has no hidden layer \(got 32\)"),
-        (lambda c: c["data"]["features"].update(char_ngrams=[2, 4]), r"^data\.features\.char_max_features: required with data\.features\.char_ngrams"),
-        (lambda c: c["data"].update(label_columns=["toxic", "rude"]), r"^data\.label_columns: the toxic_sample stand-in has no label 'rude'; allowed: toxic, "),
+        (lambda c: c["model"].update(architecture="logistic_regression"),
+         r"^model\.hidden: a logistic regression has no hidden layer \(got 32\)"),
+        (lambda c: c["data"]["features"].update(char_ngrams=[2, 4]),
+         r"^data\.features\.char_max_features: required with data\.features\.char_ngrams"),
+        (lambda c: c["data"].update(label_columns=["toxic", "rude"]),
+         r"^data\.label_columns: the toxic_sample stand-in has no label 'rude'; allowed: toxic, "),
         (lambda c: c["data"].update(label_columns=["toxic", "toxic"]), r"^data\.label_columns: 'toxic' is listed twice$"),
-        (lambda c: c["data"].update(validation_split=0.5, test_split=0.5), r"^data\.test_split: validation_split \+ test_split must leave rows"),
+        (lambda c: c["data"].update(validation_split=0.5, test_split=0.5),
+         r"^data\.test_split: validation_split \+ test_split must leave rows"),
     ],
     ids=["mlp-without-hidden", "logreg-with-hidden", "char-without-width", "unknown-label", "repeated-label", "no-train-rows"],
 )
@@ -266,10 +271,13 @@ HEADER = "id,comment_text,toxic,insult\n"
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("id,comment_text,toxic\n1,fine,0\n", r"train\.csv line 1 \(header\), column 'insult': missing; the header has id, comment_text, toxic$"),
-        (HEADER + "1,fine,0,0\n2,too short,1\n", r"train\.csv row 2 \(line 3\), column 'insult': missing \(the row has 3 fields, the header 4\)$"),
+        ("id,comment_text,toxic\n1,fine,0\n",
+         r"train\.csv line 1 \(header\), column 'insult': missing; the header has id, comment_text, toxic$"),
+        (HEADER + "1,fine,0,0\n2,too short,1\n",
+         r"train\.csv row 2 \(line 3\), column 'insult': missing \(the row has 3 fields, the header 4\)$"),
         (HEADER + "1,fine,2,0\n", r"train\.csv row 1 \(line 2\), column 'toxic': a label must be 0 or 1 \(got '2'\)$"),
-        (HEADER + '1,"two\nlines",0,0\n2,fine,0,yes\n', r"train\.csv row 2 \(line 4\), column 'insult': a label must be 0 or 1 \(got 'yes'\)$"),
+        (HEADER + '1,"two\nlines",0,0\n2,fine,0,yes\n',
+         r"train\.csv row 2 \(line 4\), column 'insult': a label must be 0 or 1 \(got 'yes'\)$"),
         (HEADER + "1,fine,0,\n", r"train\.csv row 1 \(line 2\), column 'insult': a label must be 0 or 1 \(got ''\)$"),
         (HEADER + "1,fine,0,0\n2,  ,1,0\n", r"train\.csv row 2 \(line 3\), column 'comment_text': the text is empty$"),
         ("", r"train\.csv: the file is empty; it needs a header row naming its columns$"),

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from loopback import free_port, wait_until_up
 from mlflow.tracking import MlflowClient
+from sweep_cli import kill_marked
 
 pytestmark = pytest.mark.slow
 
@@ -108,17 +109,6 @@ class Outage:
         states = [load_state(str(folder)) for folder in (self.root / "sweeps_storage").glob(f"{STUDY}/checkpoints/*")]
         return sum(len(state["history"]) for state in states if state is not None)
 
-    def processes(self) -> list[int]:
-        mark = f"RAY_TMPDIR={self.ray_tmp}".encode()
-        found = []
-        for proc in Path("/proc").iterdir():
-            try:
-                if proc.name.isdigit() and mark in (proc / "environ").read_bytes().split(b"\0"):
-                    found.append(int(proc.name))
-            except OSError:
-                continue
-        return found
-
 
 @pytest.fixture
 def outage(tmp_path: Path) -> Iterator[Outage]:
@@ -127,11 +117,7 @@ def outage(tmp_path: Path) -> Iterator[Outage]:
     try:
         yield scenario
     finally:
-        for pid in scenario.processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_marked(scenario.ray_tmp)
         shutil.rmtree(scenario.ray_tmp, ignore_errors=True)
 
 

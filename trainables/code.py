@@ -45,7 +45,7 @@ def code_files(kind: str, root: Path = ROOT) -> list[Path]:
     return sorted(files)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def code_hash(kind: str, root: Path = ROOT) -> str:
     """12 hex digits: the SHA-256 of `kind`'s code files, each as its path under `root` and its tokens."""
     digest = hashlib.sha256()

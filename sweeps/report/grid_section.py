@@ -11,6 +11,7 @@ from sweeps.report import figures
 from sweeps.report.collect import StudyRecord, read_confusion_matrix
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph, Table
+from sweeps.report.runs import code_cell
 from sweeps.report.stats import (
     COLUMNS,
     FINAL_TRAIN_ACC,
@@ -22,7 +23,6 @@ from sweeps.report.stats import (
     variant_rows,
     varying_keys,
 )
-from sweeps.report.runs import code_cell
 from sweeps.report.table import REFERENCE, QuestionTable, TableColumn, TableRow
 
 PARAMETERS = TableColumn("parameters")

@@ -7,7 +7,6 @@ sample's val-accuracy curve.
 from __future__ import annotations
 
 import json
-
 from typing import Any
 
 from sweeps.plan import PlannedQuestion
@@ -38,7 +37,7 @@ def search_table(question: PlannedQuestion, study: StudyRecord) -> QuestionTable
             run_status(run),
             [run],
             {
-                **{column.title: single(final_metric(run, metric)) for column, metric in zip(columns, metrics)},
+                **{column.title: single(final_metric(run, metric)) for column, metric in zip(columns, metrics, strict=False)},
                 **{key: _sampled(run, key) for key in search.space},
             },
             BEST if run is best else None,

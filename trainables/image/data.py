@@ -16,9 +16,6 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from trainables.image.standins.digits import mnist_5k
-from trainables.image.standins.fashion import garments
-from trainables.image.standins.objects import cluttered_objects
 from trainables.image.sources import (
     FILE_SETS,
     NUM_CLASSES,
@@ -28,6 +25,9 @@ from trainables.image.sources import (
     required,
     svmlight_paths,
 )
+from trainables.image.standins.digits import mnist_5k
+from trainables.image.standins.fashion import garments
+from trainables.image.standins.objects import cluttered_objects
 
 IMAGE_SIDE = 28  # pixels: the grey sources are 28×28 (sources.SHAPES)
 

@@ -180,8 +180,8 @@ def evaluate(
     model.eval()
     loss_sum = torch.zeros((), device=split.x.device)
     predictions = []
-    for start in range(0, len(split), batch_size):
-        inputs, targets = split.x[start : start + batch_size], split.y[start : start + batch_size]
+    for first in range(0, len(split), batch_size):
+        inputs, targets = split.x[first : first + batch_size], split.y[first : first + batch_size]
         output = model(inputs)
         loss_sum += loss_fn(output, targets) * len(targets)
         predictions.append(output.argmax(1))

@@ -131,8 +131,8 @@ def _train_epoch(state: TrialState, rows: LabelledRows, batch_size: int) -> tupl
     # Sums stay on the device: one synchronisation per epoch, not per batch.
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    for start in range(0, len(rows), batch_size):
-        index = order[start : start + batch_size]
+    for first in range(0, len(rows), batch_size):
+        index = order[first : first + batch_size]
         batch = sparse_batch(rows.features[index], device)  # only these rows' non-zeros
         targets = torch.from_numpy(rows.labels[index]).to(device)
         optimizer.zero_grad(set_to_none=True)
@@ -155,10 +155,10 @@ def _evaluate(
     model.eval()
     loss_sum = torch.zeros((), device=device)
     outputs = []
-    for start in range(0, len(rows), batch_size):
-        stop = min(start + batch_size, len(rows))
-        logits = model(sparse_batch(rows.features[start:stop], device))
-        loss_sum += F.binary_cross_entropy_with_logits(logits, torch.from_numpy(rows.labels[start:stop]).to(device)) * (stop - start)
+    for first in range(0, len(rows), batch_size):
+        stop = min(first + batch_size, len(rows))
+        logits = model(sparse_batch(rows.features[first:stop], device))
+        loss_sum += F.binary_cross_entropy_with_logits(logits, torch.from_numpy(rows.labels[first:stop]).to(device)) * (stop - first)
         outputs.append(logits)
     scores = torch.cat(outputs).cpu().numpy()  # (rows, labels): a few floats per row
     return {
