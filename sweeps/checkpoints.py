@@ -4,7 +4,9 @@ The storage root (`paths.storage`) is a local path or a URI that pyarrow can ope
 `gs://…`, `file:///…`): on a cluster every node reads and writes the same folders, so a trial can resume
 on another node than the one it started on.
 
-A folder holds the latest epoch's state (`state.pt`) and the one before it (`state.prev.pt`). Each file
+A folder holds the latest epoch's state (`state.pt`), the one before it (`state.prev.pt`) and, once the
+trial has trained its last epoch, its final weights alone (`model.pt`, the run's artifact: the driver logs
+that file as it is, so it never imports torch to take the weights out of a state). Each file
 records its payload's length and SHA-256, and is written beside its place and then moved there, so a kill
 mid-write leaves the previous file whole. A file that fails its check (truncated, overwritten, from a
 full disk) is set aside as `*.unreadable` and the previous state is used, or none: the trial starts again.
@@ -26,6 +28,7 @@ from sweeps.locations import is_uri
 
 STATE = "state.pt"  # the latest epoch's full state: weights, optimizer, RNGs, metric history
 PREVIOUS = "state.prev.pt"  # the epoch before it: what a trial resumes from when STATE is unreadable
+WEIGHTS = "model.pt"  # the final weights alone, torch.save of the model's state dict (torch.load(weights_only=True))
 MAGIC = b"SWEEPS-STATE-1\n"
 _HEADER = struct.Struct("<Q32s")  # payload length in bytes, SHA-256 of the payload
 
@@ -58,6 +61,29 @@ def save_state(folder: str, state: dict[str, Any]) -> None:
     if filesystem.get_file_info(join(path, STATE)).type != fs.FileType.NotFound:
         filesystem.move(join(path, STATE), join(path, PREVIOUS))
     filesystem.move(partial, join(path, STATE))
+
+
+def save_weights(folder: str, weights: dict[str, Any]) -> None:
+    """The trial's final weights as WEIGHTS, written beside its place and then moved there."""
+    filesystem, path = resolve(folder)
+    buffer = io.BytesIO()
+    import torch  # as in save_state
+
+    torch.save(weights, buffer)
+    partial = join(path, f"{WEIGHTS}.partial")
+    with filesystem.open_output_stream(partial) as stream:
+        stream.write(buffer.getbuffer())
+    filesystem.move(partial, join(path, WEIGHTS))
+
+
+def read_weights(folder: str) -> bytes | None:
+    """The bytes of the trial's WEIGHTS file; None when it has none (it has not trained its last epoch)."""
+    filesystem, path = resolve(folder)
+    try:
+        with filesystem.open_input_stream(join(path, WEIGHTS)) as stream:
+            return stream.read()
+    except FileNotFoundError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -111,9 +137,9 @@ def _decode(data: bytes) -> dict[str, Any]:
 
 
 def remove_state(folder: str) -> None:
-    """Forget the trial's checkpoints (the latest and the one before, if any): its next start trains from scratch."""
+    """Forget the trial's checkpoints and final weights (any there are): its next start trains from scratch."""
     filesystem, path = resolve(folder)
-    for name in (STATE, PREVIOUS):
+    for name in (STATE, PREVIOUS, WEIGHTS):
         target = join(path, name)
         if filesystem.get_file_info(target).type != fs.FileType.NotFound:
             filesystem.delete_file(target)

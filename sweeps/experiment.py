@@ -104,6 +104,7 @@ def pack_payload(
         "data_root": plan.runtime.paths.data_root,
         "threads": max(1, math.floor(resources.cpus_per_trial)),
         "gpu": resources.gpus_per_trial > 0,
+        "gpu_share": min(1.0, resources.gpus_per_trial) or 1.0,
         "channels_last": resources.channels_last,
         "capture": resources.capture,
     }

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from ray import tune
 
-from sweeps.checkpoints import checkpoint_dir, load_state, read_state
+from sweeps.checkpoints import checkpoint_dir, load_state, read_state, read_weights
 from sweeps.console import Console
 from sweeps.leases import Leases, Owner
 from sweeps.plan import Plan, PlannedTrial
@@ -124,7 +124,7 @@ class Recorder(tune.Callback):
             self._runs.set_tags(run_id, tags)
         epoch = int(result["epoch"])
         if epoch > self._logged[trial_id] + 1:  # epochs it started with (a shorter trial's): from its checkpoint
-            history = (load_state(self._folder(trial_id)) or {}).get("history", [])
+            history = result.get("history", [])  # sent with the first result of a resumed or continued trial
             self._logged[trial_id] = self._runs.backfill(run_id, self._logged[trial_id], history, epoch)
         if epoch > self._logged[trial_id]:
             self._runs.log_epochs(run_id, [{key: result[key] for key in result["metric_names"]}])
@@ -264,14 +264,12 @@ def trial_artifacts(
     trial: PlannedTrial, folder: str, confusion: list[list[int]] | None, machine: dict[str, str] | None
 ) -> dict[str, bytes | Path]:
     """A trial run's files: its resolved config, final weights, test-set confusion matrix and machine record."""
-    import torch
-
     artifacts: dict[str, bytes | Path] = {"config.yaml": yaml.safe_dump(trial.config, sort_keys=False).encode()}
-    state = load_state(folder)
-    if state is not None:
-        weights = io.BytesIO()
-        torch.save(state["model"], weights)  # loadable with torch.load(weights_only=True)
-        artifacts["checkpoint/model.pt"] = weights.getvalue()
+    weights = read_weights(folder)  # the worker wrote them after the trial's last epoch
+    if weights is None:  # stopped early by a scheduler: the weights of its last checkpoint
+        weights = _checkpointed_weights(folder)
+    if weights is not None:
+        artifacts["checkpoint/model.pt"] = weights  # loadable with torch.load(weights_only=True)
     if confusion is not None:
         table = io.StringIO()
         csv.writer(table).writerows([["true\\predicted", *range(len(confusion))]] + [[i, *row] for i, row in enumerate(confusion)])
@@ -279,3 +277,15 @@ def trial_artifacts(
     if machine is not None:
         artifacts["machine.json"] = json.dumps(machine, indent=2).encode()
     return artifacts
+
+
+def _checkpointed_weights(folder: str) -> bytes | None:
+    """The weights of the last checkpoint in `folder`, as a model.pt file's bytes (None: no checkpoint)."""
+    state = load_state(folder)
+    if state is None:
+        return None
+    import torch  # only here: a finished trial's weights come as a file (sweeps.checkpoints.WEIGHTS)
+
+    weights = io.BytesIO()
+    torch.save(state["model"], weights)
+    return weights.getvalue()

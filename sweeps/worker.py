@@ -12,7 +12,7 @@ from typing import Any
 
 from ray import tune
 
-from sweeps.checkpoints import load_state, save_state
+from sweeps.checkpoints import load_state, save_state, save_weights
 from sweeps.prefixes import continue_prefix
 from trainables.callback import Checkpoint, EpochReport, Report
 from trainables.kinds import kind
@@ -31,7 +31,9 @@ def trial_main(params: Mapping[str, Any]) -> None:
 
     pack = params["pack"]
     device = "cuda" if pack["gpu"] and torch.cuda.is_available() else "cpu"
-    placement = Placement(device, pack["threads"], channels_last=pack["channels_last"], capture=pack["capture"])
+    placement = Placement(
+        device, pack["threads"], channels_last=pack["channels_last"], capture=pack["capture"], gpu_share=pack["gpu_share"]
+    )
     first: dict[str, Any] = {"machine": machine_record(), "node_id": ray.get_runtime_context().get_node_id()}
     members = pack["members"]
     resumes = [_resume(member) for member in members]
@@ -57,13 +59,17 @@ def _reporter(member: Mapping[str, Any], first: Mapping[str, Any], resume: Check
     extra: dict[str, Any] = dict(first)  # the machine record, node and resume point: with the first result only
     if resume is not None and "history" in resume:
         extra["resumed_from_epoch"] = len(resume["history"])
+        extra["history"] = resume["history"]  # the epochs it starts with, for the driver to fill in any its run lacks
     if "continued_from" in member:
         extra["continued_from"] = member["continued_from"]
     epochs = member["config"]["trainer"]["epochs"]
 
     def on_epoch(report: EpochReport) -> None:
-        save_state(member["checkpoint_dir"], report.checkpoint())
+        state = report.checkpoint()
+        save_state(member["checkpoint_dir"], state)
         final = not report.diverged and (report.confusion_matrix is not None or report.epoch == epochs)
+        if final or report.diverged:  # its last epoch: the weights its run keeps (sweeps.recorder.trial_artifacts)
+            save_weights(member["checkpoint_dir"], state["model"])
         result: dict[str, Any] = {**report.metrics, "metric_names": sorted(report.metrics), "final": final, DIVERGED: report.diverged}
         if report.confusion_matrix is not None:
             result["confusion_matrix"] = report.confusion_matrix

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sweeps.checkpoints import PREVIOUS, STATE, load_state, read_state, remove_state, save_state
+from sweeps.checkpoints import PREVIOUS, STATE, WEIGHTS, load_state, read_state, read_weights, remove_state, save_state, save_weights
 
 
 @pytest.fixture(params=["folder", "uri"])
@@ -90,8 +90,20 @@ def test_a_kill_between_the_two_moves_leaves_the_previous_state(folder: str) -> 
     assert _epochs(read.state) == 2 and read.unreadable == []
 
 
-def test_removing_a_state_removes_the_one_before_it_too(folder: str) -> None:
+def test_removing_a_state_removes_the_one_before_it_and_the_final_weights_too(folder: str) -> None:
     save_state(folder, _state(1))
     save_state(folder, _state(2))
+    save_weights(folder, _state(2)["model"])
     remove_state(folder)
     assert read_state(folder).state is None  # a retired trial starts from scratch, not from its previous epoch
+    assert read_weights(folder) is None and list(_path(folder).iterdir()) == []
+
+
+def test_the_final_weights_are_a_file_torch_loads_without_running_code(folder: str) -> None:
+    assert read_weights(folder) is None  # not trained to its end yet
+    save_state(folder, _state(3))
+    save_weights(folder, _state(3)["model"])
+    data = read_weights(folder)
+    assert data == (_path(folder) / WEIGHTS).read_bytes()
+    weights = torch.load(io.BytesIO(data), weights_only=True)
+    assert list(weights) == ["w"] and torch.equal(weights["w"], torch.full((64,), 3.0))

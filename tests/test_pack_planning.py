@@ -50,3 +50,22 @@ def test_a_continuation_is_never_in_the_pack_of_the_trial_it_continues() -> None
     packs = grid_packs(plan, plan.trials)
     assert [len(pack.members) for pack in packs] == [10, 10]
     assert {trial.config["trainer"]["epochs"] for trial in packs[0].members} == {5}  # Q1's, then Q2's continuations
+
+
+def test_a_gpu_step_holds_the_members_half_the_trials_share_of_free_memory_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from trainables.image.pack import member_bytes, members_per_step
+
+    (trial, *_) = plan_study("jhu_fashion", ["offline=true"], questions=["q03"]).trials
+    each = member_bytes(trial.config)
+    # the JHU net at batch 256: 21,840 parameters (×5) and 13,054 floats of input and outputs per example (×2 × 256)
+    assert each == 4 * (5 * 21_840 + 2 * 256 * 13_054)
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (100 * gib, 140 * gib))
+    cuda = torch.device("cuda", 0)
+    assert members_per_step(trial.config, cuda) == int(50 * gib // each)  # half of the 100 GiB free
+    assert members_per_step(trial.config, cuda, gpu_share=0.25) == int(17.5 * gib // each)  # half of 35 GiB
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (each, 140 * gib))
+    assert members_per_step(trial.config, cuda) == 1  # one member at least: alone it trains as it would
+    assert members_per_step(trial.config, torch.device("cpu")) >= 64  # a CPU pack is sized by pack_size alone

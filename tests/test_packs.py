@@ -18,6 +18,7 @@ from sweeps.compose import CONF_DIR, group_options
 from sweeps.packs import form_packs
 from sweeps.plan import PlannedTrial
 from trainables.callback import Checkpoint, EpochReport
+from trainables.image import pack
 from trainables.image.kind import pack_key
 from trainables.image.loop import train
 from trainables.image.pack import train_pack
@@ -124,6 +125,15 @@ def relative_change(mine: torch.Tensor, theirs: torch.Tensor) -> float:
 @pytest.mark.parametrize("member", range(len(MEMBERS)), ids=[f"{c['optim']['name']}-seed{c['seed']}" for c in MEMBERS])
 def test_each_member_trains_as_it_would_alone(alone: list[Recorded], packed: list[Recorded], member: int) -> None:
     assert_same(alone[member], packed[member])
+
+
+def test_a_pack_larger_than_one_step_trains_in_turns_as_alone(alone: list[Recorded], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step that holds 4 of the 6 (a GPU's memory, `members_per_step`): the last two join as the first leave."""
+    monkeypatch.setattr(pack, "members_per_step", lambda config, device, gpu_share=1.0: 4)
+    recorded = [Recorded() for _ in MEMBERS]
+    train_pack(MEMBERS, "data", recorded, PLACEMENT)
+    for reference, member in zip(alone, recorded, strict=True):
+        assert_same(reference, member)
 
 
 def test_members_share_one_pack_key_and_form_one_pack() -> None:

@@ -1,11 +1,10 @@
 """The hash of the code that trains a kind of trainable, so a result knows which code produced it.
 
 A kind's code is every Python file of its own package (the package of the module `KINDS` names:
-`trainables/text/` for text; `trainables/image/` once the image classifier lives there) plus the
-modules directly in `trainables/` that every kind shares (this one excepted): the callback, checkpoint state, schemas,
-the optimizer registry, the machine record — and, while the image classifier's modules sit directly
-in `trainables/`, those (its loop, data, model/layer registry, losses, metrics). Nothing in `sweeps/`
-counts: the service schedules and records trials, it does not compute them.
+`trainables/image/` for images, `trainables/text/` for text) plus the modules directly in `trainables/`
+that every kind shares (this one excepted): the callback, checkpoint state, the epoch scaffold, schemas,
+the optimizer registry, the machine record. Nothing in `sweeps/` counts: the service schedules and
+records trials, it does not compute them.
 
 The hash is of each file's *tokens*: comments, blank lines, line breaks inside brackets and bare
 string statements (docstrings) are left out, so editing a comment or a docstring keeps it, and

@@ -40,6 +40,6 @@ def machine_record() -> dict[str, str]:
         "cpu_count": str(os.cpu_count()),
         "memory_gib": f"{_memory_gib():.1f}",
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a str: torch's TorchVersion would make the driver import torch to unpickle it
         "gpu": ", ".join(gpus) if gpus else "none",
     }

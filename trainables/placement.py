@@ -13,3 +13,4 @@ class Placement:
     threads: int = 1  # torch intra-op threads: the CPUs the trial was given
     channels_last: bool = True  # NHWC tensors and weights (faster convolutions on CPU)
     capture: bool = True  # on a GPU: each full batch's step replayed from a captured CUDA graph
+    gpu_share: float = 1.0  # on a GPU: the fraction of its memory the trial holds (resources.gpus_per_trial)

@@ -11,12 +11,14 @@ gather, forward, backward and every member's update — is captured once as a CU
 
 Members start and end at epoch boundaries: a member whose last epoch is done leaves with its final
 report, one whose loss stopped being finite with its epoch reported as diverged, and the others are
-stacked anew.
+stacked anew. On a GPU one fused step holds as many members as the trial's share of the GPU's memory
+fits (`members_per_step`, from the model's estimate); the others wait and join as members leave.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +41,10 @@ from trainables.image.steps import EAGER_WARMUP_STEPS, EpochStats, captured_or_n
 from trainables.optim import capturable
 from trainables.placement import Placement
 from trainables.state import TrialState
+
+FLOAT_BYTES = 4  # float32: parameters, optimizer state, activations
+MEMORY_USE = 0.5  # of the trial's share of free GPU memory that a step plans on: the estimate leaves out the
+# allocator's rounding, the captured graph's pool and the data set, which stays on the device beside it
 
 
 @dataclass
@@ -82,8 +88,12 @@ def train_pack(
         state = start_trial(config, device, placement, resume)
         phases["build"] = time.perf_counter() - clock
         members.append(_Member(config, report, state, loaded[key], phases, dropouts(state.model)))
-    active = _leave(members)  # resumed after its last epoch (before its final report), or after diverging
-    while active:
+    waiting = _leave(members)  # resumed after its last epoch (before its final report), or after diverging
+    room = members_per_step(configs[0], device, placement.gpu_share)
+    active: list[_Member] = []
+    while active or waiting:
+        joining = room - len(active)
+        active, waiting = active + waiting[:joining], waiting[joining:]
         capture = placement.capture and device.type == "cuda" and all(capturable(m.config["optim"]["name"]) for m in active)
         fused = _Fused(active, capture)
         while all(not member.done for member in active):
@@ -92,6 +102,25 @@ def train_pack(
             if any(diverged(m.state) for m in active):
                 break  # a member diverged: it leaves at this epoch boundary
         active = _leave(active)
+
+
+def member_bytes(config: Mapping[str, Any]) -> int:
+    """Device memory one member takes in a fused step: per parameter its weight, gradient, two optimizer
+    moments and stacked copy; per example of a batch each layer's output (the input's too) and its gradient."""
+    input_shape, num_classes = data_shape(config["data"])
+    model = plan_model(config["model"], input_shape, num_classes)
+    elements = math.prod(input_shape) + sum(math.prod(layer.output_shape) for layer in model.layers)
+    return FLOAT_BYTES * (5 * model.parameters + 2 * int(config["trainer"]["batch_size"]) * elements)
+
+
+def members_per_step(config: Mapping[str, Any], device: torch.device, gpu_share: float = 1.0) -> int:
+    """How many members of `config`'s pack one fused step holds: all on a CPU; on a GPU those whose
+    `member_bytes` fit MEMORY_USE of the free memory, at most the trial's share of the GPU's total."""
+    if device.type != "cuda":
+        return 2**31  # a CPU pack's size is resources.pack_size alone (benchmarks/pack_speed.py)
+    free, total = torch.cuda.mem_get_info(device)
+    budget = min(free, total * gpu_share) * MEMORY_USE
+    return max(1, int(budget // member_bytes(config)))
 
 
 def _leave(members: list[_Member]) -> list[_Member]:
