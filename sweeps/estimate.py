@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeps.plan import DONE, Plan, PlannedTrial
+from sweeps.planned import DONE, Plan, PlannedTrial
 from sweeps.progress import clock, plural
 from sweeps.tracking import KIND, QUESTIONS, client_for, flatten, store_exists, superseded
 

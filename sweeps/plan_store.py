@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from sweeps.compose import Composer
-from sweeps.plan import Plan, PlannedTrial, PlannedVariant
+from sweeps.planned import Plan, PlannedTrial, PlannedVariant
 from sweeps.stages import stage_trials
 from sweeps.tracking import (
     CODE_HASH,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from sweeps.checkpoints import checkpoint_dir, remove_state
-from sweeps.plan import Plan, PlannedTrial
+from sweeps.planned import Plan, PlannedTrial
 from sweeps.progress import plural
 from sweeps.tracking import TRIAL_ID, StudyRuns, is_stale
 from trainables.code import code_hash

@@ -21,7 +21,7 @@ from sweeps.leases import Leases, Owner
 from sweeps.model_registry import register_best
 from sweeps.outbox import OutageLimits
 from sweeps.pending import warn_if_no_node_fits
-from sweeps.plan import DONE, Plan, PlannedQuestion, PlannedTrial
+from sweeps.planned import DONE, Plan, PlannedQuestion, PlannedTrial
 from sweeps.progress import plural
 from sweeps.recorder import Recorder, RunSummary
 from sweeps.rerun import retire_search, retire_stale_trials, retire_trial, stale_search

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from sweeps.compose import CONF_DIR
 from sweeps.locations import sqlite_path
 from sweeps.outbox import OutageLimits, Outbox
-from sweeps.plan import Plan, PlannedTrial, Status
+from sweeps.planned import Plan, PlannedTrial, Status
 from sweeps.reachability import answers
 from trainables.code import code_hash
 

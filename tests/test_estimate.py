@@ -13,7 +13,8 @@ from mlflow.tracking import MlflowClient
 from report_store import Outcome, write_store
 
 from sweeps.estimate import estimate_plan
-from sweeps.plan import Plan, plan_study
+from sweeps.plan import plan_study
+from sweeps.planned import Plan
 from sweeps.tracking import apply_statuses
 from trainables.machine import cpu_model
 

@@ -23,7 +23,8 @@ from report_store import write_repeats_store
 from scipy import stats
 from sweep_cli import SweepCli
 
-from sweeps.plan import Plan, plan_study
+from sweeps.plan import plan_study
+from sweeps.planned import Plan
 from sweeps.report.collect import read_study
 from sweeps.report.stats import variant_rows
 from sweeps.report.write import write_report

@@ -30,9 +30,10 @@ from PIL import Image as PILImage
 from report_store import Outcome, epoch_metrics, write_store
 
 from sweeps.compose import Composer
-from sweeps.plan import Plan, PlannedTrial, plan_study
+from sweeps.plan import plan_study
 from sweeps.plan_store import complete_plan
 from sweeps.plan_text import print_plan
+from sweeps.planned import Plan, PlannedTrial
 from sweeps.report.collect import StudyRecord, read_study
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Image, Paragraph, Table

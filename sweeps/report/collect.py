@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from sweeps.errors import SweepError
-from sweeps.plan import Plan
 from sweeps.plan_store import complete_plan
+from sweeps.planned import Plan
 from sweeps.tracking import DIVERGED_AT, QUESTIONS, TRIAL_ID, client_for, status_of, store_exists
 
 # Logged every epoch (step = epoch) by the runner.

@@ -6,7 +6,7 @@ each one ended (finished, stopped early by the scheduler, diverged, failed).
 
 from __future__ import annotations
 
-from sweeps.plan import PlannedQuestion
+from sweeps.planned import PlannedQuestion
 from sweeps.report import figures
 from sweeps.report.collect import RunRecord
 from sweeps.report.context import ReportContext

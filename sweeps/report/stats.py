@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sweeps.plan import PlannedQuestion, PlannedVariant
+from sweeps.planned import PlannedQuestion, PlannedVariant
 from sweeps.report.collect import RunRecord, StudyRecord
 from sweeps.tracking import PARAMETERS
 

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeps.plan import Plan
+from sweeps.planned import Plan
 from sweeps.report.benchmark import benchmark_blocks
 from sweeps.report.collect import StudyRecord, read_study
 from sweeps.report.context import ReportContext
