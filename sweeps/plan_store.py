@@ -15,7 +15,7 @@ from typing import Any
 from sweeps.compose import Composer
 from sweeps.planned import Plan, PlannedTrial, PlannedVariant
 from sweeps.stages import stage_trials
-from sweeps.tracking import (
+from sweeps.store import (
     CODE_HASH,
     GROUP,
     OUTCOME,

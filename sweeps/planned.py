@@ -1,7 +1,7 @@
 """The plan as data: a study's questions, their variants and its unique trials, each with its status, and
 their JSON form as `sweep plan --json` prints it (../shared/contracts.md).
 
-`sweeps.plan` makes a plan; `sweeps.tracking.apply_statuses` and `sweeps.plan_store` fill in what the store
+`sweeps.plan` makes a plan; `sweeps.store.apply_statuses` and `sweeps.plan_store` fill in what the store
 holds; the runner, the report and `sweep plan` read it.
 """
 

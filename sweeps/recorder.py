@@ -26,7 +26,8 @@ from sweeps.leases import Leases, Owner
 from sweeps.planned import Plan, PlannedTrial
 from sweeps.prefixes import CONTINUED_FROM
 from sweeps.progress import clock, plural
-from sweeps.tracking import RETRIES, StudyRuns
+from sweeps.store import RETRIES
+from sweeps.tracking import StudyRuns
 from sweeps.worker import DIVERGED, MEMBER
 
 

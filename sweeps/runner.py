@@ -27,7 +27,8 @@ from sweeps.recorder import Recorder, RunSummary
 from sweeps.rerun import retire_search, retire_stale_trials, retire_trial, stale_search
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
-from sweeps.tracking import StudyRuns, is_stale, read_trial_runs, status_of
+from sweeps.store import is_stale, read_trial_runs, status_of
+from sweeps.tracking import StudyRuns
 from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 

@@ -17,7 +17,8 @@ from sweeps.compose import CONFIG_GROUPS, Composer, absolute
 from sweeps.errors import SweepError
 from sweeps.plan import planned_trial, trial_config, validate
 from sweeps.planned import Plan, PlannedQuestion, PlannedTrial
-from sweeps.tracking import TRIAL_ID, StudyRuns
+from sweeps.store import TRIAL_ID
+from sweeps.tracking import StudyRuns
 from trainables.kinds import kind
 from trainables.schema import TrialBase
 

@@ -15,7 +15,7 @@ from report_store import Outcome, write_store
 from sweeps.estimate import estimate_plan
 from sweeps.plan import plan_study
 from sweeps.planned import Plan
-from sweeps.tracking import apply_statuses
+from sweeps.store import apply_statuses
 from trainables.machine import cpu_model
 
 STUDY = "jhu_fashion"

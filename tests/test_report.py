@@ -28,7 +28,7 @@ from sweeps.planned import Plan
 from sweeps.report.collect import read_study
 from sweeps.report.stats import variant_rows
 from sweeps.report.write import write_report
-from sweeps.tracking import read_statuses
+from sweeps.store import read_statuses
 
 STUDY = "jhu_fashion"
 QUESTIONS = ["q01", "q03", "q05"]

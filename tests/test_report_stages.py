@@ -40,7 +40,8 @@ from sweeps.report.document import Image, Paragraph, Table
 from sweeps.report.sections import question_section
 from sweeps.report.write import write_report
 from sweeps.stages import stage_trials
-from sweeps.tracking import QUESTIONS, StudyRuns
+from sweeps.store import QUESTIONS
+from sweeps.tracking import StudyRuns
 from trainables.code import code_hash
 
 STUDY = "jhu_fashion"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sweeps.planned import PlannedQuestion, PlannedVariant
 from sweeps.report.collect import RunRecord, StudyRecord
-from sweeps.tracking import PARAMETERS
+from sweeps.store import PARAMETERS
 
 
 @dataclass(frozen=True)

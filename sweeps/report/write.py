@@ -15,7 +15,7 @@ from sweeps.report.document import Block, Heading, Image, Paragraph
 from sweeps.report.render import to_html, to_markdown
 from sweeps.report.sections import question_section
 from sweeps.report.summary_runs import log_summary, summary_runs
-from sweeps.tracking import QUESTIONS
+from sweeps.store import QUESTIONS
 
 INDEX, MARKDOWN, BENCHMARK = "index.html", "report.md", "benchmark.md"
 
