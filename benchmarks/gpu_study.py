@@ -118,7 +118,7 @@ def timed_jobs(jobs: Sequence[Job], processes: int, device: str) -> tuple[float,
 def packs_of(configs: list[dict[str, Any]], device: str) -> list[list[dict[str, Any]]]:
     """The configs in the packs `sweep run` forms for this device (`resources.pack_size=auto`)."""
     from sweeps.packs import AUTO_PACK_SIZE, form_packs
-    from sweeps.plan import PlannedTrial
+    from sweeps.planned import PlannedTrial
     from trainables.kinds import kind
 
     trials = [PlannedTrial(str(i), config, str(i), 0, "") for i, config in enumerate(configs)]

@@ -16,7 +16,8 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sweeps.plan import Plan, PlannedQuestion, plan_study
+from sweeps.plan import plan_study
+from sweeps.planned import Plan, PlannedQuestion
 from sweeps.report.collect import EPOCH_METRICS, StudyRecord, read_study
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Image

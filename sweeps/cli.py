@@ -178,7 +178,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from sweeps.plan import plan_study
     from sweeps.preflight import check_cluster, check_folder, check_local_resources, check_store
-    from sweeps.tracking import apply_statuses
+    from sweeps.store import apply_statuses
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
     check_local_resources(plan.runtime.resources)

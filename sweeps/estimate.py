@@ -25,9 +25,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeps.plan import DONE, Plan, PlannedTrial
+from sweeps.planned import DONE, Plan, PlannedTrial
 from sweeps.progress import clock, plural
-from sweeps.tracking import KIND, QUESTIONS, client_for, flatten, store_exists, superseded
+from sweeps.store import KIND, QUESTIONS, client_for, flatten, store_exists, superseded
 
 # data.* keys that do not change what an epoch costs.
 _DATA_NOT_COST = {"data.name", "data.standin", "data.download", "data.mean", "data.std", "data.note"}
@@ -238,7 +238,7 @@ def _epochs_logged(plan: Plan, partial: list[PlannedTrial]) -> dict[str, int]:
     """The last epoch each partial trial's run logged."""
     if not partial:
         return {}
-    from sweeps.tracking import read_trial_runs
+    from sweeps.store import read_trial_runs
 
     client = client_for(plan.runtime.tracking.uri)
     runs = read_trial_runs(plan.runtime.tracking.uri, plan.study)

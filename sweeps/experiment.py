@@ -20,7 +20,7 @@ from sweeps.checkpoints import checkpoint_dir, join
 from sweeps.errors import StudyStopped, SweepError, found_in
 from sweeps.packs import grid_packs, pack_id
 from sweeps.pending import PendingWatch
-from sweeps.plan import Plan, PlannedTrial
+from sweeps.planned import Plan, PlannedTrial
 from sweeps.prefixes import continues, prefixes
 from sweeps.recorder import Recorder
 from sweeps.worker import trial_main

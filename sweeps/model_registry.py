@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from sweeps.tracking import QUESTIONS, STUDY, TRIAL_ID, StudyRuns
+from sweeps.store import QUESTIONS, STUDY, TRIAL_ID
+from sweeps.tracking import StudyRuns
 
 MODEL_NAME = "model"  # the logged model's name (its artifacts in the run are under the logged model)
 EXAMPLES = 4  # test images in the input example; more than 1, so the batch dimension stays dynamic

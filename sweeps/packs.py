@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sweeps.plan import DONE, Plan, PlannedTrial
+from sweeps.planned import DONE, Plan, PlannedTrial
 from sweeps.prefixes import prefixes, reuse_steps
 from sweeps.schema import ResourcesConfig
 from trainables.kinds import kind

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from ray import tune
 
 from sweeps.errors import StudyStopped
-from sweeps.plan import Plan
+from sweeps.planned import Plan
 from sweeps.schema import ResourcesConfig
 
 

@@ -13,9 +13,9 @@ import dataclasses
 from typing import Any
 
 from sweeps.compose import Composer
-from sweeps.plan import Plan, PlannedTrial, PlannedVariant
+from sweeps.planned import Plan, PlannedTrial, PlannedVariant
 from sweeps.stages import stage_trials
-from sweeps.tracking import (
+from sweeps.store import (
     CODE_HASH,
     GROUP,
     OUTCOME,

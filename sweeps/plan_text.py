@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from sweeps.packs import describe_packs, pending_packs
-from sweeps.plan import DONE, Plan, PlannedQuestion, PlannedTrial
+from sweeps.planned import DONE, Plan, PlannedQuestion, PlannedTrial
 from sweeps.prefixes import prefixes
 from sweeps.progress import plural
 

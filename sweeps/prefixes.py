@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sweeps.checkpoints import checkpoint_dir, load_state, save_state
 
 if TYPE_CHECKING:  # a trial's worker imports this module: it needs no planning (Hydra, pydantic)
-    from sweeps.plan import Plan, PlannedTrial
+    from sweeps.planned import Plan, PlannedTrial
 
 CONTINUED_FROM = "sweeps.continued_from"  # tag: the trial whose last checkpoint this trial started from
 

@@ -23,10 +23,11 @@ from ray import tune
 from sweeps.checkpoints import checkpoint_dir, load_state, read_state, read_weights
 from sweeps.console import Console
 from sweeps.leases import Leases, Owner
-from sweeps.plan import Plan, PlannedTrial
+from sweeps.planned import Plan, PlannedTrial
 from sweeps.prefixes import CONTINUED_FROM
 from sweeps.progress import clock, plural
-from sweeps.tracking import RETRIES, StudyRuns
+from sweeps.store import RETRIES
+from sweeps.tracking import StudyRuns
 from sweeps.worker import DIVERGED, MEMBER
 
 

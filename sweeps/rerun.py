@@ -2,7 +2,7 @@
 
 A trial is *stale* when its run's `sweeps.code_hash` is not the hash of the code that would train it
 now (`trainables.code`). Rerunning one retires its run — tagged `sweeps.superseded`, its metrics and
-artifacts kept, left out of every read (`sweeps.tracking.trial_runs`) — and forgets its checkpoint,
+artifacts kept, left out of every read (`sweeps.store.trial_runs`) — and forgets its checkpoint,
 so the trial trains from scratch into a new run under the same trial id. A finished search with a
 stale sample is searched again: its parent run and every sample run under it are retired together.
 """
@@ -12,9 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from sweeps.checkpoints import checkpoint_dir, remove_state
-from sweeps.plan import Plan, PlannedTrial
+from sweeps.planned import Plan, PlannedTrial
 from sweeps.progress import plural
-from sweeps.tracking import TRIAL_ID, StudyRuns, is_stale
+from sweeps.store import TRIAL_ID, is_stale
+from sweeps.tracking import StudyRuns
 from trainables.code import code_hash
 
 

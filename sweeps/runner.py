@@ -21,13 +21,14 @@ from sweeps.leases import Leases, Owner
 from sweeps.model_registry import register_best
 from sweeps.outbox import OutageLimits
 from sweeps.pending import warn_if_no_node_fits
-from sweeps.plan import DONE, Plan, PlannedQuestion, PlannedTrial
+from sweeps.planned import DONE, Plan, PlannedQuestion, PlannedTrial
 from sweeps.progress import plural
 from sweeps.recorder import Recorder, RunSummary
 from sweeps.rerun import retire_search, retire_stale_trials, retire_trial, stale_search
 from sweeps.search import run_search
 from sweeps.stages import resolve_stage, stage_weights
-from sweeps.tracking import StudyRuns, is_stale, read_trial_runs, status_of
+from sweeps.store import is_stale, read_trial_runs, status_of
+from sweeps.tracking import StudyRuns
 from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 

@@ -16,7 +16,8 @@ from ray.tune.search.optuna import OptunaSearch
 
 from sweeps.compose import Composer
 from sweeps.experiment import fit, pack_payload
-from sweeps.plan import Plan, PlannedQuestion, planned_trial, trial_config
+from sweeps.plan import planned_trial, trial_config
+from sweeps.planned import Plan, PlannedQuestion
 from sweeps.recorder import Recorder
 from sweeps.search_space import Choice, Domain, search_space
 

@@ -15,8 +15,10 @@ from typing import Any
 from sweeps.checkpoints import checkpoint_dir, save_state
 from sweeps.compose import CONFIG_GROUPS, Composer, absolute
 from sweeps.errors import SweepError
-from sweeps.plan import Plan, PlannedQuestion, PlannedTrial, planned_trial, trial_config, validate
-from sweeps.tracking import TRIAL_ID, StudyRuns
+from sweeps.plan import planned_trial, trial_config, validate
+from sweeps.planned import Plan, PlannedQuestion, PlannedTrial
+from sweeps.store import TRIAL_ID
+from sweeps.tracking import StudyRuns
 from trainables.kinds import kind
 from trainables.schema import TrialBase
 

@@ -1,18 +1,16 @@
-"""MLflow bookkeeping: one experiment per study, one run per unique trial id, found again by its tag.
+"""Writing a study's runs to MLflow: one experiment per study, one run per unique trial id, tagged as
+`sweeps.store` reads them (the tag names and every read are its).
 
-Tags (../shared/contracts.md): `sweeps.trial_id`, `sweeps.questions`, `sweeps.study`, `sweeps.kind`.
 Every epoch's metrics go in one batched call (a REST `log_metric` costs ~50 ms each). `StudyRuns` sends
 every write through one `Outbox`, which holds them in order while a tracking server is away.
-Each trial run also records `sweeps.code_hash`, the hash of the code that trains it
-(`trainables.code`). A run trained again by `sweep run --rerun stale` is tagged `sweeps.superseded`
-and keeps its data, but is no longer the trial's run: every read here leaves it out.
+Each trial run records `sweeps.code_hash`, the hash of the code that trains it (`trainables.code`),
+each time it trains. A run trained again by `sweep run --rerun stale` is tagged `sweeps.superseded`
+(`StudyRuns.supersede`) and keeps its data, but is no longer the trial's run.
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import json
 import subprocess
 import tempfile
 import time
@@ -23,19 +21,27 @@ from typing import Any, Literal
 from sweeps.compose import CONF_DIR
 from sweeps.locations import sqlite_path
 from sweeps.outbox import OutageLimits, Outbox
-from sweeps.plan import Plan, PlannedTrial, Status
+from sweeps.planned import PlannedTrial, Status
 from sweeps.reachability import answers
+from sweeps.store import (
+    CODE_HASH,
+    GROUP,
+    KIND,
+    OUTCOME,
+    QUESTIONS,
+    STUDY,
+    SUPERSEDED,
+    TRIAL_ID,
+    best_trial,
+    client_for,
+    flatten,
+    read_trial_config,
+    status_of,
+    superseded,
+    trial_runs,
+)
 from trainables.code import code_hash
 
-TRIAL_ID = "sweeps.trial_id"
-QUESTIONS = "sweeps.questions"
-STUDY = "sweeps.study"
-KIND = "sweeps.kind"
-GROUP = "sweeps.group"  # trials that differ only in seed (a question's repeats) share it
-PARAMETERS = "sweeps.parameters"  # the model's trainable parameters
-OUTCOME = "sweeps.outcome"  # how a trial's run ended: one of Outcome
-CODE_HASH = "sweeps.code_hash"  # trainables.code.code_hash of the trial's kind when it (last) trained
-SUPERSEDED = "sweeps.superseded"  # "true": a later run of the same trial (or search) replaces this one
 Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 # A diverged trial (a non-finite training loss) is FAILED: no reader that takes FINISHED runs as results
 # (the report's tables, a stage's `select: best`, the MLflow UI's filters) can mistake it for one, and
@@ -43,54 +49,6 @@ Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 _OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED", "diverged": "FAILED"}
 # Tags that explain one way of ending; a run that later ends another way drops the stale ones.
 _OUTCOME_DETAILS = ("sweeps.error_file", "sweeps.stopped_at_epoch", "sweeps.diverged_at_epoch")
-DIVERGED_AT = "sweeps.diverged_at_epoch"  # the epoch whose training loss was not finite
-RETRIES = "sweeps.retries"  # times the trial's worker failed and the trial was started again
-
-
-def store_exists(uri: str) -> bool:
-    path = sqlite_path(uri)
-    return path is None or path.exists()
-
-
-def find_experiment(uri: str, study: str) -> tuple[Any, str] | None:
-    """A client of the store and the study's experiment id, reading only; None when either does not exist
-    (a missing sqlite store is not created)."""
-    if not store_exists(uri):
-        return None
-    client = client_for(uri)
-    experiment = client.get_experiment_by_name(study)
-    return None if experiment is None else (client, experiment.experiment_id)
-
-
-def read_statuses(uri: str, study: str) -> dict[str, Status]:
-    """Trial id → status of its run, reading only (a missing sqlite store is not created)."""
-    found = find_experiment(uri, study)
-    if found is None:
-        return {}
-    return {trial_id: status_of(run) for trial_id, run in trial_runs(*found).items()}
-
-
-def read_trial_runs(uri: str, study: str) -> dict[str, Any]:
-    """Trial id → its current run, reading only (a missing sqlite store is not created)."""
-    found = find_experiment(uri, study)
-    return {} if found is None else trial_runs(*found)
-
-
-def apply_statuses(plan: Plan) -> None:
-    """Fill each planned trial's status, and for a finished one the code it was trained by, from the store."""
-    runs = read_trial_runs(plan.runtime.tracking.uri, plan.study)
-    for trial in plan.trials:
-        run = runs.get(trial.id)
-        trial.status = "new" if run is None else status_of(run)
-        trial.diverged_at_epoch = diverged_at_epoch(run)
-        trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
-        trial.stale = trial.status == "finished" and is_stale(run, trial.config.get("trainable", "image"))
-
-
-def is_stale(run: Any, kind: str | None = None) -> bool:
-    """Whether a trial's run was trained by other code than this checkout's (or by code not recorded)."""
-    kind = kind or run.data.params.get("trainable", "image")
-    return run.data.tags.get(CODE_HASH) != code_hash(kind)
 
 
 class StudyRuns:
@@ -314,22 +272,6 @@ class StudyRuns:
         return self._outbox.release()
 
 
-def client_for(uri: str, create: bool = False) -> Any:
-    """An MLflow client whose store is ready: MlflowClient opens its store, MLflow creates a new sqlite
-    store's tables then, and two processes doing so at once collide (`table … already exists`), so on a
-    sqlite store the client is made under an exclusive lock on `<store>.lock`. Only a writer (`create`)
-    makes that file: readers wait on it when it exists, and otherwise write nothing."""
-    from mlflow.tracking import MlflowClient  # imported late: mlflow costs seconds to import
-
-    path = sqlite_path(uri)
-    lock = path.with_name(f"{path.name}.lock") if path is not None else None
-    if lock is None or not (create or lock.exists()):
-        return MlflowClient(tracking_uri=uri)
-    with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released on close, or by the kernel if this process dies
-        return MlflowClient(tracking_uri=uri)
-
-
 def _create_experiment(client: Any, study: str, artifacts: str | None) -> Any:
     """The study's experiment, created; or the one another `sweep run` created a moment ago."""
     from mlflow.exceptions import MlflowException
@@ -342,82 +284,6 @@ def _create_experiment(client: Any, study: str, artifacts: str | None) -> Any:
     return client.get_experiment_by_name(study)
 
 
-def superseded(run: Any) -> bool:
-    return run.data.tags.get(SUPERSEDED) == "true"
-
-
-def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
-    """Trial id → its current run. Superseded runs (trained again after a code change) are left out.
-    Were there ever two others (two drivers before leases), a finished one wins, then the one with the
-    most epochs logged: a run holding only a tail of the epochs never stands for the trial. None is
-    ever dropped from the store."""
-    found: dict[str, list[Any]] = {}
-    token = None
-    while True:
-        page = client.search_runs(
-            [experiment_id], filter_string=f"tags.`{KIND}` = 'trial'", max_results=1000, page_token=token
-        )
-        for run in page:
-            trial_id = run.data.tags.get(TRIAL_ID)
-            if trial_id and not superseded(run):
-                found.setdefault(trial_id, []).append(run)
-        token = page.token
-        if not token:
-            break
-    return {
-        trial_id: runs[0] if len(runs) == 1 else max(runs, key=lambda run: (status_of(run) == "finished", _epochs(client, run)))
-        for trial_id, runs in found.items()
-    }
-
-
-def status_of(run: Any) -> Status:
-    """The plan's status of a trial with this run: finished; diverged (done, never run again); or partial
-    (running, killed, failed)."""
-    if run.info.status == "FINISHED":
-        return "finished"
-    return "diverged" if run.data.tags.get(OUTCOME) == "diverged" else "partial"
-
-
-def diverged_at_epoch(run: Any | None) -> int | None:
-    """The epoch at which a diverged trial's training loss stopped being finite; None for any other run."""
-    return None if run is None or status_of(run) != "diverged" else int(run.data.tags.get(DIVERGED_AT, "0"))
-
-
-def _epochs(client: Any, run: Any) -> int:
-    """How many epochs a run logged."""
-    return len(client.get_metric_history(run.info.run_id, "val_acc"))
-
-
-def best_trial(client: Any, experiment_id: str, question: str, metric: str, mode: str) -> Any | None:
-    """The finished trial run answering `question` with the best final `metric`; None if none yet.
-
-    Early-stopped trials (KILLED) and failures never count: only runs trained to their end.
-    """
-    runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{KIND}` = 'trial' and attributes.status = 'FINISHED'", max_results=5000
-    )
-    answering = [
-        r for r in runs
-        if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics and not superseded(r)
-    ]  # fmt: skip
-    if not answering:
-        return None
-    sign = 1.0 if mode == "max" else -1.0
-    return max(answering, key=lambda run: sign * run.data.metrics[metric])
-
-
-def read_trial_config(client: Any, run: Any) -> dict[str, Any]:
-    """A finished trial's resolved config, read back from its `config.yaml` artifact (into a temporary folder)."""
-    import yaml
-    from mlflow.artifacts import download_artifacts
-
-    with tempfile.TemporaryDirectory() as folder:
-        path = download_artifacts(
-            run_id=run.info.run_id, artifact_path="config.yaml", dst_path=folder, tracking_uri=client.tracking_uri
-        )
-        return yaml.safe_load(Path(path).read_text())
-
-
 def _last_epoch(client: Any, run_id: str) -> int:
     """The last epoch logged (0 is an evaluation-only stage's), -1 if none."""
     history = client.get_metric_history(run_id, "val_acc")
@@ -428,34 +294,6 @@ def _params(config: Mapping[str, Any]) -> list[Any]:
     from mlflow.entities import Param
 
     return [Param(key, value) for key, value in flatten(config).items()]
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested config → {"optim.lr": "0.01", "model.layers": "[...json...]"}."""
-    flat: dict[str, str] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value if isinstance(value, str) else json.dumps(value)
-    return flat
-
-
-def unflatten(params: Mapping[str, str]) -> dict[str, Any]:
-    """A run's params back to the nested config `flatten` made them from (a string that reads as JSON,
-    such as "1", comes back as that JSON value: params do not record which values were strings)."""
-    config: dict[str, Any] = {}
-    for name, text in params.items():
-        *parents, leaf = name.split(".")
-        node = config
-        for part in parents:
-            node = node.setdefault(part, {})
-        try:
-            node[leaf] = json.loads(text)
-        except ValueError:
-            node[leaf] = text
-    return config
 
 
 @functools.lru_cache(maxsize=1)

@@ -24,7 +24,7 @@ from sweeps.locations import sqlite_path
 from sweeps.preflight import check_port_free, check_store
 from sweeps.schema import TrackingConfig, describe_validation_error
 from sweeps.server import ServerOptions, ServerProcess, server_process
-from sweeps.tracking import QUESTIONS, client_for, store_exists
+from sweeps.store import QUESTIONS, client_for, store_exists
 
 HOST = "127.0.0.1"  # loopback only: the runs are this machine's user's, not the network's
 ARTIFACTS = "mlartifacts"  # beside a SQLite store, where `sweep run` puts each study's artifacts

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeps.compose import CONF_DIR
-from sweeps.plan import Plan, PlannedTrial, plan_study
+from sweeps.plan import plan_study
+from sweeps.planned import Plan, PlannedTrial
 from sweeps.tracking import StudyRuns
 
 CLASSES = 10

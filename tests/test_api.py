@@ -19,7 +19,8 @@ from report_store import REPEATS_VAL_ACC, Outcome, write_repeats_store, write_st
 
 import sweeps
 from sweeps.api import Results
-from sweeps.plan import Plan, plan_study
+from sweeps.plan import plan_study
+from sweeps.planned import Plan
 from sweeps.report.collect import read_study
 from sweeps.report.write import write_report
 

@@ -13,8 +13,9 @@ from mlflow.tracking import MlflowClient
 from report_store import Outcome, write_store
 
 from sweeps.estimate import estimate_plan
-from sweeps.plan import Plan, plan_study
-from sweeps.tracking import apply_statuses
+from sweeps.plan import plan_study
+from sweeps.planned import Plan
+from sweeps.store import apply_statuses
 from trainables.machine import cpu_model
 
 STUDY = "jhu_fashion"

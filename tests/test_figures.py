@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from sweeps.plan import PlannedVariant
+from sweeps.planned import PlannedVariant
 from sweeps.report import figures
 from sweeps.report.collect import RunRecord
 from sweeps.report.stats import VariantRow, summarise

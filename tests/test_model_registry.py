@@ -20,7 +20,8 @@ import yaml
 from mlflow.models import Model
 
 from sweeps.model_registry import register_best
-from sweeps.plan import PlannedTrial, plan_study
+from sweeps.plan import plan_study
+from sweeps.planned import PlannedTrial
 from sweeps.tracking import StudyRuns
 from trainables.callback import EpochReport
 from trainables.image.network import labelled_test_set

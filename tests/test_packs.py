@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from sweeps.compose import CONF_DIR, group_options
 from sweeps.packs import form_packs
-from sweeps.plan import PlannedTrial
+from sweeps.planned import PlannedTrial
 from trainables.callback import Checkpoint, EpochReport
 from trainables.image import pack
 from trainables.image.kind import pack_key

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from sweeps.plan import Plan, PlannedQuestion, PlannedVariant, plan_study, trial_id
+from sweeps.plan import plan_study, trial_id
+from sweeps.planned import Plan, PlannedQuestion, PlannedVariant
 from trainables.kinds import kind
 
 STUDY = "jhu_fashion"

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from sweeps.checkpoints import checkpoint_dir, load_state, save_state
-from sweeps.plan import Plan, PlannedTrial, plan_study
+from sweeps.plan import plan_study
+from sweeps.planned import Plan, PlannedTrial
 from sweeps.prefixes import continue_prefix, continues, prefixes, reuse_steps
 from trainables.callback import EpochReport
 from trainables.image.loop import train

@@ -23,11 +23,12 @@ from report_store import write_repeats_store
 from scipy import stats
 from sweep_cli import SweepCli
 
-from sweeps.plan import Plan, plan_study
+from sweeps.plan import plan_study
+from sweeps.planned import Plan
 from sweeps.report.collect import read_study
 from sweeps.report.stats import variant_rows
 from sweeps.report.write import write_report
-from sweeps.tracking import read_statuses
+from sweeps.store import read_statuses
 
 STUDY = "jhu_fashion"
 QUESTIONS = ["q01", "q03", "q05"]

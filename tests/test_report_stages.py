@@ -30,16 +30,18 @@ from PIL import Image as PILImage
 from report_store import Outcome, epoch_metrics, write_store
 
 from sweeps.compose import Composer
-from sweeps.plan import Plan, PlannedTrial, plan_study
+from sweeps.plan import plan_study
 from sweeps.plan_store import complete_plan
 from sweeps.plan_text import print_plan
+from sweeps.planned import Plan, PlannedTrial
 from sweeps.report.collect import StudyRecord, read_study
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Image, Paragraph, Table
 from sweeps.report.sections import question_section
 from sweeps.report.write import write_report
 from sweeps.stages import stage_trials
-from sweeps.tracking import QUESTIONS, StudyRuns
+from sweeps.store import QUESTIONS
+from sweeps.tracking import StudyRuns
 from trainables.code import code_hash
 
 STUDY = "jhu_fashion"

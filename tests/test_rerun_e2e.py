@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from sweep_cli import SweepCli
 
-from sweeps.tracking import CODE_HASH, SUPERSEDED, trial_runs
+from sweeps.store import CODE_HASH, SUPERSEDED, trial_runs
 from trainables.code import code_hash
 
 pytestmark = pytest.mark.slow

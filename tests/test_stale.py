@@ -12,11 +12,13 @@ from mlflow.tracking import MlflowClient
 from report_store import Outcome, write_store
 
 from sweeps.checkpoints import checkpoint_dir, load_state, save_state
-from sweeps.plan import Plan, plan_study
+from sweeps.plan import plan_study
 from sweeps.plan_text import print_plan
+from sweeps.planned import Plan
 from sweeps.report.collect import read_study
 from sweeps.rerun import retire_search, retire_stale_trials, stale_note, stale_search
-from sweeps.tracking import CODE_HASH, SUPERSEDED, StudyRuns, apply_statuses, read_statuses, trial_runs
+from sweeps.store import CODE_HASH, SUPERSEDED, apply_statuses, read_statuses, trial_runs
+from sweeps.tracking import StudyRuns
 from trainables.code import code_hash
 
 STUDY = "jhu_fashion"

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from sweeps.compose import CONF_DIR, Composer
-from sweeps.plan import Plan, PlannedTrial, plan_study
+from sweeps.plan import plan_study
+from sweeps.planned import Plan, PlannedTrial
 from sweeps.stages import stage_trial
 from trainables.callback import Checkpoint, EpochReport
 from trainables.image.loop import train

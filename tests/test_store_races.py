@@ -11,7 +11,8 @@ from pathlib import Path
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from sweeps.tracking import KIND, TRIAL_ID, StudyRuns, client_for, trial_runs
+from sweeps.store import KIND, TRIAL_ID, client_for, trial_runs
+from sweeps.tracking import StudyRuns
 
 OPEN_STORE = "import sys; from sweeps.tracking import StudyRuns; print(StudyRuns(sys.argv[1], 'study').experiment_id)"
 

@@ -25,7 +25,8 @@ from mlflow.tracking import MlflowClient
 from report_store import Outcome, write_store
 from sweep_cli import SweepCli
 
-from sweeps.plan import Plan, plan_study
+from sweeps.plan import plan_study
+from sweeps.planned import Plan
 from sweeps.report.write import write_report
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -14,7 +14,8 @@ import pytest
 
 from sweeps.compose import CONF_DIR
 from sweeps.errors import SweepError
-from sweeps.plan import Plan, plan_study
+from sweeps.plan import plan_study
+from sweeps.planned import Plan
 
 STUDY = "jhu_fashion"
 FAST = ["q01"]  # overrides set the baseline; one question is enough to check them

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from sweeps.errors import SweepError
-from sweeps.plan import Plan
 from sweeps.plan_store import complete_plan
-from sweeps.tracking import DIVERGED_AT, QUESTIONS, TRIAL_ID, client_for, status_of, store_exists
+from sweeps.planned import Plan
+from sweeps.store import DIVERGED_AT, QUESTIONS, TRIAL_ID, client_for, status_of, store_exists
 
 # Logged every epoch (step = epoch) by the runner.
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "eval_seconds", "examples_per_second")

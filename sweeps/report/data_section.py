@@ -13,7 +13,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from sweeps.plan import PlannedQuestion
+from sweeps.planned import PlannedQuestion
 from sweeps.report import figures
 from sweeps.report.collect import StudyRecord
 from sweeps.report.context import ReportContext

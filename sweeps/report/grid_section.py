@@ -6,7 +6,7 @@ accuracy vs each numeric axis and the best variant's confusion matrix.
 
 from __future__ import annotations
 
-from sweeps.plan import PlannedQuestion
+from sweeps.planned import PlannedQuestion
 from sweeps.report import figures
 from sweeps.report.collect import StudyRecord, read_confusion_matrix
 from sweeps.report.context import ReportContext

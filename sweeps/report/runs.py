@@ -6,12 +6,12 @@ each one ended (finished, stopped early by the scheduler, diverged, failed).
 
 from __future__ import annotations
 
-from sweeps.plan import PlannedQuestion
+from sweeps.planned import PlannedQuestion
 from sweeps.report import figures
 from sweeps.report.collect import RunRecord
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph
-from sweeps.tracking import CODE_HASH, OUTCOME
+from sweeps.store import CODE_HASH, OUTCOME
 from trainables.code import code_hash
 
 STOPPED_AT = "sweeps.stopped_at_epoch"  # tag: the last epoch of a trial the scheduler stopped early

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sweeps.plan import PlannedQuestion
+from sweeps.planned import PlannedQuestion
 from sweeps.report import figures
 from sweeps.report.collect import RunRecord, StudyRecord, question_runs
 from sweeps.report.context import ReportContext

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sweeps.plan import PlannedQuestion
+from sweeps.planned import PlannedQuestion
 from sweeps.report.collect import StudyRecord
 from sweeps.report.context import ReportContext
 from sweeps.report.data_section import data_note

@@ -7,7 +7,7 @@ val-accuracy curves.
 
 from __future__ import annotations
 
-from sweeps.plan import PlannedQuestion
+from sweeps.planned import PlannedQuestion
 from sweeps.report.collect import RunRecord, StudyRecord, question_runs
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Paragraph

@@ -11,9 +11,9 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sweeps.plan import PlannedQuestion, PlannedVariant
+from sweeps.planned import PlannedQuestion, PlannedVariant
 from sweeps.report.collect import RunRecord, StudyRecord
-from sweeps.tracking import PARAMETERS
+from sweeps.store import PARAMETERS
 
 
 @dataclass(frozen=True)

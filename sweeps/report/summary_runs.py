@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sweeps.report.collect import StudyRecord
 from sweeps.report.context import FIGURES
-from sweeps.tracking import KIND, QUESTIONS, STUDY, client_for
+from sweeps.store import KIND, QUESTIONS, STUDY, client_for
 
 SUMMARY_KIND = "summary"
 QUESTION = "sweeps.question"  # the one question a summary run is about

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeps.plan import Plan
+from sweeps.planned import Plan
 from sweeps.report.benchmark import benchmark_blocks
 from sweeps.report.collect import StudyRecord, read_study
 from sweeps.report.context import ReportContext
@@ -15,7 +15,7 @@ from sweeps.report.document import Block, Heading, Image, Paragraph
 from sweeps.report.render import to_html, to_markdown
 from sweeps.report.sections import question_section
 from sweeps.report.summary_runs import log_summary, summary_runs
-from sweeps.tracking import QUESTIONS
+from sweeps.store import QUESTIONS
 
 INDEX, MARKDOWN, BENCHMARK = "index.html", "report.md", "benchmark.md"
 
