@@ -8,10 +8,11 @@ writes each member's MLflow run.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ray import tune
 from ray.tune.error import TuneError
@@ -23,6 +24,7 @@ from sweeps.pending import PendingWatch
 from sweeps.planned import Plan, PlannedTrial
 from sweeps.prefixes import continues, prefixes
 from sweeps.recorder import Recorder
+from sweeps.schema import ResourcesConfig
 from sweeps.worker import trial_main
 
 
@@ -45,10 +47,14 @@ def start_ray(plan: Plan) -> bool:
     return True
 
 
-def fit(plan: Plan, recorder: Recorder, param_space: dict[str, Any], options: dict[str, Any]) -> None:
-    """One Ray Tune experiment: a grid of known trials, or a search's samples (`options`: its searcher)."""
+def fit(
+    plan: Plan, recorder: Recorder, param_space: dict[str, Any], options: dict[str, Any], cpus_per_trial: float | None = None
+) -> None:
+    """One Ray Tune experiment: a grid of known trials, or a search's samples (`options`: its searcher).
+    `cpus_per_trial`: what each Ray trial asks for (a grid's `Grid.cpus_per_trial`); else resources'."""
     resources = plan.runtime.resources
-    trainable = tune.with_resources(trial_main, {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial})
+    cpus = resources.cpus_per_trial if cpus_per_trial is None else cpus_per_trial
+    trainable = tune.with_resources(trial_main, {"cpu": cpus, "gpu": resources.gpus_per_trial})
     tuner = tune.Tuner(
         trainable,
         param_space=param_space,
@@ -81,11 +87,29 @@ def fit(plan: Plan, recorder: Recorder, param_space: dict[str, Any], options: di
         raise stopped from None
 
 
-def grid(plan: Plan, trials: list[PlannedTrial], init: str | None) -> dict[str, Any]:
+class Grid(NamedTuple):
+    space: dict[str, Any]  # Tune's param space: one pack payload per Ray trial
+    cpus_per_trial: float  # what each of its Ray trials asks for, and its torch threads
+
+
+def grid(plan: Plan, trials: list[PlannedTrial], init: str | None) -> Grid:
     """The param space that runs exactly `trials`, each once, in packs; `init`: a stage's starting weights."""
     continued = prefixes(plan.trials)
     packs = grid_packs(plan, trials)
-    return {"pack": tune.grid_search([pack_payload(plan, pack.members, init, continued=continued) for pack in packs])}
+    cpus = phase_cpus(plan.runtime.resources, len(packs))
+    payloads = [pack_payload(plan, pack.members, init, continued=continued, cpus=cpus) for pack in packs]
+    return Grid({"pack": tune.grid_search(payloads)}, cpus)
+
+
+def phase_cpus(resources: ResourcesConfig, ray_trials: int) -> float:
+    """CPUs per Ray trial of a grid: `resources.cpus_per_trial`, or, on the local Ray without GPUs, an
+    equal share of its CPUs when the grid has fewer trials than CPUs for them (a lone fine-tuning stage
+    trains on every core, not on one while the others idle). Never more threads than cores: a trial's
+    threads are its CPUs, and oversubscribed threads ran 6–20× slower."""
+    if resources.address is not None or resources.gpus_per_trial > 0:
+        return resources.cpus_per_trial
+    cpus = resources.num_cpus or os.cpu_count() or 1
+    return max(resources.cpus_per_trial, float(cpus // max(1, ray_trials)))
 
 
 def pack_payload(
@@ -94,15 +118,17 @@ def pack_payload(
     init: str | None = None,
     parent_run: str | None = None,
     continued: Mapping[str, PlannedTrial] = MappingProxyType({}),
+    cpus: float | None = None,
 ) -> dict[str, Any]:
     """What a Ray trial's worker gets: where it computes, and each member trial's payload (`continued`:
-    trial id → the shorter trial it continues, `sweeps.prefixes.prefixes`)."""
+    trial id → the shorter trial it continues, `sweeps.prefixes.prefixes`; `cpus`: the Ray trial's CPUs,
+    if not resources.cpus_per_trial)."""
     resources = plan.runtime.resources
     return {
         "id": pack_id([member.id for member in members]),
         "members": [_member(plan, member, init, parent_run, continues(plan, member, continued)) for member in members],
         "data_root": plan.runtime.paths.data_root,
-        "threads": max(1, math.floor(resources.cpus_per_trial)),
+        "threads": max(1, math.floor(resources.cpus_per_trial if cpus is None else cpus)),
         "gpu": resources.gpus_per_trial > 0,
         "gpu_share": min(1.0, resources.gpus_per_trial) or 1.0,
         "channels_last": resources.channels_last,

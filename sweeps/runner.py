@@ -255,7 +255,8 @@ def _run_trials(
     try:
         recorder.begin(mine, phase)
         if mine:
-            fit(plan, recorder, grid(plan, mine, init), {})
+            space, cpus_per_trial = grid(plan, mine, init)
+            fit(plan, recorder, space, {}, cpus_per_trial)
     finally:
         if not recorder.interrupted():
             for trial in mine:
