@@ -3,14 +3,14 @@
     python benchmarks/gpu_study.py [--size 60000] [--test-size 10000] [--processes 4] [--json FILE]
     python benchmarks/gpu_study.py --smoke        # seconds, on the CPU if there is no GPU: the code paths only
 
-The 20 unique trials of Q1–Q12 (220 model-epochs), composed by `sweeps.plan` exactly as `sweep run`
+The 20 unique trials of Q1–Q12 (220 model-epochs), composed by `sweeps.plan.build` exactly as `sweep run`
 composes them, each with its data set replaced by synthetic 28×28 images (`--size` train, `--test-size`
 test: Fashion-MNIST's sizes), trained through `trainables/` in `--processes` worker processes at a time
 (as Ray runs trials), three ways:
 
   solo      every trial alone, every step launched eagerly (`resources.capture=false`, pack size 1);
   captured  every trial alone, each full batch's step replayed from a CUDA graph (pack size 1);
-  packs     trials that share a pack key fused into packs (`sweeps.packs`, `resources.pack_size=auto`),
+  packs     trials that share a pack key fused into packs (`sweeps.plan.packs`, `resources.pack_size=auto`),
             each pack's step captured as one CUDA graph; the others captured alone.
 
 For each way: the wall time from the first trial's start to the last one's end (the workers are started
@@ -55,7 +55,7 @@ class Job:
 
 def planned_configs(size: int, test_size: int) -> list[dict[str, Any]]:
     """Q1–Q12's trial configs as `sweep run jhu_fashion` composes them, on synthetic data of these sizes."""
-    from sweeps.plan import plan_study
+    from sweeps.plan.build import plan_study
 
     plan = plan_study("jhu_fashion", ["offline=true"], questions=QUESTIONS)
     configs = []
@@ -117,8 +117,8 @@ def timed_jobs(jobs: Sequence[Job], processes: int, device: str) -> tuple[float,
 
 def packs_of(configs: list[dict[str, Any]], device: str) -> list[list[dict[str, Any]]]:
     """The configs in the packs `sweep run` forms for this device (`resources.pack_size=auto`)."""
-    from sweeps.packs import AUTO_PACK_SIZE, form_packs
-    from sweeps.planned import PlannedTrial
+    from sweeps.plan.packs import AUTO_PACK_SIZE, form_packs
+    from sweeps.trials import PlannedTrial
     from trainables.kinds import kind
 
     trials = [PlannedTrial(str(i), config, str(i), 0, "") for i, config in enumerate(configs)]

@@ -98,7 +98,7 @@ def copy_of_repo(folder: Path) -> Path:
 
 def trial_configs(root: Path, study: str, overrides: list[str]) -> list[dict[str, Any]]:
     sys.path.insert(0, str(root))
-    from sweeps.plan import plan_study
+    from sweeps.plan.build import plan_study
 
     plan = plan_study(study, overrides, conf_dir=root / "conf")
     sys.path.remove(str(root))

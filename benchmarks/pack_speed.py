@@ -8,7 +8,7 @@ at 8, 64 and 256 hidden units (Q6) and its CNN on colour images (Q9) — the mem
 count: one after another, each alone (`trainables.image.loop.train`), and as one pack
 (`trainables.image.pack.train_pack`). Interleaved `--repeats` times; the minimum of each is reported as
 seconds per model-epoch, with the ratio alone / packed (> 1: the pack is faster). `resources.pack_size:
-auto` on the CPU (sweeps/packs.py) follows what this prints; measure on an idle machine.
+auto` on the CPU (sweeps/plan/packs.py) follows what this prints; measure on an idle machine.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ WORKLOADS: dict[str, tuple[str, list[str], Callable[[dict[str, Any]], bool]]] = 
 
 def members(study: str, questions: list[str], keep: Callable[[dict[str, Any]], bool], epochs: int, limit: int) -> list[dict[str, Any]]:
     """The first pack `sweep run` would form of these trials (packs as on a CPU with pack_size=limit)."""
-    from sweeps.packs import form_packs
-    from sweeps.plan import plan_study
+    from sweeps.plan.build import plan_study
+    from sweeps.plan.packs import form_packs
     from trainables.kinds import kind
 
     plan = plan_study(study, ["offline=true", f"trainer.epochs={epochs}"], questions=questions)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from sweeps.compose import CONF_DIR, Composer
-from sweeps.plan import plan_study, trial_config
+from sweeps.config.compose import CONF_DIR, Composer
+from sweeps.plan.build import plan_study, trial_config
 from trainables.callback import EpochReport
 from trainables.image.loop import train
 from trainables.placement import Placement

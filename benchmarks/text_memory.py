@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from sweeps.plan import plan_study
+from sweeps.plan.build import plan_study
 from trainables.callback import EpochReport
 from trainables.kinds import kind
 from trainables.placement import Placement

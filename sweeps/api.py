@@ -16,13 +16,13 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sweeps.plan import plan_study
-from sweeps.planned import Plan, PlannedQuestion
+from sweeps.plan.build import plan_study
 from sweeps.report.collect import EPOCH_METRICS, StudyRecord, read_study
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Image
 from sweeps.report.sections import question_section, question_table, table_finding
 from sweeps.report.table import STATUS, N, QuestionTable, TableRow
+from sweeps.trials import Plan, PlannedQuestion
 
 
 def load(study: str, overrides: Sequence[str] = (), questions: Sequence[str] | None = None) -> Results:
@@ -124,7 +124,7 @@ class Results:
     def _table(self, question: str) -> QuestionTable:
         table = question_table(self._question(question), self.study)
         if table is None:
-            raise KeyError(f"{question}: no table for {self._question(question).kind} questions")
+            raise KeyError(f"{question}: no table for {self._question(question).form} questions")
         return table
 
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from sweeps.compose import available_studies
+from sweeps.config.compose import available_studies
 from sweeps.errors import StudyStopped, SweepError
 from sweeps.process import bound_mlflow_retries, keep_ray_on_loopback, quiet_libraries, quiet_optuna
 
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sweep: stopped: {stopped}", file=sys.stderr)
         return EXIT_STOPPED
     except Exception as error:
-        from sweeps.reachability import reason, unreachable
+        from sweeps.record.reachability import reason, unreachable
 
         if not unreachable(error):
             raise
@@ -141,14 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from sweeps.estimate import estimate_plan
-    from sweeps.packs import pending_packs
-    from sweeps.plan import plan_study
-    from sweeps.plan_store import complete_plan
-    from sweeps.plan_text import print_plan
-    from sweeps.prefixes import prefixes
-    from sweeps.preflight import check_local_resources, check_store
-    from sweeps.rerun import stale_note
+    from sweeps.plan.build import plan_study
+    from sweeps.plan.estimate import estimate_plan
+    from sweeps.plan.from_store import complete_plan
+    from sweeps.plan.packs import pending_packs
+    from sweeps.plan.prefixes import prefixes
+    from sweeps.plan.text import print_plan
+    from sweeps.run.preflight import check_local_resources, check_store
+    from sweeps.run.rerun import stale_note
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
     check_local_resources(plan.runtime.resources)
@@ -176,9 +176,9 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sweeps.plan import plan_study
-    from sweeps.preflight import check_cluster, check_folder, check_local_resources, check_store
-    from sweeps.store import apply_statuses
+    from sweeps.plan.build import plan_study
+    from sweeps.record.store import apply_statuses
+    from sweeps.run.preflight import check_cluster, check_folder, check_local_resources, check_store
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
     check_local_resources(plan.runtime.resources)
@@ -187,7 +187,7 @@ def _run(args: argparse.Namespace) -> int:
     check_folder(plan.runtime.paths.storage, "paths.storage")
     apply_statuses(plan)
     keep_ray_on_loopback(plan.runtime.resources.address)
-    from sweeps.runner import prepare_data, run_plan  # imports Ray: only once the plan is valid
+    from sweeps.run.phases import prepare_data, run_plan  # imports Ray: only once the plan is valid
 
     quiet_optuna()
     prepare_data(plan)
@@ -200,9 +200,9 @@ def _run(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sweeps.plan import plan_study
-    from sweeps.preflight import check_folder, check_store
+    from sweeps.plan.build import plan_study
     from sweeps.report.write import write_report
+    from sweeps.run.preflight import check_folder, check_store
 
     plan = plan_study(args.study, args.overrides, _question_ids(args))
     out = Path(args.out or Path("reports") / plan.study)
@@ -214,13 +214,13 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from sweeps.ui import configured_uri, start
+    from sweeps.serve.ui import configured_uri, start
 
     return start(configured_uri(args.overrides), args.port, sys.stdout)
 
 
 def _server(args: argparse.Namespace) -> int:
-    from sweeps.server import ServerOptions, serve
+    from sweeps.serve.server import ServerOptions, serve
 
     serve(ServerOptions(args.host, args.port, args.backend_store_uri, args.artifacts_destination, args.auth))
 

@@ -30,7 +30,7 @@ def quiet_libraries() -> None:
 
 
 # MLflow's HTTP client retries a failed request 7 times with backoff factor 2 (about four minutes) and waits
-# 120 s for an answer. `sweep run` holds a write it could not send and sends it later (sweeps/outbox.py),
+# 120 s for an answer. `sweep run` holds a write it could not send and sends it later (sweeps/record/outbox.py),
 # and every other command reports an away server in one line, so a few seconds of retries are enough.
 _MLFLOW_RETRIES = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",

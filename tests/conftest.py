@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from loopback_cluster import NODES, LoopbackCluster
-from sweep_cli import SweepCli, isolated
+from helpers.loopback_cluster import NODES, LoopbackCluster
+from helpers.sweep_cli import SweepCli, isolated
 
-from sweeps.compose import CONF_DIR
+from sweeps.config.compose import CONF_DIR
 
 
 class _SlowTestNames:

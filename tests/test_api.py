@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.report_store import REPEATS_VAL_ACC, Outcome, write_repeats_store, write_store
 from matplotlib.figure import Figure
-from report_store import REPEATS_VAL_ACC, Outcome, write_repeats_store, write_store
 
 import sweeps
 from sweeps.api import Results
-from sweeps.plan import plan_study
-from sweeps.planned import Plan
+from sweeps.plan.build import plan_study
 from sweeps.report.collect import read_study
 from sweeps.report.write import write_report
+from sweeps.trials import Plan
 
 NUMBER_CELL = re.compile(r"^(-?\d+\.\d+)(?: ± (\d+\.\d+))?$")
 

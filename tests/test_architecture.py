@@ -1,5 +1,6 @@
-"""The package's shape: no import cycle anywhere (module level or inside functions), and `trainables/`
-free of Ray and MLflow, read from the source with `ast` (nothing is imported)."""
+"""The package's shape, read from the source with `ast` (nothing is imported): no import cycle anywhere
+(module level or inside functions); each stage of `sweeps/` imports only the stages below it; every
+`sweeps.*` tag name lives in `sweeps/record/tags.py`; `trainables/` free of Ray, MLflow and the service."""
 
 from __future__ import annotations
 
@@ -72,6 +73,59 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         if module not in state and (found := visit(module)):
             return found
     return None
+
+
+# The stages of `sweeps/`, bottom first (docs/architecture.md): a module imports only from its own stage
+# or one below it. A stage is a package (`sweeps.plan`) or a top-level module (`sweeps.errors`).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("sweeps.errors", "sweeps.process", "sweeps.words", "sweeps.machine"),
+    ("sweeps.config",),
+    ("sweeps.trials",),
+    ("sweeps.record",),
+    ("sweeps.plan",),
+    ("sweeps.run",),
+    ("sweeps.report",),
+    ("sweeps.serve",),
+    ("sweeps.cli", "sweeps.api", "sweeps.__main__", "sweeps"),
+)
+
+
+def _layer(module: str) -> int:
+    """The index in LAYERS of the stage `module` belongs to (its longest matching stage name)."""
+    matches = [
+        (len(name), index) for index, names in enumerate(LAYERS) for name in names if module == name or module.startswith(f"{name}.")
+    ]
+    assert matches, f"{module} belongs to no stage of LAYERS: add it to one"
+    return max(matches)[1]
+
+
+def test_each_stage_imports_only_stages_below_it() -> None:
+    upward = [
+        f"{module} ({LAYERS[_layer(module)][0]}) imports {dep} ({LAYERS[_layer(dep)][0]})"
+        for module, deps in _graph().items()
+        if module.startswith("sweeps")
+        for dep in deps
+        if dep.startswith("sweeps") and _layer(dep) > _layer(module)
+    ]
+    assert not upward, upward
+
+
+def test_the_stage_order_catches_an_upward_import() -> None:
+    assert _layer("sweeps.plan.build") > _layer("sweeps.record.store") > _layer("sweeps.trials")
+    assert _layer("sweeps.cli") == len(LAYERS) - 1 and _layer("sweeps.words") == 0
+
+
+def test_every_tag_name_lives_in_the_tags_module() -> None:
+    home = ROOT / "sweeps" / "record" / "tags.py"
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}"
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if path != home
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("sweeps.")
+    ]
+    assert not found, found
 
 
 def test_no_import_cycle() -> None:

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from loopback import free_port
+from helpers.loopback import free_port
 
 from sweeps.cli import main
-from sweeps.compose import CONF_DIR
+from sweeps.config.compose import CONF_DIR
 from sweeps.errors import SweepError
-from sweeps.plan import plan_study
+from sweeps.plan.build import plan_study
 
 STUDY = "jhu_fashion"
 Q = ("--questions", "q01")  # one question: the overrides set the baseline, and a plan of one composes fast
@@ -363,7 +363,7 @@ def case_dir() -> Iterator[Path]:
 @pytest.fixture(autouse=True)
 def nothing_may_start(monkeypatch: pytest.MonkeyPatch) -> None:
     """Running a plan (which starts Ray) and exec-ing a server fail the case."""
-    import sweeps.runner
+    import sweeps.run.phases
 
     def started(what: str) -> Callable[..., None]:
         def fail(*args: object, **kwargs: object) -> None:
@@ -371,7 +371,7 @@ def nothing_may_start(monkeypatch: pytest.MonkeyPatch) -> None:
 
         return fail
 
-    monkeypatch.setattr(sweeps.runner, "run_plan", started("Ray"))
+    monkeypatch.setattr(sweeps.run.phases, "run_plan", started("Ray"))
     monkeypatch.setattr(os, "execve", started("an MLflow server"))
 
 

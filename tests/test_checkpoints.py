@@ -1,4 +1,4 @@
-"""Checkpoint integrity (sweeps.checkpoints): each state file checked by length and checksum, the previous
+"""Checkpoint integrity (sweeps.record.checkpoints): each state file checked by length and checksum, the previous
 epoch's kept, an unreadable one named and set aside, on a local folder and through pyarrow's `file://`."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sweeps.checkpoints import PREVIOUS, STATE, WEIGHTS, load_state, read_state, read_weights, remove_state, save_state, save_weights
+from sweeps.record.checkpoints import PREVIOUS, STATE, WEIGHTS, load_state, read_state, read_weights, remove_state, save_state, save_weights
 
 
 @pytest.fixture(params=["folder", "uri"])

@@ -9,7 +9,7 @@ import json
 import subprocess
 
 import pytest
-from sweep_cli import SweepCli
+from helpers.sweep_cli import SweepCli
 
 STUDY = "jhu_fashion"
 QUESTION_IDS = ["q01", "q02", "q03", "q04", "q05", "q06", "q07", "q08", "q09", "q10", "q12"]

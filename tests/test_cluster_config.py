@@ -8,9 +8,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from sweeps.checkpoints import PREVIOUS, STATE, checkpoint_dir, load_state, save_state
-from sweeps.plan import plan_study
-from sweeps.schema import PathsConfig, ResourcesConfig
+from sweeps.config.schema import PathsConfig, ResourcesConfig
+from sweeps.plan.build import plan_study
+from sweeps.record.checkpoints import PREVIOUS, STATE, checkpoint_dir, load_state, save_state
 
 
 @pytest.mark.parametrize("scheme", ["", "file://"], ids=["path", "uri"])

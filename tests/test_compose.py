@@ -14,7 +14,7 @@ import yaml
 from omegaconf import OmegaConf
 from pydantic import TypeAdapter, ValidationError
 
-from sweeps.compose import (
+from sweeps.config.compose import (
     CONF_DIR,
     CONFIG_GROUPS,
     Composer,
@@ -23,7 +23,7 @@ from sweeps.compose import (
     scale,
 )
 from sweeps.errors import SweepError
-from sweeps.plan import plan_study
+from sweeps.plan.build import plan_study
 from trainables.image.sources import SOURCES, data_shape
 from trainables.kinds import kind
 

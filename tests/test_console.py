@@ -6,8 +6,9 @@ import io
 
 import pytest
 
-from sweeps.console import Console, render_text, status_line
-from sweeps.progress import RunProgress, clock, plural
+from sweeps.run.console import Console, render_text, status_line
+from sweeps.run.progress import RunProgress
+from sweeps.words import clock, plural
 
 
 class FakeClock:

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sweeps.plan import plan_study
+from sweeps.plan.build import plan_study
 from trainables.image.losses import LOSSES
 from trainables.image.metrics import first_crossing
 

@@ -12,7 +12,7 @@ import pytest
 from test_loop import Run
 from test_text import trial
 
-from sweeps.plan import plan_study
+from sweeps.plan.build import plan_study
 from trainables.kinds import kind
 from trainables.placement import Placement
 

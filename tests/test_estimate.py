@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.report_store import Outcome, write_store
 from mlflow.tracking import MlflowClient
-from report_store import Outcome, write_store
 
-from sweeps.estimate import estimate_plan
-from sweeps.plan import plan_study
-from sweeps.planned import Plan
-from sweeps.store import apply_statuses
+from sweeps.plan.build import plan_study
+from sweeps.plan.estimate import estimate_plan
+from sweeps.record.store import apply_statuses
+from sweeps.trials import Plan
 from trainables.machine import cpu_model
 
 STUDY = "jhu_fashion"

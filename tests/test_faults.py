@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from loopback import free_port, wait_until_up
-from loopback_cluster import TOKEN_AUTH, LoopbackCluster
+from helpers.loopback import free_port, wait_until_up
+from helpers.loopback_cluster import TOKEN_AUTH, LoopbackCluster
+from helpers.sweep_cli import SweepCli, wait_for_first_epoch
 from mlflow.tracking import MlflowClient
-from sweep_cli import SweepCli, wait_for_first_epoch
 
-from sweeps.tracking import StudyRuns
+from sweeps.record.tracking import StudyRuns
 
 pytestmark = pytest.mark.slow
 

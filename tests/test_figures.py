@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from sweeps.planned import PlannedVariant
 from sweeps.report import figures
 from sweeps.report.collect import RunRecord
 from sweeps.report.stats import VariantRow, summarise
+from sweeps.trials import PlannedVariant
 
 MANY = 14  # entries: more than a search's 12 samples
 LABEL = "q13 optim=adam model=jhu_extra_conv optim.lr=0.0008543 model.dropout=0.02926 trainer.batch_size=64 #{}"

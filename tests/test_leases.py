@@ -1,4 +1,4 @@
-"""Leases (sweeps.leases): one driver holds a unit; a live holder keeps it; a dead one's is taken over.
+"""Leases (sweeps.run.leases): one driver holds a unit; a live holder keeps it; a dead one's is taken over.
 
 Every case runs on both backends: a local folder (flock) and an object store (claim objects and a
 listing), the latter through pyarrow's `file://` filesystem, which is what an `s3://` storage goes through.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.leases import Leases, Owner, process_start
+from sweeps.run.leases import Leases, Owner, process_start
 
 STUDY = "study"
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 import torch
-from epoch_reports import Run, Stop, results
+from helpers.epoch_reports import Run, Stop, results
 from omegaconf import OmegaConf
 
-from sweeps.compose import CONF_DIR
-from sweeps.plan import plan_study
+from sweeps.config.compose import CONF_DIR
+from sweeps.plan.build import plan_study
 from trainables.callback import Checkpoint, EpochReport
 from trainables.image.loop import train
 from trainables.image.metrics import confusion_matrix

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 import torch
+from helpers.parameters import count_parameters
 from omegaconf import OmegaConf
 from torch import nn
 
 from trainables.image.layers import ACTIVATION_NAMES, LAYER_RULES, ModelSpecError, plan_model
 from trainables.image.model import ACTIVATIONS, LAYER_TYPES, build_model
-from trainables.parameters import count_parameters
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
 MNIST_SHAPE = (1, 28, 28)

@@ -19,10 +19,10 @@ import torch
 import yaml
 from mlflow.models import Model
 
-from sweeps.model_registry import register_best
-from sweeps.plan import plan_study
-from sweeps.planned import PlannedTrial
-from sweeps.tracking import StudyRuns
+from sweeps.plan.build import plan_study
+from sweeps.record.model_registry import register_best
+from sweeps.record.tracking import StudyRuns
+from sweeps.trials import PlannedTrial
 from trainables.callback import EpochReport
 from trainables.image.network import labelled_test_set
 from trainables.kinds import kind

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from loopback import listening
-from loopback_cluster import NODES, TOKEN_AUTH, LoopbackCluster
+from helpers.loopback import listening
+from helpers.loopback_cluster import NODES, TOKEN_AUTH, LoopbackCluster
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from sweeps.outbox import RETRY_EVERY, OutageLimits, Outbox, TrackingAway
-from sweeps.reachability import reason, unreachable
+from sweeps.record.outbox import RETRY_EVERY, OutageLimits, Outbox, TrackingAway
+from sweeps.record.reachability import reason, unreachable
 
 
 class FakeServer:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sweeps.packs import grid_packs, pack_limit
-from sweeps.plan import plan_study
+from sweeps.plan.build import plan_study
+from sweeps.plan.packs import grid_packs, pack_limit
 from trainables.image.kind import packs_pay_on_cpu
 
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from sweeps.compose import CONF_DIR, group_options
-from sweeps.packs import form_packs
-from sweeps.planned import PlannedTrial
+from sweeps.config.compose import CONF_DIR, group_options
+from sweeps.plan.packs import form_packs
+from sweeps.trials import PlannedTrial
 from trainables.callback import Checkpoint, EpochReport
 from trainables.image import pack
 from trainables.image.kind import pack_key

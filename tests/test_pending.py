@@ -22,13 +22,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from loopback import free_port, wait_for_line
-from loopback_cluster import RAY_CLI
-from sweep_cli import kill_marked
+from helpers.loopback import free_port, wait_for_line
+from helpers.loopback_cluster import RAY_CLI
+from helpers.sweep_cli import kill_marked
 
-import sweeps.pending as pending
-from sweeps.pending import Node, PendingTimeout, PendingWatch, warn_if_no_node_fits
-from sweeps.schema import ResourcesConfig
+import sweeps.run.pending as pending
+from sweeps.config.schema import ResourcesConfig
+from sweeps.run.pending import Node, PendingTimeout, PendingWatch, warn_if_no_node_fits
 
 NODES = [Node("10.0.0.1", 4.0, 0.0), Node("10.0.0.2", 8.0, 1.0)]
 

@@ -1,4 +1,4 @@
-"""How many CPUs each Ray trial of a grid asks for (sweeps.experiment.phase_cpus): a phase with fewer
+"""How many CPUs each Ray trial of a grid asks for (sweeps.run.experiment.phase_cpus): a phase with fewer
 trials than the local Ray's CPUs shares them out; a cluster, a GPU trial or a full grid keeps
 `resources.cpus_per_trial`. A trial's threads are its CPUs, so threads never outnumber cores."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from sweeps.experiment import grid, phase_cpus
-from sweeps.plan import plan_study
-from sweeps.schema import ResourcesConfig
+from sweeps.config.schema import ResourcesConfig
+from sweeps.plan.build import plan_study
+from sweeps.run.experiment import grid, phase_cpus
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Tests for sweeps.plan: the jhu_fashion study planned into question-variants and unique trials.
+"""Tests for sweeps.plan.build: the jhu_fashion study planned into question-variants and unique trials.
 
 Planning composes Hydra configs and checks and counts every model in pure Python (~1–2 s for the
 whole study), so the default plan is computed once per module. The grid questions q01–q12 are the course's
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from sweeps.plan import plan_study, trial_id
-from sweeps.planned import Plan, PlannedQuestion, PlannedVariant
+from sweeps.plan.build import plan_study, trial_id
+from sweeps.trials import Plan, PlannedQuestion, PlannedVariant
 from trainables.kinds import kind
 
 STUDY = "jhu_fashion"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from sweeps.checkpoints import checkpoint_dir, load_state, save_state
-from sweeps.plan import plan_study
-from sweeps.planned import Plan, PlannedTrial
-from sweeps.prefixes import continue_prefix, continues, prefixes, reuse_steps
+from sweeps.plan.build import plan_study
+from sweeps.plan.prefixes import continue_prefix, continues, prefixes, reuse_steps
+from sweeps.record.checkpoints import checkpoint_dir, load_state, save_state
+from sweeps.trials import Plan, PlannedTrial
 from trainables.callback import EpochReport
 from trainables.image.loop import train
 from trainables.placement import Placement

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.plan import plan_study
+from sweeps.plan.build import plan_study
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -23,7 +23,7 @@ def _planned(study: str) -> str:
     """The count as README writes it: grid trials, then `+ N search samples + M` stage trials if any."""
     plan = plan_study(study)
     samples = sum(q.config.search.num_samples for q in plan.questions if q.config.search is not None)
-    stages = sum(len(q.variants) for q in plan.questions if q.kind == "stage")
+    stages = sum(len(q.variants) for q in plan.questions if q.form == "stage")
     return f"{len(plan.trials)} + {samples} search samples + {stages}" if samples or stages else str(len(plan.trials))
 
 

@@ -17,18 +17,18 @@ from pathlib import Path
 
 import matplotlib.image
 import pytest
+from helpers.report_store import write_repeats_store
+from helpers.statuses import read_statuses
+from helpers.sweep_cli import SweepCli
 from mlflow.tracking import MlflowClient
 from PIL import Image
-from report_store import write_repeats_store
 from scipy import stats
-from sweep_cli import SweepCli
 
-from sweeps.plan import plan_study
-from sweeps.planned import Plan
+from sweeps.plan.build import plan_study
 from sweeps.report.collect import read_study
 from sweeps.report.stats import variant_rows
 from sweeps.report.write import write_report
-from sweeps.store import read_statuses
+from sweeps.trials import Plan
 
 STUDY = "jhu_fashion"
 QUESTIONS = ["q01", "q03", "q05"]

@@ -4,7 +4,7 @@ sections, benchmark.md, the Data section and banner, and `sweep plan`.
 The store is written through the runner's own MLflow writer (`StudyRuns`, tests/report_store.py): a
 search parent with four samples nested under it (two finished, two stopped early by the scheduler, with
 the runner's tags), the best sample's config.yaml, an evaluation-only q14 run (epoch 0 only) and a
-fine-tuning q15 run under the trial ids `sweep run` gives them (sweeps.stages), and the q01 MNIST run
+fine-tuning q15 run under the trial ids `sweep run` gives them (sweeps.plan.stages), and the q01 MNIST run
 q15 is compared with.
 """
 
@@ -25,23 +25,23 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers.report_store import Outcome, epoch_metrics, write_store
 from mlflow.tracking import MlflowClient
 from PIL import Image as PILImage
-from report_store import Outcome, epoch_metrics, write_store
 
-from sweeps.compose import Composer
-from sweeps.plan import plan_study
-from sweeps.plan_store import complete_plan
-from sweeps.plan_text import print_plan
-from sweeps.planned import Plan, PlannedTrial
+from sweeps.config.compose import Composer
+from sweeps.plan.build import plan_study
+from sweeps.plan.from_store import complete_plan
+from sweeps.plan.stages import stage_trials
+from sweeps.plan.text import print_plan
+from sweeps.record.tags import QUESTIONS, STOPPED_AT
+from sweeps.record.tracking import StudyRuns
 from sweeps.report.collect import StudyRecord, read_study
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Image, Paragraph, Table
 from sweeps.report.sections import question_section
 from sweeps.report.write import write_report
-from sweeps.stages import stage_trials
-from sweeps.store import QUESTIONS
-from sweeps.tracking import StudyRuns
+from sweeps.trials import Plan, PlannedTrial
 from trainables.code import code_hash
 
 STUDY = "jhu_fashion"
@@ -112,7 +112,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         if len(sample.val_acc) == EPOCHS:  # the runner logs each finished trial's resolved config
             runs.end_trial(run_id, "finished", {"config.yaml": yaml.safe_dump(trial.config).encode()})
         else:
-            runs.end_trial(run_id, "early_stopped", stopped_at_epoch=str(len(sample.val_acc)))
+            runs.end_trial(run_id, "early_stopped", details={STOPPED_AT: str(len(sample.val_acc))})
         samples.append(trial.id)
         time.sleep(0.01)  # distinct start times: the figure's x is the order trials started
     runs.close(parent, "FINISHED")

@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from helpers.sweep_cli import SweepCli
 from mlflow.tracking import MlflowClient
-from sweep_cli import SweepCli
 
-from sweeps.store import CODE_HASH, SUPERSEDED, trial_runs
+from sweeps.record.store import trial_runs
+from sweeps.record.tags import CODE_HASH, SUPERSEDED
 from trainables.code import code_hash
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.sweep_cli import SweepCli, wait_for_first_epoch
 from mlflow.tracking import MlflowClient
-from sweep_cli import SweepCli, wait_for_first_epoch
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from ray.tune.search.sample import Categorical, Float, LogUniform, Uniform
 
+from sweeps.config.search_space import Choice, Domain, Interval, search_space
 from sweeps.errors import SweepError
-from sweeps.search import tune_space
-from sweeps.search_space import Choice, Domain, Interval, search_space
+from sweeps.run.search import tune_space
 
 
 @pytest.mark.parametrize(

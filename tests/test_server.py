@@ -11,12 +11,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from loopback import free_port, wait_until_up
+from helpers.loopback import free_port, wait_until_up
+from helpers.sweep_cli import SweepCli
 from mlflow.tracking import MlflowClient
-from sweep_cli import SweepCli
 
 from sweeps.errors import SweepError
-from sweeps.server import ServerOptions, server_process
+from sweeps.serve.server import ServerOptions, server_process
 
 CREDENTIALS = {"MLFLOW_TRACKING_USERNAME": "sweeper", "MLFLOW_TRACKING_PASSWORD": "a-long-enough-password"}
 

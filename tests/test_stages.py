@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from sweeps.errors import SweepError
-from sweeps.plan import plan_study
+from sweeps.plan.build import plan_study
 
 
 def test_plan_lists_the_search_and_the_stages_with_their_dependencies() -> None:

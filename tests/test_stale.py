@@ -8,17 +8,19 @@ import io
 from pathlib import Path
 
 import pytest
+from helpers.report_store import Outcome, write_store
+from helpers.statuses import read_statuses
 from mlflow.tracking import MlflowClient
-from report_store import Outcome, write_store
 
-from sweeps.checkpoints import checkpoint_dir, load_state, save_state
-from sweeps.plan import plan_study
-from sweeps.plan_text import print_plan
-from sweeps.planned import Plan
+from sweeps.plan.build import plan_study
+from sweeps.plan.text import print_plan
+from sweeps.record.checkpoints import checkpoint_dir, load_state, save_state
+from sweeps.record.store import apply_statuses, trial_runs
+from sweeps.record.tags import CODE_HASH, SUPERSEDED
+from sweeps.record.tracking import StudyRuns
 from sweeps.report.collect import read_study
-from sweeps.rerun import retire_search, retire_stale_trials, stale_note, stale_search
-from sweeps.store import CODE_HASH, SUPERSEDED, apply_statuses, read_statuses, trial_runs
-from sweeps.tracking import StudyRuns
+from sweeps.run.rerun import retire_search, retire_stale_trials, stale_note, stale_search
+from sweeps.trials import Plan
 from trainables.code import code_hash
 
 STUDY = "jhu_fashion"

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import torch
 
-from sweeps.compose import CONF_DIR, Composer
-from sweeps.plan import plan_study
-from sweeps.planned import Plan, PlannedTrial
-from sweeps.stages import stage_trial
+from sweeps.config.compose import CONF_DIR, Composer
+from sweeps.plan.build import plan_study
+from sweeps.plan.stages import stage_trial
+from sweeps.trials import Plan, PlannedTrial
 from trainables.callback import Checkpoint, EpochReport
 from trainables.image.loop import train
 from trainables.placement import Placement

@@ -11,14 +11,15 @@ from pathlib import Path
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from sweeps.store import KIND, TRIAL_ID, client_for, trial_runs
-from sweeps.tracking import StudyRuns
+from sweeps.record.store import client_for, trial_runs
+from sweeps.record.tags import RUN_ROLE, TRIAL_ID
+from sweeps.record.tracking import StudyRuns
 
-OPEN_STORE = "import sys; from sweeps.tracking import StudyRuns; print(StudyRuns(sys.argv[1], 'study').experiment_id)"
+OPEN_STORE = "import sys; from sweeps.record.tracking import StudyRuns; print(StudyRuns(sys.argv[1], 'study').experiment_id)"
 
 
 def _run(client: MlflowClient, experiment: str, epochs: range, status: str) -> str:
-    run_id = client.create_run(experiment, tags={KIND: "trial", TRIAL_ID: "t1"}).info.run_id
+    run_id = client.create_run(experiment, tags={RUN_ROLE: "trial", TRIAL_ID: "t1"}).info.run_id
     client.log_batch(run_id, metrics=[Metric("val_acc", 0.5, 0, epoch) for epoch in epochs])
     client.set_terminated(run_id, status)
     return run_id

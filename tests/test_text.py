@@ -16,16 +16,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from epoch_reports import Run, Stop, results
+from helpers.epoch_reports import Run, Stop, results
+from helpers.parameters import count_parameters
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.metrics import roc_auc_score
 
 import trainables.text.features as features_module
-from sweeps.plan import plan_study
+from sweeps.plan.build import plan_study
 from trainables.callback import Checkpoint, EpochReport
 from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
-from trainables.parameters import count_parameters
 from trainables.text.corpus import CorpusError, read_csv_corpus
 from trainables.text.features import build_features, fit_vectorizer
 from trainables.text.loop import train

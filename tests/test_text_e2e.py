@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.sweep_cli import SweepCli
 from mlflow.tracking import MlflowClient
-from sweep_cli import SweepCli
 
 from trainables.text.sample import SAMPLE_LABELS
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from loopback import free_port, wait_until_up
+from helpers.loopback import free_port, wait_until_up
+from helpers.sweep_cli import kill_marked
 from mlflow.tracking import MlflowClient
-from sweep_cli import kill_marked
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +104,7 @@ class Outage:
 
     def checkpointed_epochs(self) -> int:
         """Epochs in the trials' checkpoints: what the trials trained, logged or not."""
-        from sweeps.checkpoints import load_state
+        from sweeps.record.checkpoints import load_state
 
         states = [load_state(str(folder)) for folder in (self.root / "sweeps_storage").glob(f"{STUDY}/checkpoints/*")]
         return sum(len(state["history"]) for state in states if state is not None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.plan import plan_study
+from sweeps.plan.build import plan_study
 from trainables.image.data import LOADERS
 from trainables.image.losses import LOSSES
 from trainables.image.schema import LOSS_NAMES

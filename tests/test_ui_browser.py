@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from loopback import free_port, listening, wait_until_up
+from helpers.loopback import free_port, listening, wait_until_up
+from helpers.report_store import Outcome, write_store
+from helpers.sweep_cli import SweepCli
 from mlflow.tracking import MlflowClient
-from report_store import Outcome, write_store
-from sweep_cli import SweepCli
 
-from sweeps.plan import plan_study
-from sweeps.planned import Plan
+from sweeps.plan.build import plan_study
 from sweeps.report.write import write_report
+from sweeps.trials import Plan
 
 CHROMIUM = Path("/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(

@@ -10,10 +10,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from loopback import free_port, wait_until_up
-from report_store import Outcome, write_store
+from helpers.loopback import free_port, wait_until_up
+from helpers.report_store import Outcome, write_store
 
-from sweeps.plan import plan_study
+from sweeps.plan.build import plan_study
 
 STUDY = "jhu_fashion"
 

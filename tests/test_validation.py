@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.compose import CONF_DIR
+from sweeps.config.compose import CONF_DIR
 from sweeps.errors import SweepError
-from sweeps.plan import plan_study
-from sweeps.planned import Plan
+from sweeps.plan.build import plan_study
+from sweeps.trials import Plan
 
 STUDY = "jhu_fashion"
 FAST = ["q01"]  # overrides set the baseline; one question is enough to check them

@@ -2,7 +2,7 @@
 
 Nothing is trained and nothing is written: a planned trial without a run is simply absent from
 `StudyRecord.runs` (the report shows it as missing). The plan is completed from the store first
-(sweeps.plan_store), so a search's samples and a stage's trials are read with the grid's.
+(sweeps.plan.from_store), so a search's samples and a stage's trials are read with the grid's.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from sweeps.errors import SweepError
-from sweeps.plan_store import complete_plan
-from sweeps.planned import Plan
-from sweeps.store import DIVERGED_AT, QUESTIONS, TRIAL_ID, client_for, status_of, store_exists
+from sweeps.plan.from_store import complete_plan
+from sweeps.record.store import client_for, status_of, store_exists
+from sweeps.record.tags import DIVERGED_AT, QUESTIONS, TRIAL_ID
+from sweeps.trials import Plan
 
 # Logged every epoch (step = epoch) by the runner.
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "eval_seconds", "examples_per_second")
@@ -76,7 +77,7 @@ def read_study(plan: Plan) -> StudyRecord:
     if experiment is None:
         raise SweepError(f"tracking.uri: no experiment {plan.study!r} in {uri}; run `sweep run {plan.study}` first")
     found = complete_plan(plan)
-    later = {question.id for question in plan.questions if question.kind != "grid"}
+    later = {question.id for question in plan.questions if question.form != "grid"}
     others = sorted(
         (run for trial_id, run in found.items() if later & set(run.data.tags.get(QUESTIONS, "").split(","))),
         key=lambda run: run.info.start_time or 0,

@@ -6,15 +6,13 @@ each one ended (finished, stopped early by the scheduler, diverged, failed).
 
 from __future__ import annotations
 
-from sweeps.planned import PlannedQuestion
+from sweeps.record.tags import CODE_HASH, OUTCOME, STOPPED_AT
 from sweeps.report import figures
 from sweeps.report.collect import RunRecord
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph
-from sweeps.store import CODE_HASH, OUTCOME
+from sweeps.trials import PlannedQuestion
 from trainables.code import code_hash
-
-STOPPED_AT = "sweeps.stopped_at_epoch"  # tag: the last epoch of a trial the scheduler stopped early
 
 
 def run_status(run: RunRecord) -> str:

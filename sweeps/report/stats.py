@@ -11,9 +11,9 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sweeps.planned import PlannedQuestion, PlannedVariant
+from sweeps.record.tags import PARAMETERS
 from sweeps.report.collect import RunRecord, StudyRecord
-from sweeps.store import PARAMETERS
+from sweeps.trials import PlannedQuestion, PlannedVariant
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from sweeps.record.store import client_for
+from sweeps.record.tags import QUESTION, QUESTIONS, RUN_ROLE, STUDY, SUMMARY_ROLE
 from sweeps.report.collect import StudyRecord
 from sweeps.report.context import FIGURES
-from sweeps.store import KIND, QUESTIONS, STUDY, client_for
 
-SUMMARY_KIND = "summary"
-QUESTION = "sweeps.question"  # the one question a summary run is about
 SECTION = "section.md"
 
 
@@ -25,7 +24,7 @@ def log_summary(study: StudyRecord, question: str, markdown: str, figures: Seque
     """Log one question's section to its summary run (`run_id`, or a new one); returns the run's id."""
     client = client_for(study.plan.runtime.tracking.uri)
     if run_id is None:
-        tags = {KIND: SUMMARY_KIND, QUESTION: question, QUESTIONS: question, STUDY: study.plan.study}
+        tags = {RUN_ROLE: SUMMARY_ROLE, QUESTION: question, QUESTIONS: question, STUDY: study.plan.study}
         run_id = client.create_run(study.experiment_id, run_name=f"{question} summary", tags=tags).info.run_id
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / SECTION).write_text(markdown, encoding="utf-8")
@@ -41,6 +40,6 @@ def summary_runs(study: StudyRecord) -> dict[str, str]:
     """Question id → the run id of its existing summary run."""
     client = client_for(study.plan.runtime.tracking.uri)
     found = client.search_runs(
-        [study.experiment_id], filter_string=f"tags.`{KIND}` = '{SUMMARY_KIND}'", max_results=1000
+        [study.experiment_id], filter_string=f"tags.`{RUN_ROLE}` = '{SUMMARY_ROLE}'", max_results=1000
     )
     return {run.data.tags[QUESTION]: run.info.run_id for run in found if QUESTION in run.data.tags}

@@ -6,16 +6,16 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeps.planned import Plan
+from sweeps.record.tags import QUESTIONS
 from sweeps.report.benchmark import benchmark_blocks
 from sweeps.report.collect import StudyRecord, read_study
 from sweeps.report.context import ReportContext
-from sweeps.report.data_section import banner, data_section, data_sets
 from sweeps.report.document import Block, Heading, Image, Paragraph
 from sweeps.report.render import to_html, to_markdown
 from sweeps.report.sections import question_section
+from sweeps.report.sections.data import banner, data_section, data_sets
 from sweeps.report.summary_runs import log_summary, summary_runs
-from sweeps.store import QUESTIONS
+from sweeps.trials import Plan
 
 INDEX, MARKDOWN, BENCHMARK = "index.html", "report.md", "benchmark.md"
 

@@ -1,0 +1,79 @@
+"""Hydra's sweep grammar → a plain search space, checked at plan time without Ray.
+
+    choice(a, b, c)             → Choice((a, b, c))          (any values: numbers, group options, …)
+    range(start, stop[, step])  → Choice(values)             (Hydra's range: stop excluded)
+    interval(low, high)         → Interval(low, high)
+    tag(log, interval(lo, hi))  → Interval(lo, hi, log=True)
+
+`sweeps/run/search.py` turns these into Ray Tune domains only when the search runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+from hydra.errors import HydraException
+
+from sweeps.errors import SweepError
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a finite list of values, sampled as categories."""
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A float in [low, high], sampled uniformly (on a log scale with `log`)."""
+
+    low: float
+    high: float
+    log: bool = False
+
+
+Domain = Choice | Interval
+
+
+def search_space(space: Mapping[str, str], where: str = "search.space") -> dict[str, Domain]:
+    """Each `key: "choice(…)"` of a study's search block as a domain, keys in written order.
+
+    Bad grammar is a SweepError naming `<where>.<key>`.
+    """
+    return {key: _domain(key, str(expression), where) for key, expression in space.items()}
+
+
+def _domain(key: str, expression: str, where: str) -> Domain:
+    try:
+        (override,) = OverridesParser.create().parse_overrides([f"{key}={expression}"])
+    except HydraException as error:
+        raise SweepError(f"{where}.{key}: {str(error).splitlines()[0]}") from None
+    sweep = override.value()
+    if isinstance(sweep, (ChoiceSweep, RangeSweep)):
+        values = tuple(override.sweep_iterator())  # Hydra's own expansion of a range
+        if not values:
+            raise SweepError(f"{where}.{key}: {expression!r} has no values to choose from")
+        bad = [value for value in values if isinstance(value, float) and not math.isfinite(value)]
+        if bad:
+            raise SweepError(f"{where}.{key}: every value must be a finite number (got {bad[0]:g})")
+        return Choice(values)
+    if isinstance(sweep, IntervalSweep):
+        low, high = float(sweep.start), float(sweep.end)
+        log = "log" in sweep.tags
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise SweepError(f"{where}.{key}: an interval needs finite bounds (got {low:g}, {high:g})")
+        if low >= high:
+            raise SweepError(f"{where}.{key}: an interval needs its lower bound below its upper one (got {low:g}, {high:g})")
+        if log and low <= 0:
+            raise SweepError(f"{where}.{key}: a log interval needs a positive lower bound (got {low:g})")
+        return Interval(low, high, log)
+    raise SweepError(
+        f"{where}.{key}: {expression!r} is not a search expression; allowed: choice(…), range(…), "
+        "interval(…), tag(log, interval(…))"
+    )

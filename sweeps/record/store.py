@@ -1,0 +1,185 @@
+"""What a study's MLflow store holds and how it is read: the tag names, which run is a trial's, its status,
+its config.
+
+One experiment per study, one run per unique trial id, found again by its tag (../shared/contracts.md):
+`sweeps.trial_id`, `sweeps.questions`, `sweeps.study`, `sweeps.kind`. Each trial run also records
+`sweeps.code_hash`, the hash of the code that trains it (`trainables.code`), and its config as params
+(`flatten`). A run trained again by `sweep run --rerun stale` is tagged `sweeps.superseded` and keeps its
+data, but is no longer the trial's run: every read here leaves it out.
+
+Nothing here writes a run or creates the experiment: `sweeps.record.tracking.StudyRuns` does. Only a writer's
+`client_for(uri, create=True)` makes the store's lock file; MLflow creates a missing sqlite store when a
+client opens it, so `find_experiment` (and every read by uri through it) checks `store_exists` first.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sweeps.config.locations import sqlite_path
+from sweeps.record.tags import CODE_HASH, DIVERGED_AT, OUTCOME, QUESTIONS, RUN_ROLE, SUPERSEDED, TRIAL_ID, TRIAL_ROLE
+from sweeps.trials import Plan, Status
+from trainables.code import code_hash
+
+
+def store_exists(uri: str) -> bool:
+    path = sqlite_path(uri)
+    return path is None or path.exists()
+
+
+def find_experiment(uri: str, study: str) -> tuple[Any, str] | None:
+    """A client of the store and the study's experiment id, reading only; None when either does not exist
+    (a missing sqlite store is not created)."""
+    if not store_exists(uri):
+        return None
+    client = client_for(uri)
+    experiment = client.get_experiment_by_name(study)
+    return None if experiment is None else (client, experiment.experiment_id)
+
+
+def read_trial_runs(uri: str, study: str) -> dict[str, Any]:
+    """Trial id → its current run, reading only (a missing sqlite store is not created)."""
+    found = find_experiment(uri, study)
+    return {} if found is None else trial_runs(*found)
+
+
+def apply_statuses(plan: Plan) -> None:
+    """Fill each planned trial's status, and for a finished one the code it was trained by, from the store."""
+    runs = read_trial_runs(plan.runtime.tracking.uri, plan.study)
+    for trial in plan.trials:
+        run = runs.get(trial.id)
+        trial.status = "new" if run is None else status_of(run)
+        trial.diverged_at_epoch = diverged_at_epoch(run)
+        trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
+        trial.stale = trial.status == "finished" and is_stale(run, trial.config.get("trainable", "image"))
+
+
+def is_stale(run: Any, kind: str | None = None) -> bool:
+    """Whether a trial's run was trained by other code than this checkout's (or by code not recorded)."""
+    kind = kind or run.data.params.get("trainable", "image")
+    return run.data.tags.get(CODE_HASH) != code_hash(kind)
+
+
+def client_for(uri: str, create: bool = False) -> Any:
+    """An MLflow client whose store is ready: MlflowClient opens its store, MLflow creates a new sqlite
+    store's tables then, and two processes doing so at once collide (`table … already exists`), so on a
+    sqlite store the client is made under an exclusive lock on `<store>.lock`. Only a writer (`create`)
+    makes that file: readers wait on it when it exists, and otherwise write nothing."""
+    from mlflow.tracking import MlflowClient  # imported late: mlflow costs seconds to import
+
+    path = sqlite_path(uri)
+    lock = path.with_name(f"{path.name}.lock") if path is not None else None
+    if lock is None or not (create or lock.exists()):
+        return MlflowClient(tracking_uri=uri)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released on close, or by the kernel if this process dies
+        return MlflowClient(tracking_uri=uri)
+
+
+def superseded(run: Any) -> bool:
+    return run.data.tags.get(SUPERSEDED) == "true"
+
+
+def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
+    """Trial id → its current run. Superseded runs (trained again after a code change) are left out.
+    Were there ever two others (two drivers before leases), a finished one wins, then the one with the
+    most epochs logged: a run holding only a tail of the epochs never stands for the trial. None is
+    ever dropped from the store."""
+    found: dict[str, list[Any]] = {}
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id], filter_string=f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'", max_results=1000, page_token=token
+        )
+        for run in page:
+            trial_id = run.data.tags.get(TRIAL_ID)
+            if trial_id and not superseded(run):
+                found.setdefault(trial_id, []).append(run)
+        token = page.token
+        if not token:
+            break
+    return {
+        trial_id: runs[0] if len(runs) == 1 else max(runs, key=lambda run: (status_of(run) == "finished", _epochs(client, run)))
+        for trial_id, runs in found.items()
+    }
+
+
+def status_of(run: Any) -> Status:
+    """The plan's status of a trial with this run: finished; diverged (done, never run again); or partial
+    (running, killed, failed)."""
+    if run.info.status == "FINISHED":
+        return "finished"
+    return "diverged" if run.data.tags.get(OUTCOME) == "diverged" else "partial"
+
+
+def diverged_at_epoch(run: Any | None) -> int | None:
+    """The epoch at which a diverged trial's training loss stopped being finite; None for any other run."""
+    return None if run is None or status_of(run) != "diverged" else int(run.data.tags.get(DIVERGED_AT, "0"))
+
+
+def _epochs(client: Any, run: Any) -> int:
+    """How many epochs a run logged."""
+    return len(client.get_metric_history(run.info.run_id, "val_acc"))
+
+
+def best_trial(client: Any, experiment_id: str, question: str, metric: str, mode: str) -> Any | None:
+    """The finished trial run answering `question` with the best final `metric`; None if none yet.
+
+    Early-stopped trials (KILLED) and failures never count: only runs trained to their end.
+    """
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'", max_results=5000
+    )
+    answering = [
+        r for r in runs
+        if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics and not superseded(r)
+    ]  # fmt: skip
+    if not answering:
+        return None
+    sign = 1.0 if mode == "max" else -1.0
+    return max(answering, key=lambda run: sign * run.data.metrics[metric])
+
+
+def read_trial_config(client: Any, run: Any) -> dict[str, Any]:
+    """A finished trial's resolved config, read back from its `config.yaml` artifact (into a temporary folder)."""
+    import yaml
+    from mlflow.artifacts import download_artifacts
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = download_artifacts(
+            run_id=run.info.run_id, artifact_path="config.yaml", dst_path=folder, tracking_uri=client.tracking_uri
+        )
+        return yaml.safe_load(Path(path).read_text())
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config → {"optim.lr": "0.01", "model.layers": "[...json...]"}."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value if isinstance(value, str) else json.dumps(value)
+    return flat
+
+
+def unflatten(params: Mapping[str, str]) -> dict[str, Any]:
+    """A run's params back to the nested config `flatten` made them from (a string that reads as JSON,
+    such as "1", comes back as that JSON value: params do not record which values were strings)."""
+    config: dict[str, Any] = {}
+    for name, text in params.items():
+        *parents, leaf = name.split(".")
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+        try:
+            node[leaf] = json.loads(text)
+        except ValueError:
+            node[leaf] = text
+    return config

@@ -1,0 +1,151 @@
+"""One Ray Tune experiment of a plan's trials: starting Ray, what each Ray trial's worker gets, the Tuner.
+
+A grid of known trials and a search's samples run the same way: each Ray trial runs
+`sweeps.run.worker.trial_main` on a pack of trials (most often a pack of one), and the driver's recorder
+writes each member's MLflow run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from ray import tune
+from ray.tune.error import TuneError
+
+from sweeps.config.schema import ResourcesConfig
+from sweeps.errors import StudyStopped, SweepError, found_in
+from sweeps.machine import machine_cpus
+from sweeps.plan.packs import grid_packs, pack_id
+from sweeps.plan.prefixes import continues, prefixes
+from sweeps.record.checkpoints import checkpoint_dir, join
+from sweeps.run.pending import PendingWatch
+from sweeps.run.recorder import Recorder
+from sweeps.run.worker import trial_main
+from sweeps.trials import Plan, PlannedTrial
+
+
+def start_ray(plan: Plan) -> bool:
+    """Start (or join) the Ray the plan's resources name; False if this process already had one."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    resources = plan.runtime.resources
+    if resources.address:
+        try:
+            ray.init(address=resources.address, logging_level="ERROR", log_to_driver=False)
+        except ConnectionError as error:  # `auto` and no cluster here (HOST:PORT is checked before: preflight)
+            first = str(error).strip().splitlines()[0]
+            remedy = "Start one (ray start --head), or run without resources=cluster"
+            raise SweepError(f"resources.address={resources.address}: {first} {remedy}") from None
+    else:
+        ray.init(num_cpus=resources.num_cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    return True
+
+
+def fit(
+    plan: Plan, recorder: Recorder, param_space: dict[str, Any], options: dict[str, Any], cpus_per_trial: float | None = None
+) -> None:
+    """One Ray Tune experiment: a grid of known trials, or a search's samples (`options`: its searcher).
+    `cpus_per_trial`: what each Ray trial asks for (a grid's `Grid.cpus_per_trial`); else resources'."""
+    resources = plan.runtime.resources
+    cpus = resources.cpus_per_trial if cpus_per_trial is None else cpus_per_trial
+    trainable = tune.with_resources(trial_main, {"cpu": cpus, "gpu": resources.gpus_per_trial})
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            # Local: ~0.1 s to start a trial instead of ~1 s. On a cluster a reused actor could take over a
+            # trial whose own actor is already starting on another node, so there each trial keeps the
+            # node its resources were reserved on.
+            reuse_actors=resources.address is None,
+            trial_name_creator=lambda trial: trial.config["pack"]["id"],
+            trial_dirname_creator=lambda trial: trial.config["pack"]["id"],
+            **options,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{plan.study}-{time.strftime('%Y%m%d-%H%M%S')}",
+            storage_path=join(plan.runtime.paths.storage, plan.study, "ray"),
+            callbacks=[recorder, PendingWatch(resources)],  # a study whose trials never start stops
+            stop=recorder.stopper(),
+            # A worker that dies (killed, out of memory, its node lost) is started again, on any node, and
+            # resumes from its last checkpoint in the shared storage.
+            failure_config=tune.FailureConfig(max_failures=resources.max_failures),
+            verbose=0,
+        ),
+    )
+    try:
+        tuner.fit()
+    except TuneError as error:  # Tune wraps what a callback raises; a clean stop goes on as itself
+        stopped = found_in(error, StudyStopped)
+        if stopped is None:
+            raise
+        raise stopped from None
+
+
+class Grid(NamedTuple):
+    space: dict[str, Any]  # Tune's param space: one pack payload per Ray trial
+    cpus_per_trial: float  # what each of its Ray trials asks for, and its torch threads
+
+
+def grid(plan: Plan, trials: list[PlannedTrial], init: str | None) -> Grid:
+    """The param space that runs exactly `trials`, each once, in packs; `init`: a stage's starting weights."""
+    continued = prefixes(plan.trials)
+    packs = grid_packs(plan, trials)
+    cpus = phase_cpus(plan.runtime.resources, len(packs))
+    payloads = [pack_payload(plan, pack.members, init, continued=continued, cpus=cpus) for pack in packs]
+    return Grid({"pack": tune.grid_search(payloads)}, cpus)
+
+
+def phase_cpus(resources: ResourcesConfig, ray_trials: int) -> float:
+    """CPUs per Ray trial of a grid: `resources.cpus_per_trial`, or, on the local Ray without GPUs, an
+    equal share of its CPUs when the grid has fewer trials than CPUs for them (a lone fine-tuning stage
+    trains on every core, not on one while the others idle). Never more threads than cores: a trial's
+    threads are its CPUs, and oversubscribed threads ran 6–20× slower."""
+    if resources.address is not None or resources.gpus_per_trial > 0:
+        return resources.cpus_per_trial
+    cpus = resources.num_cpus or machine_cpus()
+    return max(resources.cpus_per_trial, float(cpus // max(1, ray_trials)))
+
+
+def pack_payload(
+    plan: Plan,
+    members: tuple[PlannedTrial, ...],
+    init: str | None = None,
+    parent_run: str | None = None,
+    continued: Mapping[str, PlannedTrial] = MappingProxyType({}),
+    cpus: float | None = None,
+) -> dict[str, Any]:
+    """What a Ray trial's worker gets: where it computes, and each member trial's payload (`continued`:
+    trial id → the shorter trial it continues, `sweeps.plan.prefixes.prefixes`; `cpus`: the Ray trial's CPUs,
+    if not resources.cpus_per_trial)."""
+    resources = plan.runtime.resources
+    return {
+        "id": pack_id([member.id for member in members]),
+        "members": [_member(plan, member, init, parent_run, continues(plan, member, continued)) for member in members],
+        "data_root": plan.runtime.paths.data_root,
+        "threads": max(1, math.floor(resources.cpus_per_trial if cpus is None else cpus)),
+        "gpu": resources.gpus_per_trial > 0,
+        "gpu_share": min(1.0, resources.gpus_per_trial) or 1.0,
+        "channels_last": resources.channels_last,
+        "capture": resources.capture,
+    }
+
+
+def _member(
+    plan: Plan, trial: PlannedTrial, init: str | None, parent_run: str | None, continued: dict[str, Any] | None
+) -> dict[str, Any]:
+    """One trial of a pack (what the driver's recorder also reads back about it)."""
+    return {
+        "id": trial.id,
+        "config": trial.config,
+        "planned": {"name": trial.name, "parameters": trial.parameters, "group": trial.group, "questions": trial.questions},
+        "checkpoint_dir": checkpoint_dir(plan.runtime.paths.storage, plan.study, trial.id),
+        "init": init,  # a stage's starting weights: a folder in the shared storage (sweeps.plan.stages.stage_weights)
+        "continues": continued,  # the shorter trial whose last checkpoint it starts from (sweeps.plan.prefixes)
+        "parent_run": parent_run,  # the search this trial is a sample of
+    }

@@ -1,0 +1,160 @@
+"""Checks of the environment a command is about to use, made before anything starts.
+
+A broken environment is reported like bad input: a `SweepError`, one line naming the path, URI or key
+and the remedy (exit code 2), instead of a traceback halfway through. Checked here: a store that is not
+an MLflow store (garbage, truncated, a folder), a tracking server that does not answer, a folder that
+cannot be written, a port already taken, and trial resources that the machine of a local Ray lacks.
+Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from sweeps.config.locations import is_uri, sqlite_path
+from sweeps.config.schema import ResourcesConfig
+from sweeps.errors import SweepError
+from sweeps.machine import machine_cpus, machine_gpus
+from sweeps.record.reachability import CHECK_TIMEOUT, check_server
+
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+_HEADER = 100  # bytes of SQLite's file header
+
+
+def check_store(uri: str, write: bool, key: str = "tracking.uri") -> None:
+    """The MLflow store at `uri` can be read, and with `write` written: a SQLite file that is an MLflow store
+    (or none yet, where `write` may create it), or a tracking server that answers. `key` names the setting."""
+    path = sqlite_path(uri)
+    if path is None:
+        if uri.startswith(("http://", "https://")):
+            check_server(uri)
+        return
+    elsewhere = f"set {key} to another store (sqlite:////a/writable/folder/{path.name})"
+    if path.is_dir():
+        raise SweepError(f"{key}: {path} is a folder, not an MLflow store; name a file in it: sqlite:///{path}/mlflow.db")
+    if not path.exists():
+        if write:
+            check_folder(str(path.parent), key, elsewhere)
+        return
+    if not os.access(path, os.R_OK, effective_ids=_EFFECTIVE):
+        raise SweepError(f"{key}: cannot read {path}: permission denied; make it readable or {elsewhere}")
+    problem = store_problem(path)
+    if problem is not None:
+        raise SweepError(f"{key}: {path} is not a usable MLflow store ({problem}); move it aside (mv {path} {path}.broken) or {elsewhere}")
+    if write:  # SQLite writes a journal beside the file
+        blocked = path if not os.access(path, os.W_OK, effective_ids=_EFFECTIVE) else _unwritable(path.parent)
+        if blocked is not None:
+            raise SweepError(f"{key}: cannot write to {path}: {blocked} is read-only; make it writable, or copy the store and {elsewhere}")
+
+
+def store_problem(path: Path) -> str | None:
+    """Why the file at `path` is not an MLflow SQLite store (garbage, truncated, another database), or None."""
+    size = path.stat().st_size
+    if size == 0:
+        return "an empty file"
+    with path.open("rb") as file:
+        header = file.read(_HEADER)
+    if not header.startswith(SQLITE_MAGIC):
+        return "not an SQLite database"
+    if len(header) < _HEADER:
+        return f"truncated: {size} bytes"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size  # the format writes 65536 as 1
+    pages = int.from_bytes(header[28:32], "big")
+    if header[24:28] == header[92:96] and size < page_size * pages:  # the in-header size is valid
+        return f"truncated: {size} of {page_size * pages} bytes"
+    try:
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "alembic_version" not in tables:
+                return "an SQLite database without MLflow's tables"
+            connection.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.Error as error:
+        return str(error)
+    return None
+
+
+def check_folder(location: str, key: str, remedy: str | None = None) -> None:
+    """A local folder the command will write into (made if missing) can be: no file in its way, not read-only."""
+    if is_uri(location):  # s3://…: reached by the trials, checked by them
+        return
+    path = Path(location).expanduser().absolute()
+    remedy = remedy or f"set {key} to a folder you can write to"
+    for part in [path, *path.parents]:
+        if part.exists():
+            if not part.is_dir():
+                raise SweepError(f"{key}: cannot make the folder {path}: {part} is a file; {remedy}")
+            blocked = _unwritable(part)
+            if blocked is not None:
+                raise SweepError(f"{key}: cannot write to {path}: {blocked} is read-only; make it writable, or {remedy}")
+            return
+
+
+def check_port_free(host: str, port: int) -> None:
+    """`--port` is a port number that nothing listens on at `host`."""
+    if not 0 < port < 65536:
+        raise SweepError(f"--port: must be 1–65535 (got {port})")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise SweepError(f"--host: {host!r} is not an address of this machine ({error.strerror})") from None
+    family, kind, _, _, address = infos[0]
+    with socket.socket(family, kind) as probe:
+        # As the server will: a port whose last connections are closing (TIME_WAIT) can be listened on again.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise SweepError(f"--port: {port} is in use on {host}; pick another, e.g. --port {port + 1}") from None
+            raise SweepError(f"--host: cannot listen on {host}:{port} ({error.strerror})") from None
+
+
+def check_cluster(address: str | None) -> None:
+    """A cluster named by HOST:PORT answers on that port (Ray itself would retry for a minute or more)."""
+    if address is None or address == "auto":  # a Ray started for the run; `auto` is found by Ray (sweeps.run.experiment)
+        return
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=CHECK_TIMEOUT).close()
+    except OSError as error:
+        raise SweepError(
+            f"resources.address: no Ray cluster answers at {address} ({error.strerror or type(error).__name__}); "
+            f"start its head there (ray start --head --port {port}) or set resources.address to a running one"
+        ) from None
+
+
+def check_local_resources(resources: ResourcesConfig) -> None:
+    """A Ray started for the run can place a trial: it asks for no more CPUs and GPUs than the machine has.
+
+    A cluster (`resources.address`) is checked when `sweep run` joins it (sweeps/run/pending.py).
+    """
+    if resources.address is not None:
+        return
+    cpus = resources.num_cpus or machine_cpus()
+    gpus = machine_gpus()
+    machine = f"this machine gives Ray {cpus:g} CPUs and {gpus} GPUs"
+    if resources.cpus_per_trial > cpus:
+        raise SweepError(
+            f"resources.cpus_per_trial: {resources.cpus_per_trial:g} CPUs per trial, but {machine}; "
+            f"allowed: at most {cpus:g} (a trial would wait forever)"
+        )
+    if resources.gpus_per_trial > gpus:
+        raise SweepError(
+            f"resources.gpus_per_trial: {resources.gpus_per_trial:g} GPUs per trial, but {machine}; "
+            f"allowed: at most {gpus} (0: CPU only)"
+        )
+
+
+# Permissions as this process has them (its effective user), where the platform can tell.
+_EFFECTIVE = os.access in os.supports_effective_ids
+
+
+def _unwritable(folder: Path) -> Path | None:
+    """`folder` if this process cannot create files in it (read-only, or not its own), else None."""
+    return None if os.access(folder, os.W_OK | os.X_OK, effective_ids=_EFFECTIVE) else folder

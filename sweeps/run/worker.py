@@ -1,0 +1,80 @@
+"""What runs inside a Ray trial's worker: train its pack's trials, checkpointing each epoch before reporting it.
+
+Workers never talk to MLflow: each member's epoch metrics travel to the driver through `tune.report`
+(tagged with the member's trial id), and the driver's recorder writes them. The checkpoint goes to
+the member's folder in the shared storage first, so an epoch the driver has seen can always be resumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ray import tune
+
+from sweeps.plan.prefixes import continue_prefix
+from sweeps.record.checkpoints import load_state, save_state, save_weights
+from trainables.callback import Checkpoint, EpochReport, Report
+from trainables.kinds import kind
+from trainables.placement import Placement
+
+MEMBER = "member"  # result key: the trial id of the pack member an epoch belongs to
+DIVERGED = "diverged"  # result key: the epoch's training loss was not finite; the member trains no further
+
+
+def trial_main(params: Mapping[str, Any]) -> None:
+    """One Ray trial, from its pack's payload (`sweeps.run.experiment.pack_payload`)."""
+    import ray
+    import torch
+
+    from trainables.machine import machine_record
+
+    pack = params["pack"]
+    device = "cuda" if pack["gpu"] and torch.cuda.is_available() else "cpu"
+    placement = Placement(
+        device, pack["threads"], channels_last=pack["channels_last"], capture=pack["capture"], gpu_share=pack["gpu_share"]
+    )
+    first: dict[str, Any] = {"machine": machine_record(), "node_id": ray.get_runtime_context().get_node_id()}
+    members = pack["members"]
+    resumes = [_resume(member) for member in members]
+    reports = [_reporter(member, first, resume) for member, resume in zip(members, resumes, strict=True)]
+    trainable = kind(members[0]["config"]["trainable"])
+    if len(members) == 1:
+        trainable.train(members[0]["config"], pack["data_root"], reports[0], placement, resumes[0])
+    else:
+        trainable.train_pack([m["config"] for m in members], pack["data_root"], reports, placement, resumes)
+
+
+def _resume(member: Mapping[str, Any]) -> Checkpoint | None:
+    """The member's own last checkpoint — the last one of the trial it continues, copied in now if it never
+    started (sweeps.plan.prefixes) — else a stage's starting weights, else None (a fresh start)."""
+    shorter = member["continues"]
+    if shorter is not None and continue_prefix(member["checkpoint_dir"], shorter["checkpoint_dir"], shorter["epochs"]):
+        member["continued_from"] = shorter["id"]
+    return load_state(member["checkpoint_dir"]) or (load_state(member["init"]) if member["init"] else None)
+
+
+def _reporter(member: Mapping[str, Any], first: Mapping[str, Any], resume: Checkpoint | None) -> Report:
+    """The member's report callback: checkpoint, then send the epoch to the driver."""
+    extra: dict[str, Any] = dict(first)  # the machine record, node and resume point: with the first result only
+    if resume is not None and "history" in resume:
+        extra["resumed_from_epoch"] = len(resume["history"])
+        extra["history"] = resume["history"]  # the epochs it starts with, for the driver to fill in any its run lacks
+    if "continued_from" in member:
+        extra["continued_from"] = member["continued_from"]
+    epochs = member["config"]["trainer"]["epochs"]
+
+    def on_epoch(report: EpochReport) -> None:
+        state = report.checkpoint()
+        save_state(member["checkpoint_dir"], state)
+        final = not report.diverged and (report.confusion_matrix is not None or report.epoch == epochs)
+        if final or report.diverged:  # its last epoch: the weights its run keeps (sweeps.run.recorder.trial_artifacts)
+            save_weights(member["checkpoint_dir"], state["model"])
+        result: dict[str, Any] = {**report.metrics, "metric_names": sorted(report.metrics), "final": final, DIVERGED: report.diverged}
+        if report.confusion_matrix is not None:
+            result["confusion_matrix"] = report.confusion_matrix
+        result.update(extra, **{MEMBER: member["id"]})
+        extra.clear()
+        tune.report(result)
+
+    return on_epoch
