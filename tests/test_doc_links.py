@@ -1,5 +1,7 @@
 """Every relative link in the README and the pages of docs/ points to a file that exists, so the landing
-page's links into docs/ (which mkdocs does not build) cannot rot. Links inside code are not links."""
+page's links into docs/ (which mkdocs does not build) cannot rot. Links inside code are not links. The
+code cites docs the same way (`sweep plan --help` names docs/contracts.md): each cited page exists, and
+none lies outside the repository."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ PAGES = sorted([ROOT / "README.md", ROOT / "CHANGELOG.md", *(ROOT / "docs").glob
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)  # fenced code blocks
 CODE_SPAN = re.compile(r"(`+).+?\1", re.DOTALL)  # inline code, one or more backticks
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")  # [text](target "title")
+CITED = re.compile(r"(?<![\w./-])docs/[\w-]+\.md")  # a page named in source from the repository root: docs/x.md
+OUTSIDE = re.compile(r"\.\./[\w./-]+\.md")  # a Markdown file above the repository root, e.g. ../shared/x.md
 EXTERNAL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)  # https:, mailto:, …
 
 
@@ -40,3 +44,15 @@ def test_every_relative_link_points_to_a_file(page: Path) -> None:
 
 def test_the_readme_links_into_docs() -> None:
     assert any(target.startswith("docs/") for target in relative_links((ROOT / "README.md").read_text()))
+
+
+def test_docs_cited_in_code_exist_in_the_repository() -> None:
+    sources = [path for package in ("sweeps", "trainables", "benchmarks", "tests") for path in sorted((ROOT / package).rglob("*.py"))]
+    wrong = {
+        str(source.relative_to(ROOT)): cited
+        for source in sources
+        if source != Path(__file__)
+        for text in [source.read_text()]
+        if (cited := OUTSIDE.findall(text) + [page for page in CITED.findall(text) if not (ROOT / page).is_file()])
+    }
+    assert not wrong, f"cited pages outside docs/ or missing (name a page under docs/): {wrong}"
