@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--questions", metavar="IDS", help="only these questions, comma-separated (e.g. q01,q03)"
         )
-    plan.add_argument("--json", action="store_true", help="print the plan as one JSON object (../shared/contracts.md)")
+    plan.add_argument("--json", action="store_true", help="print the plan as one JSON object (docs/contracts.md)")
     run.add_argument(
         "--rerun",
         choices=["stale"],

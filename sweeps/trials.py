@@ -1,5 +1,5 @@
 """The plan as data: a study's questions, their variants and its unique trials, each with its status, and
-their JSON form as `sweep plan --json` prints it (../shared/contracts.md).
+their JSON form as `sweep plan --json` prints it (docs/contracts.md).
 
 `sweeps.plan.build` makes a plan; `sweeps.record.store.apply_statuses` and `sweeps.plan.from_store` fill in what the store
 holds; the runner, the report and `sweep plan` read it.
@@ -84,7 +84,7 @@ class Plan:
         return next(question for question in self.questions if question.id == question_id)
 
     def to_json(self) -> dict[str, Any]:
-        """The `sweep plan --json` document (../shared/contracts.md)."""
+        """The `sweep plan --json` document (docs/contracts.md)."""
         return {
             "study": self.study,
             "title": self.title,

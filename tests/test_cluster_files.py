@@ -1,7 +1,7 @@
 """cluster.yaml (AWS) and cluster-local.yaml (machines over SSH): valid for Ray's cluster launcher, offline.
 
 Each file is checked against Ray's own schema as written, and again after Ray fills in its provider's
-defaults, as `ray up` does before it calls a cloud. Then what the README relies on: token authentication on
+defaults, as `ray up` does before it calls a cloud. Then what docs/scaling-out.md relies on: token authentication on
 every node, the MLflow server on the head (the real `sweep server` parser reads its command line), one
 pinned revision of the project and of Ray on every node, and a GPU pool that scales to zero.
 """

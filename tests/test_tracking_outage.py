@@ -168,7 +168,7 @@ def test_the_server_away_and_back_loses_and_duplicates_nothing(outage: Outage) -
     held = sum(int(line.split("logged the ")[1].split(" epochs")[0]) for _, line in outage.lines if "logged the " in line)
     assert held >= 2, output
     assert_every_epoch_once_in_order(outage.uri, trials=3)
-    print(f"server down {down:.0f} s; {held} epochs held and flushed")  # the figures the README quotes (pytest -s)
+    print(f"server down {down:.0f} s; {held} epochs held and flushed")  # the figures docs/troubleshooting.md quotes (pytest -s)
 
 
 def test_away_past_the_bound_stops_cleanly_and_the_same_command_resumes(outage: Outage) -> None:
@@ -182,7 +182,7 @@ def test_away_past_the_bound_stops_cleanly_and_the_same_command_resumes(outage: 
     assert "Traceback" not in output, output
     (stopped,) = [line for _, line in outage.lines if line.startswith("sweep: stopped: ")]
     assert "tracking.hold_epochs=2" in stopped and "run the same command" in stopped
-    print(stopped)  # the line the README quotes (pytest -s)
+    print(stopped)  # the line docs/troubleshooting.md quotes (pytest -s)
     with sqlite3.connect(outage.store) as connection:  # nothing finished, nothing lost: runs left to continue
         statuses = [row[0] for row in connection.execute("SELECT status FROM runs")]
     assert statuses and "FINISHED" not in statuses

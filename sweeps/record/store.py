@@ -1,7 +1,7 @@
 """What a study's MLflow store holds and how it is read: the tag names, which run is a trial's, its status,
 its config.
 
-One experiment per study, one run per unique trial id, found again by its tag (../shared/contracts.md):
+One experiment per study, one run per unique trial id, found again by its tag (docs/contracts.md):
 `sweeps.trial_id`, `sweeps.questions`, `sweeps.study`, `sweeps.kind`. Each trial run also records
 `sweeps.code_hash`, the hash of the code that trains it (`trainables.code`), and its config as params
 (`flatten`). A run trained again by `sweep run --rerun stale` is tagged `sweeps.superseded` and keeps its

@@ -46,9 +46,9 @@ def pack_key(config: Mapping[str, Any]) -> str | None:
     return json.dumps(shared, sort_keys=True)
 
 
-# Measured by benchmarks/pack_speed.py on the 2-core reference CPU, 10 members, one thread each (README
-# "Speed"): dense nets of 6k–51k multiply-accumulates per example trained 1.4–2.0× faster packed, one of
-# 203k 0.9× (slower), and conv nets 0.4× (a vmapped convolution is a grouped one, which oneDNN runs slowly).
+# Measured by benchmarks/pack_speed.py on the 2-core reference CPU, 10 members, one thread each (docs/benchmarks.md):
+# dense nets of 6k–51k multiply-accumulates per example trained 1.4–2.0× faster packed, one of 203k 0.9× (slower),
+# and conv nets 0.4× (a vmapped convolution is a grouped one, which oneDNN runs slowly).
 CPU_PACK_MACS = 100_000  # multiply-accumulates per example, at most, of a conv-free model that packs on a CPU
 
 

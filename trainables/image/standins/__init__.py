@@ -1,1 +1,1 @@
-"""The offline stand-ins of the image data sets, built without a download (README "Data")."""
+"""The offline stand-ins of the image data sets, built without a download (docs/data.md)."""

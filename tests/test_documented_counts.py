@@ -1,4 +1,4 @@
-"""README's question-set table gives each study's unique trials as `sweep plan` counts them (online, the defaults)."""
+"""The question sets page gives each study's unique trials as `sweep plan` counts them (online, the defaults)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,21 @@ import pytest
 
 from sweeps.plan.build import plan_study
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "question-sets.md"
+SECTION = "\n## Trial counts and offline times\n"
 
 
 def _table() -> dict[str, list[str]]:
-    """Study → the cells of its row in the table under `## The question sets`."""
-    section = README.read_text().split("\n## The question sets\n", 1)[1].split("\n## ", 1)[0]
+    """Study → the cells of its row in the table under the page's trial-count heading."""
+    text = PAGE.read_text()
+    assert SECTION in text, f"{PAGE.name} has no heading {SECTION.strip()!r}"
+    section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     return {re.match(r"\| `(\w+)`", row)[1]: [cell.strip() for cell in row.strip("|").split(" | ")] for row in rows}  # type: ignore[index]
 
 
 def _planned(study: str) -> str:
-    """The count as README writes it: grid trials, then `+ N search samples + M` stage trials if any."""
+    """The count as the page writes it: grid trials, then `+ N search samples + M` stage trials if any."""
     plan = plan_study(study)
     samples = sum(q.config.search.num_samples for q in plan.questions if q.config.search is not None)
     stages = sum(len(q.variants) for q in plan.questions if q.form == "stage")
@@ -28,7 +31,7 @@ def _planned(study: str) -> str:
 
 
 @pytest.mark.parametrize("study", sorted(_table()))
-def test_readme_trial_count_is_the_plans(study: str) -> None:
+def test_documented_trial_count_is_the_plans(study: str) -> None:
     assert _table()[study][2] == _planned(study)
 
 
