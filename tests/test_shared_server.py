@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(MISSING is not None, reason=M
 
 CREDENTIALS = {"MLFLOW_TRACKING_USERNAME": "teacher", "MLFLOW_TRACKING_PASSWORD": "a-long-enough-password"}
 EPOCHS = 2
-# Three students' studies, small: study → (overrides, trials). cloudmesh_mlp runs twice at once (two terminals).
+# Two students' studies, small: study → (overrides, trials); cloudmesh_mlp runs twice at once (two terminals).
 STUDIES = {
     "cloudmesh_mlp": (("data=synthetic", "data.size=1000", "data.test_size=200"), 3),
     "toxic_comments": (("--questions", "q02"), 3),
