@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -63,12 +64,22 @@ def test_a_database_uri_is_printed_without_its_password() -> None:
 
 
 def test_an_unreachable_database_is_one_line_with_the_remedy_and_no_password(sweep: SweepCli) -> None:
+    pytest.importorskip("psycopg", reason="PostgreSQL's driver: pip install 'sweeps[postgres]'")
     uri = f"postgresql://sweeps:a-secret@127.0.0.1:{free_port()}/sweeps"  # nothing listens there
     result = sweep("server", "--port", str(free_port()), "--backend-store-uri", uri, timeout=60)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("sweep: error: --backend-store-uri: cannot log in to postgresql://sweeps:***@127.0.0.1:")
     assert "Connection refused" in result.stderr and "start the database server" in result.stderr
     assert "a-secret" not in result.stderr + result.stdout
+
+
+def test_a_database_without_its_driver_is_one_line_naming_what_to_install(sweep: SweepCli) -> None:
+    if importlib.util.find_spec("MySQLdb") is not None:
+        pytest.skip("MySQL's driver is installed here")
+    result = sweep("server", "--backend-store-uri", "mysql://sweeps:a-secret@127.0.0.1:3306/runs", timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "needs the database driver 'MySQLdb', which is not installed; install SQLAlchemy's driver for mysql" in result.stderr
+    assert "a-secret" not in result.stderr
 
 
 def test_auth_takes_the_admin_from_the_clients_variables_or_mlflows_own() -> None:

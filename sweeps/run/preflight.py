@@ -68,7 +68,7 @@ def check_database(uri: str, key: str) -> None:
 
         engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=_CONNECT_TIMEOUT.get(kind, {}))
     except ModuleNotFoundError as error:  # the dialect's driver (psycopg for postgresql://)
-        install = "pip install 'sweeps[postgres]'" if kind == "postgresql" else f"pip install {error.name}"
+        install = "pip install 'sweeps[postgres]'" if kind == "postgresql" else f"install SQLAlchemy's driver for {kind}"
         raise SweepError(f"{key}: {shown} needs the database driver {error.name!r}, which is not installed; {install}") from None
     except sqlalchemy.exc.ArgumentError as error:
         raise SweepError(f"{key}: {shown} is not a database URI ({error}); e.g. postgresql://USER@HOST:5432/DATABASE") from None
