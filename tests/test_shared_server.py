@@ -10,12 +10,15 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from helpers.loopback import free_port, wait_until_up
 from helpers.postgres import PASSWORD, Postgres, missing, postgres_binaries, running_postgres
 from helpers.run_counts import each_trial_once
 from helpers.sweep_cli import SweepCli
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
 
 from sweeps.errors import SweepError
 from sweeps.run.preflight import check_store
@@ -61,43 +64,56 @@ def test_the_password_may_come_from_pgpassword_instead_of_the_uri(postgres: Post
     check_store(bare, write=True, key="--backend-store-uri")
 
 
-def test_concurrent_sweeps_of_several_studies_record_each_trial_once(
+@contextmanager
+def serving(sweep: SweepCli, store: str, *options: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`sweep server` on `store` on a free loopback port, answering; its URL. Stopped at the end."""
+    port = free_port()
+    server = sweep.popen(
+        "server", "--port", str(port), "--backend-store-uri", store, *options,
+        "--artifacts-destination", str(sweep.workdir / "artifacts"), stdout=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/health", server)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def test_with_auth_strangers_are_refused_and_a_login_writes_to_postgresql(
     sweep: SweepCli, postgres: Postgres, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("flask_wtf", reason="MLflow's basic-auth app needs mlflow[auth]")
-    store = postgres.create_database("class_runs")
-    port = free_port()
-    tracking = f"http://127.0.0.1:{port}"
-    server = sweep.popen(
-        "server", "--port", str(port), "--auth", "--backend-store-uri", store,
-        "--artifacts-destination", str(sweep.workdir / "artifacts"), stdout=subprocess.DEVNULL, env=CREDENTIALS,
-    )  # fmt: skip
-    try:
-        wait_until_up(f"{tracking}/health", server)
-        with pytest.raises(urllib.error.HTTPError) as refused:  # a shared server: strangers are refused
-            urllib.request.urlopen(f"{tracking}/api/2.0/mlflow/experiments/search?max_results=1", timeout=10)
+    store = postgres.create_database("with_auth")
+    with serving(sweep, store, "--auth", env=CREDENTIALS) as tracking:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{tracking}/api/2.0/mlflow/experiments/search?max_results=1", timeout=30)
         assert refused.value.code == 401
+        for key, value in CREDENTIALS.items():  # what `sweep run` has in its environment
+            monkeypatch.setenv(key, value)
+        client = MlflowClient(tracking)
+        run = client.create_run(client.create_experiment("served"))
+        client.log_batch(run.info.run_id, metrics=[Metric("val_acc", 0.5, 0, 1)])
+    assert postgres.query("with_auth", "SELECT r.run_uuid, m.value FROM runs r JOIN metrics m USING (run_uuid)") == [(run.info.run_id, 0.5)]
+    assert sorted(path.name for path in sweep.workdir.glob("*.db")) == ["basic_auth.db"]  # the users, where it started
 
+
+def test_concurrent_sweeps_of_several_studies_record_each_trial_once(sweep: SweepCli, postgres: Postgres) -> None:
+    store = postgres.create_database("class_runs")
+    with serving(sweep, store) as tracking:
         common = ("offline=true", f"trainer.epochs={EPOCHS}", f"tracking.uri={tracking}")
-        drivers = [("cloudmesh_mlp", 0), ("cloudmesh_mlp", 1), ("toxic_comments", 0)]
-        processes = [sweep.popen("run", study, *common, *STUDIES[study][0], env=CREDENTIALS) for study, _ in drivers]
+        drivers = ["cloudmesh_mlp", "cloudmesh_mlp", "toxic_comments"]
+        processes = [sweep.popen("run", study, *common, *STUDIES[study][0]) for study in drivers]
         outputs = [process.communicate(timeout=900)[0] for process in processes]
         assert [process.returncode for process in processes] == [0] * len(drivers), outputs
 
         # The two sweeps of one study: a trial one of them trains, the other skips (its lease), naming the other.
-        same = [(output, other.pid) for output, other in zip(outputs[:2], reversed(processes[:2]), strict=True)]
-        for output, other in same:
+        for output, other in zip(outputs[:2], reversed(processes[:2]), strict=True):
             skipped = [line for line in output.splitlines() if "running in another sweep" in line]
-            assert all(line.endswith(f"pid {other}), skipped") for line in skipped), skipped
-
-        for key, value in CREDENTIALS.items():  # the client's login, as `sweep run` had it
-            monkeypatch.setenv(key, value)
+            assert all(line.endswith(f"pid {other.pid}), skipped") for line in skipped), skipped
         for study, (_, trials) in STUDIES.items():
             each_trial_once(tracking, study, trials, EPOCHS)
-        # The runs are PostgreSQL's rows; beside the server only its users, in basic_auth.db.
-        counted = postgres.query("class_runs", "SELECT e.name, COUNT(*) FROM runs JOIN experiments e USING (experiment_id) GROUP BY e.name")
-        assert dict(counted) == {study: trials for study, (_, trials) in STUDIES.items()}
-        assert sorted(path.name for path in sweep.workdir.glob("*.db")) == ["basic_auth.db"]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+    # The runs are PostgreSQL's rows, and no SQLite store was written.
+    counted = postgres.query("class_runs", "SELECT e.name, COUNT(*) FROM runs JOIN experiments e USING (experiment_id) GROUP BY e.name")
+    assert dict(counted) == {study: trials for study, (_, trials) in STUDIES.items()}
+    assert not list(sweep.workdir.glob("*.db"))
