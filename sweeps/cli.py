@@ -84,13 +84,18 @@ def _parser() -> argparse.ArgumentParser:
     server = commands.add_parser(
         "server",
         help="start the MLflow tracking server that runs on a cluster log to (tracking.uri=http://HOST:PORT)",
-        description="Start `mlflow server` the way a cluster's head runs it: a SQLite store, artifacts served "
-        "through the server, bound to 127.0.0.1 unless --host says otherwise. Runs in the foreground.",
+        description="Start `mlflow server` the way a cluster's head runs it: a SQLite store (or PostgreSQL, for a class "
+        "sharing one server), artifacts served through the server, bound to 127.0.0.1 unless --host says otherwise. "
+        "Runs in the foreground.",
     )
     server.add_argument("--host", default="127.0.0.1", help="the interface to listen on (default: 127.0.0.1, this machine only)")
     server.add_argument("--port", type=int, default=5000, help="the port to listen on (default: 5000)")
     server.add_argument(
-        "--backend-store-uri", default="sqlite:///mlflow.db", metavar="URI", help="runs, params and metrics (default: sqlite:///mlflow.db)"
+        "--backend-store-uri",
+        default="sqlite:///mlflow.db",
+        metavar="URI",
+        help="runs, params and metrics: sqlite:///FILE or postgresql://USER@HOST:5432/DATABASE, its password in "
+        "~/.pgpass or PGPASSWORD (default: sqlite:///mlflow.db)",
     )
     server.add_argument(
         "--artifacts-destination",

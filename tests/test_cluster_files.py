@@ -22,6 +22,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from sweeps.cli import _parser
+from sweeps.serve.server import ServerOptions, server_process
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ("cluster.yaml", "cluster-local.yaml")
@@ -65,6 +66,15 @@ def test_the_head_starts_the_mlflow_server_with_sqlite_and_served_artifacts(conf
     assert "/health" in command  # a second `ray up` leaves the running server alone
     assert f"SWEEPS_TRACKING=http://127.0.0.1:{args.port} " in _head_start(config)  # the driver's tracking.uri
     assert "--dashboard-host=127.0.0.1" in _head_start(config)  # Ray's dashboard: through an SSH tunnel only
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_the_postgresql_store_the_comments_offer_is_one_the_server_takes(name: str) -> None:
+    [line] = [line for line in (ROOT / name).read_text().splitlines() if "--backend-store-uri postgresql" in line]
+    assert line.lstrip().startswith("#")  # an option: the file as loaded starts SQLite
+    uri = line.split("--backend-store-uri", 1)[1].strip()
+    process = server_process(ServerOptions(backend_store_uri=uri), {})
+    assert process.env["MLFLOW_BACKEND_STORE_URI"] == uri and ":" not in uri.split("//", 1)[1].split("@")[0]  # no password
 
 
 def test_every_node_installs_this_checkout_and_exactly_this_ray(config: dict[str, Any]) -> None:

@@ -16,11 +16,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from helpers.loopback import free_port, wait_until_up
 from helpers.loopback_cluster import TOKEN_AUTH, LoopbackCluster
+from helpers.run_counts import each_trial_once, steps
 from helpers.sweep_cli import SweepCli, wait_for_first_epoch
 from mlflow.tracking import MlflowClient
 
@@ -31,23 +31,6 @@ pytestmark = pytest.mark.slow
 STUDY = "jhu_fashion"
 
 SYNTHETIC = ("offline=true", "data=synthetic", "data.size=3000", "data.test_size=500")  # ~0.5 s an epoch, idle
-
-
-def _steps(uri: str, run_id: str, key: str) -> list[int]:
-    return sorted(metric.step for metric in MlflowClient(uri).get_metric_history(run_id, key))
-
-
-def _each_trial_once(uri: str, trials: int, epochs: int) -> dict[str, Any]:
-    """Exactly one FINISHED run per trial id, every epoch logged once; trial id → run."""
-    client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name(STUDY).experiment_id], max_results=1000)
-    by_trial = {run.data.tags["sweeps.trial_id"]: run for run in runs}
-    assert len(runs) == len(by_trial) == trials
-    for run in runs:
-        assert run.info.status == "FINISHED" and run.data.tags["sweeps.outcome"] == "finished"
-        for key in ("val_acc", "train_loss"):
-            assert _steps(uri, run.info.run_id, key) == list(range(1, epochs + 1)), (key, run.data.tags)
-    return by_trial
 
 
 @pytest.fixture(params=["sqlite", "server"])
@@ -111,7 +94,7 @@ def test_two_sweeps_of_one_study_at_once_train_each_trial_once(sweep: SweepCli, 
     assert sum(map(len, skipped)) == 3, outputs  # each of q03's trials: trained by one sweep, skipped by the other
     for lines, other in zip(skipped, reversed(sweeps), strict=True):
         assert all(line.endswith(f"pid {other.pid}), skipped") for line in lines), lines
-    _each_trial_once(tracking, 3, 2)
+    each_trial_once(tracking, STUDY, 3, 2)
     leases = sweep.workdir / "sweeps_storage" / STUDY / "leases"
     assert sorted(path.name for path in leases.iterdir()) == [".lock", "drivers"] and not list((leases / "drivers").iterdir())
 
@@ -136,7 +119,7 @@ def test_an_unreadable_checkpoint_is_reported_and_its_trial_resumes_in_its_run(s
     again = sweep("run", STUDY, *overrides)
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout.count("is unreadable") == len(damaged) and "Traceback" not in again.stdout + again.stderr
-    _each_trial_once(sweep.uri, 3, 4)  # resumed (or restarted) in the same runs, no epoch logged twice
+    each_trial_once(sweep.uri, STUDY, 3, 4)  # resumed (or restarted) in the same runs, no epoch logged twice
 
 
 def test_a_diverging_trial_is_recorded_as_diverged_and_never_rerun(sweep: SweepCli, tmp_path: Path) -> None:
@@ -150,11 +133,11 @@ def test_a_diverging_trial_is_recorded_as_diverged_and_never_rerun(sweep: SweepC
     (diverged,) = [run for run in runs if run.data.params["optim.lr"] == "10.0"]
     epoch = int(diverged.data.tags["sweeps.diverged_at_epoch"])
     assert diverged.info.status == "FAILED" and diverged.data.tags["sweeps.outcome"] == "diverged" and 1 <= epoch <= 3
-    assert _steps(sweep.uri, diverged.info.run_id, "train_loss") == list(range(1, epoch + 1))
+    assert steps(sweep.uri, diverged.info.run_id, "train_loss") == list(range(1, epoch + 1))
     assert f"diverged at epoch {epoch}" in result.stdout
     for run in runs:
         if run is not diverged:  # the others went on to the end
-            assert run.info.status == "FINISHED" and _steps(sweep.uri, run.info.run_id, "val_acc") == [1, 2, 3]
+            assert run.info.status == "FINISHED" and steps(sweep.uri, run.info.run_id, "val_acc") == [1, 2, 3]
     # Never a finished trial: not even as the worst val accuracy of q03.
     worst = StudyRuns(sweep.uri, STUDY).best_trial("q03", "val_acc", "min")
     assert worst is not None and worst.info.run_id != diverged.info.run_id
@@ -189,7 +172,7 @@ def test_a_killed_worker_is_retried_from_its_checkpoint_and_its_error_file_tag_r
     output = second.communicate(timeout=600)[0]
     assert second.returncode == 0 and "Traceback" not in output and "ActorDiedError" not in output, output
     assert output.count("its worker failed (failure 1 of at most 2") == 1
-    runs = _each_trial_once(sweep.uri, 3, 4)  # the same runs, each epoch once
+    runs = each_trial_once(sweep.uri, STUDY, 3, 4)  # the same runs, each epoch once
     retried = runs[failed.data.tags["sweeps.trial_id"]]
     assert retried.info.run_id == failed.info.run_id
     assert retried.data.tags["sweeps.retries"] == "1" and "sweeps.error_file" not in retried.data.tags

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from helpers.loopback import free_port, wait_until_up
 from helpers.sweep_cli import SweepCli
 from mlflow.tracking import MlflowClient
 
+from sweeps.config.locations import without_password
 from sweeps.errors import SweepError
 from sweeps.serve.server import ServerOptions, server_process
 
@@ -44,6 +46,40 @@ def test_an_artifact_uri_is_kept_and_the_user_may_ask_for_another_interface() ->
     assert _option(process.argv, "--port") == "5917"
     assert _option(process.argv, "--artifacts-destination") == "s3://bucket/prefix"
     assert process.env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"  # the user's setting wins
+
+
+def test_a_database_store_reaches_mlflow_through_its_environment_never_the_command_line() -> None:
+    uri = "postgresql://sweeps:a-secret@db.example:5432/runs"
+    process = server_process(ServerOptions(backend_store_uri=uri, quiet=True), {})
+    assert "a-secret" not in " ".join(process.argv)  # `ps` shows a command line to every user of the machine
+    assert "--backend-store-uri" not in process.argv and "--registry-store-uri" not in process.argv
+    assert process.env["MLFLOW_BACKEND_STORE_URI"] == process.env["MLFLOW_REGISTRY_STORE_URI"] == uri
+    assert process.backend == uri
+
+
+def test_a_database_uri_is_printed_without_its_password() -> None:
+    assert without_password("postgresql://sweeps:a-secret@db:5432/runs") == "postgresql://sweeps:***@db:5432/runs"
+    assert without_password("postgresql+psycopg://sweeps@db/runs") == "postgresql+psycopg://sweeps@db/runs"
+    assert without_password("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
+
+
+def test_an_unreachable_database_is_one_line_with_the_remedy_and_no_password(sweep: SweepCli) -> None:
+    pytest.importorskip("psycopg", reason="PostgreSQL's driver: pip install 'sweeps[postgres]'")
+    uri = f"postgresql://sweeps:a-secret@127.0.0.1:{free_port()}/sweeps"  # nothing listens there
+    result = sweep("server", "--port", str(free_port()), "--backend-store-uri", uri, timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("sweep: error: --backend-store-uri: cannot log in to postgresql://sweeps:***@127.0.0.1:")
+    assert "Connection refused" in result.stderr and "start the database server" in result.stderr
+    assert "a-secret" not in result.stderr + result.stdout
+
+
+def test_a_database_without_its_driver_is_one_line_naming_what_to_install(sweep: SweepCli) -> None:
+    if importlib.util.find_spec("MySQLdb") is not None:
+        pytest.skip("MySQL's driver is installed here")
+    result = sweep("server", "--backend-store-uri", "mysql://sweeps:a-secret@127.0.0.1:3306/runs", timeout=60)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "needs the database driver 'MySQLdb', which is not installed; install SQLAlchemy's driver for mysql" in result.stderr
+    assert "a-secret" not in result.stderr
 
 
 def test_auth_takes_the_admin_from_the_clients_variables_or_mlflows_own() -> None:

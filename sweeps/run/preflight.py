@@ -2,7 +2,8 @@
 
 A broken environment is reported like bad input: a `SweepError`, one line naming the path, URI or key
 and the remedy (exit code 2), instead of a traceback halfway through. Checked here: a store that is not
-an MLflow store (garbage, truncated, a folder), a tracking server that does not answer, a folder that
+an MLflow store (garbage, truncated, a folder), a tracking server that does not answer, a database
+server (postgresql://…) that cannot be reached or refuses the login, a folder that
 cannot be written, a port already taken, and trial resources that the machine of a local Ray lacks.
 Nothing here writes anything.
 """
@@ -16,7 +17,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from sweeps.config.locations import is_uri, sqlite_path
+from sweeps.config.locations import database_kind, is_uri, sqlite_path, without_password
 from sweeps.config.schema import ResourcesConfig
 from sweeps.errors import SweepError
 from sweeps.machine import machine_cpus, machine_gpus
@@ -28,11 +29,14 @@ _HEADER = 100  # bytes of SQLite's file header
 
 def check_store(uri: str, write: bool, key: str = "tracking.uri") -> None:
     """The MLflow store at `uri` can be read, and with `write` written: a SQLite file that is an MLflow store
-    (or none yet, where `write` may create it), or a tracking server that answers. `key` names the setting."""
+    (or none yet, where `write` may create it), a tracking server that answers, or a database server that
+    takes the URI's login. `key` names the setting."""
     path = sqlite_path(uri)
     if path is None:
         if uri.startswith(("http://", "https://")):
             check_server(uri)
+        elif database_kind(uri) is not None:
+            check_database(uri, key)
         return
     elsewhere = f"set {key} to another store (sqlite:////a/writable/folder/{path.name})"
     if path.is_dir():
@@ -50,6 +54,40 @@ def check_store(uri: str, write: bool, key: str = "tracking.uri") -> None:
         blocked = path if not os.access(path, os.W_OK, effective_ids=_EFFECTIVE) else _unwritable(path.parent)
         if blocked is not None:
             raise SweepError(f"{key}: cannot write to {path}: {blocked} is read-only; make it writable, or copy the store and {elsewhere}")
+
+
+def check_database(uri: str, key: str) -> None:
+    """The database server of `uri` answers and takes its login (user, password, database), in one connection.
+
+    MLflow creates its tables on the server's first start, so an empty database is fine; the login needs the
+    right to create them. A password may also come from PGPASSWORD or ~/.pgpass (libpq's own)."""
+    shown, kind = without_password(uri), database_kind(uri)
+    try:
+        import sqlalchemy
+        from sqlalchemy.pool import NullPool
+
+        engine = sqlalchemy.create_engine(uri, poolclass=NullPool, connect_args=_CONNECT_TIMEOUT.get(kind, {}))
+    except ModuleNotFoundError as error:  # the dialect's driver (psycopg for postgresql://)
+        install = "pip install 'sweeps[postgres]'" if kind == "postgresql" else f"install SQLAlchemy's driver for {kind}"
+        raise SweepError(f"{key}: {shown} needs the database driver {error.name!r}, which is not installed; {install}") from None
+    except sqlalchemy.exc.ArgumentError as error:
+        raise SweepError(f"{key}: {shown} is not a database URI ({error}); e.g. postgresql://USER@HOST:5432/DATABASE") from None
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.DBAPIError as error:
+        # The driver's first line names the cause: refused, timed out, password authentication failed, no such database.
+        cause = " ".join(str(error.orig).split("\n")[0].split())
+        raise SweepError(
+            f"{key}: cannot log in to {shown}: {cause}; start the database server, or correct the host, port, user, "
+            "password (or PGPASSWORD / ~/.pgpass) and database in the URI"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+# The driver's own bound on a connection attempt (seconds), so that an unreachable host fails the check quickly.
+_CONNECT_TIMEOUT: dict[str | None, dict[str, int]] = {kind: {"connect_timeout": int(CHECK_TIMEOUT)} for kind in ("postgresql", "mysql")}
 
 
 def store_problem(path: Path) -> str | None:

@@ -4,6 +4,10 @@ The `sweep run` driver is MLflow's only writer (trials report to it through Ray)
 reachable from the driver (on the head: http://127.0.0.1:5000) and, through an SSH tunnel, from a browser.
 It therefore listens on loopback unless told otherwise. Artifacts travel through the server
 (`--artifacts-destination`), so no client needs the artifact store's credentials.
+
+The runs are kept in a SQLite file, or, for many `sweep run`s writing at once (a class sharing a cluster),
+in a database server (`postgresql://…`, docs/shared-server.md). A database URI reaches `mlflow server`
+through its environment, never its command line, which every user of the machine can read.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from sweeps.config.locations import absolute_location, sqlite_path
+from sweeps.config.locations import DATABASE_SCHEMES, SQLITE, absolute_location, database_kind, sqlite_path, without_password
 from sweeps.errors import SweepError
 from sweeps.run.preflight import check_folder, check_port_free, check_store
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-BACKEND_SCHEMES = ("sqlite:///", "postgresql", "mysql", "mssql")  # stores `mlflow server` can keep runs in
+BACKEND_SCHEMES = (SQLITE, *DATABASE_SCHEMES)  # stores `mlflow server` can keep runs in
+# `mlflow server`'s own variables for its stores (read where the options are not given)
+BACKEND_VARIABLE, REGISTRY_VARIABLE = "MLFLOW_BACKEND_STORE_URI", "MLFLOW_REGISTRY_STORE_URI"
 # What `sweep run` sends; the server's first start creates this user as its admin.
 USERNAME, PASSWORD = "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"
 # MLflow's own names for the admin it creates; they win over the two above when set.
@@ -41,7 +47,7 @@ class ServerOptions:
 
 @dataclass(frozen=True)
 class ServerProcess:
-    backend: str  # the store, a relative SQLite path made absolute
+    backend: str  # the store, a relative SQLite path made absolute; a database URI with its password
     artifacts: str  # likewise
     argv: list[str]
     env: dict[str, str]
@@ -54,8 +60,8 @@ def server_process(options: ServerOptions, environ: Mapping[str, str]) -> Server
         raise SweepError(f"--port: must be 1–65535 (got {options.port})")
     if not options.backend_store_uri.startswith(BACKEND_SCHEMES):
         raise SweepError(
-            f"--backend-store-uri: {options.backend_store_uri!r} must start with one of {', '.join(BACKEND_SCHEMES)} "
-            "(e.g. sqlite:///mlflow.db)"
+            f"--backend-store-uri: {without_password(options.backend_store_uri)!r} must start with one of "
+            f"{', '.join(BACKEND_SCHEMES)} (e.g. sqlite:///mlflow.db or postgresql://USER@HOST:5432/DATABASE)"
         )
     store = sqlite_path(options.backend_store_uri)
     backend = f"sqlite:///{store}" if store is not None else options.backend_store_uri
@@ -64,14 +70,19 @@ def server_process(options: ServerOptions, environ: Mapping[str, str]) -> Server
         sys.executable, "-m", "mlflow", "server",
         "--host", options.host,
         "--port", str(options.port),
-        "--backend-store-uri", backend,
         "--serve-artifacts",
         "--artifacts-destination", artifacts,
-        "--workers", "1",  # one writer (the driver), and SQLite serialises writes anyway
+        "--workers", "1",  # one process: a SQLite store serialises writes anyway (docs/shared-server.md measures it)
     ]  # fmt: skip
     env = dict(environ)
+    # Quiet: the registry named too, else MLflow says it uses the backend store's. A database URI (it may hold a
+    # password) goes in MLflow's own variables, a SQLite file on the command line.
+    stores = {BACKEND_VARIABLE: backend, **({REGISTRY_VARIABLE: backend} if options.quiet else {})}
+    if database_kind(backend) is not None:
+        env.update(stores)
+    else:
+        argv += [argument for variable, uri in stores.items() for argument in (_OPTION[variable], uri)]
     if options.quiet:
-        argv += ["--registry-store-uri", backend]  # else MLflow says it uses the backend store's
         argv += ["--uvicorn-opts", "--log-level warning --no-access-log"]  # uvicorn: no start-up lines, no access log
         env["PYTHONWARNINGS"] = "ignore"  # the libraries' deprecation warnings are not the user's to act on
         env["MLFLOW_LOGGING_LEVEL"] = "WARNING"
@@ -91,11 +102,14 @@ def serve(options: ServerOptions) -> NoReturn:
     check_folder(process.artifacts, "--artifacts-destination")
     process.cwd.mkdir(parents=True, exist_ok=True)
     where = f"http://{options.host}:{options.port}"
-    print(f"sweep server: MLflow at {where} · store {process.backend} · artifacts {process.artifacts}", flush=True)
+    print(f"sweep server: MLflow at {where} · store {without_password(process.backend)} · artifacts {process.artifacts}", flush=True)
     if options.host not in LOOPBACK and not options.auth:
         print(f"sweep server: warning: {where} is open to every host that reaches it; add --auth", file=sys.stderr)
     os.chdir(process.cwd)
     os.execve(sys.executable, process.argv, process.env)
+
+
+_OPTION = {BACKEND_VARIABLE: "--backend-store-uri", REGISTRY_VARIABLE: "--registry-store-uri"}
 
 
 def _auth_env(environ: Mapping[str, str]) -> dict[str, str]:
