@@ -26,7 +26,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from sweeps.config.sources import Configs
+from sweeps.config.sources import STUDY_GROUP, Configs
 from sweeps.errors import SweepError
 
 _RELATIVE = re.compile(r"^x(?P<factor>\d+(\.\d*)?(e[-+]?\d+)?|\.\d+(e[-+]?\d+)?)$", re.IGNORECASE)
@@ -44,11 +44,11 @@ class Composer:
     def __init__(self, study: str, overrides: Sequence[str], configs: Configs | None = None) -> None:
         self._configs = configs = configs or Configs()
         configs.check_course()
-        studies = configs.studies()
+        self.groups = configs.catalogue()  # group → its options
+        studies = self.groups.pop(STUDY_GROUP, [])
         if study not in studies:
             raise SweepError(f"study: unknown study {study!r}; allowed: {', '.join(studies)}")
         self._study = study
-        self.groups = configs.groups()  # group → its options
         study_file = self._study_file()
         user = parse_overrides(overrides)
         overrides = [*_study_baseline(study_file, self._study_choices(), user, self.groups), *overrides]
@@ -129,17 +129,14 @@ class Composer:
 
     def _study_choices(self) -> dict[str, str]:
         """The option of each config group that the study picks: config.yaml's defaults, then the study's."""
-        with self._hydra(), one_line_errors("study"):
+        with self._configs.loader(), one_line_errors("study"):
             defaults = GlobalHydra.instance().config_loader().compute_defaults_list(
                 "config", [*self._configs.search_path, f"+study={self._study}"], RunMode.RUN
             )
         return {group: str(option) for group, option in defaults.overrides.known_choices.items() if group in self.groups}
 
-    def _hydra(self) -> Any:
-        return self._configs.loader()
-
     def _hydra_compose(self, overrides: list[str], context: str = "overrides", return_hydra_config: bool = False) -> DictConfig:
-        with self._hydra(), one_line_errors(context):
+        with self._configs.loader(), one_line_errors(context):
             return compose(
                 "config",
                 overrides=[*self._configs.search_path, f"+study={self._study}", *overrides],

@@ -31,7 +31,7 @@ CONF_DIR = CHECKOUT / "conf"
 FROM_CHECKOUT = (CONF_DIR / "config.yaml").is_file()
 BUILTIN: Path | str = CONF_DIR if FROM_CHECKOUT else f"pkg://{BUILTIN_PACKAGE}"
 _HYDRA_GROUP = "hydra"  # Hydra's own groups, in every search path: not the study's
-_STUDY_GROUP = "study"
+STUDY_GROUP = "study"
 
 
 @dataclass(frozen=True)
@@ -60,18 +60,20 @@ class Configs:
         quoted = str(self.course).replace("\\", "\\\\").replace("'", "\\'")
         return [f"hydra.searchpath=['file://{quoted}']"]
 
-    def groups(self) -> dict[str, list[str]]:
-        """Each config group a study can pick an option of (not `study`), with its options, built-in and
-        the course's together; files named `_…` hold what a group's options share and are not options."""
+    def catalogue(self) -> dict[str, list[str]]:
+        """Every config group (`study` too) with its options, built-in and the course's together; files
+        named `_…` hold what a group's options share and are not options."""
         with self.loader():
             loader = GlobalHydra.instance().config_loader()
-            names = [name for name in loader.list_groups("") if name not in (_HYDRA_GROUP, _STUDY_GROUP)]
+            names = [name for name in loader.list_groups("") if name != _HYDRA_GROUP]
             return {name: _options(loader.get_group_options(name, config_name="config", overrides=self.search_path)) for name in names}
 
+    def groups(self) -> dict[str, list[str]]:
+        """The config groups a study picks options of, with their options."""
+        return {name: options for name, options in self.catalogue().items() if name != STUDY_GROUP}
+
     def studies(self) -> list[str]:
-        with self.loader():
-            loader = GlobalHydra.instance().config_loader()
-            return _options(loader.get_group_options(_STUDY_GROUP, config_name="config", overrides=self.search_path))
+        return self.catalogue().get(STUDY_GROUP, [])
 
     def read(self, group: str, name: str) -> DictConfig:
         """`group/name.yaml` as Hydra's config source reads it, from the course folder or the built-in configs."""
@@ -111,7 +113,7 @@ def course_folder(conf: str | Path | None) -> Path | None:
     remedy = "give a course folder with a study/ folder of study files (`sweep init DIR` writes one)"
     if not folder.is_dir():
         raise SweepError(f"{where}: {conf}: no such folder; {remedy}")
-    if not (folder / _STUDY_GROUP).is_dir():
+    if not (folder / STUDY_GROUP).is_dir():
         raise SweepError(f"{where}: {conf}: no study/ folder in it; {remedy}")
     return folder
 
