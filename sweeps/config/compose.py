@@ -12,7 +12,7 @@ import copy
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -51,7 +51,7 @@ class Composer:
         self._study = study
         study_file = self._study_file()
         user = parse_overrides(overrides)
-        overrides = [*_study_baseline(study_file, self._study_choices(), user, self.groups), *overrides]
+        overrides = [*_study_baseline(study_file, self._study_choices, user, self.groups), *overrides]
         parsed = parse_overrides(overrides)  # the user's come last and win
         self._overrides = [(override.key_or_group, text) for override, text in parsed]
         for override, _ in parsed:
@@ -186,18 +186,20 @@ def _named_options(study_file: DictConfig, groups: Mapping[str, list[str]]) -> l
 
 
 def _study_baseline(
-    study_file: DictConfig, study_choices: Mapping[str, str], user: list[tuple[Override, str]], groups: Mapping[str, list[str]]
+    study_file: DictConfig,
+    study_choices: Callable[[], Mapping[str, str]],
+    user: list[tuple[Override, str]],
+    groups: Mapping[str, list[str]],
 ) -> list[str]:
     """The study's `baseline:` values as overrides. Like the user's, they give way to a group
-    switched to another option, by a variant or by the user (`optim=adagrad` drops `optim.rho`)."""
+    switched to another option, by a variant or by the user (`optim=adagrad` drops `optim.rho`).
+    `study_choices` is asked only when the user picks an option of a group (it reads the defaults list)."""
     values = OmegaConf.select(study_file, "study.baseline", default=None)
     if values is None:
         return []
-    switched = {
-        override.key_or_group
-        for override, _ in user
-        if override.key_or_group in groups and override.value() != study_choices.get(override.key_or_group)
-    }
+    picked = [override for override, _ in user if override.key_or_group in groups]
+    choices = study_choices() if picked else {}
+    switched = {override.key_or_group for override in picked if override.value() != choices.get(override.key_or_group)}
     baseline = OmegaConf.to_container(values, resolve=True)
     return [f"{key}={json.dumps(value)}" for key, value in baseline.items() if not _under_any(key, switched)]
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydra import initialize_config_dir, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.object_type import ObjectType
-from hydra.errors import HydraException
-from hydra.plugins.config_source import ConfigLoadError
+from hydra.plugins.config_source import ConfigSource
 from omegaconf import DictConfig
 
 from sweeps.errors import SweepError
@@ -38,7 +37,7 @@ STUDY_GROUP = "study"
 class Configs:
     """One plan's search path: the built-in configs (a folder, or a pkg:// package) and a course folder."""
 
-    builtin: Path | str = field(default=BUILTIN)
+    builtin: Path | str = BUILTIN
     course: Path | None = None
 
     @contextmanager
@@ -46,11 +45,11 @@ class Configs:
         """Hydra initialised on the built-in configs (`compose` and the config loader work inside)."""
         GlobalHydra.instance().clear()
         if isinstance(self.builtin, Path):
-            context = initialize_config_dir(str(self.builtin), version_base=None)
+            with initialize_config_dir(str(self.builtin), version_base=None):
+                yield
         else:
-            context = initialize_config_module(self.builtin.removeprefix("pkg://"), version_base=None)
-        with context:
-            yield
+            with initialize_config_module(self.builtin.removeprefix("pkg://"), version_base=None):
+                yield
 
     @property
     def search_path(self) -> list[str]:
@@ -62,11 +61,13 @@ class Configs:
 
     def catalogue(self) -> dict[str, list[str]]:
         """Every config group (`study` too) with its options, built-in and the course's together; files
-        named `_…` hold what a group's options share and are not options."""
+        named `_…` hold what a group's options share and are not options, and a folder without options
+        (a course's Python package, its images) is no group."""
         with self.loader():
             loader = GlobalHydra.instance().config_loader()
-            names = [name for name in loader.list_groups("") if name != _HYDRA_GROUP]
-            return {name: _options(loader.get_group_options(name, config_name="config", overrides=self.search_path)) for name in names}
+            groups = loader.get_group_options("", results_filter=ObjectType.GROUP, overrides=self.search_path)
+            options = {name: _options(loader.get_group_options(name, overrides=self.search_path)) for name in groups}
+        return {name: names for name, names in options.items() if names and name != _HYDRA_GROUP}
 
     def groups(self) -> dict[str, list[str]]:
         """The config groups a study picks options of, with their options."""
@@ -79,9 +80,9 @@ class Configs:
         """`group/name.yaml` as Hydra's config source reads it, from the course folder or the built-in configs."""
         for entry in [*([self.course] if self.course else []), self.builtin]:
             with Configs(entry).loader():
-                for source in GlobalHydra.instance().config_loader().get_sources():
-                    if source.provider == "main" and source.is_config(f"{group}/{name}"):
-                        return source.load_config(f"{group}/{name}").config  # type: ignore[return-value]
+                source = _main_source()
+                if source.is_config(f"{group}/{name}"):
+                    return source.load_config(f"{group}/{name}").config  # type: ignore[return-value]
         raise SweepError(f"{group}: no {name}.yaml in {self.course or self.builtin}")
 
     def file(self, relative: str) -> str:
@@ -92,14 +93,26 @@ class Configs:
         """A course file whose name a built-in file has too: a SweepError naming both."""
         if self.course is None:
             return
-        builtin = _files(Configs(self.builtin))
-        clashes = sorted(_files(Configs(self.course)) & builtin)
+        clashes = [relative for relative in sorted(self._builtin_files()) if (self.course / relative).is_file()]
         if clashes:
             relative = clashes[0]
             raise SweepError(
-                f"--conf: {self.course / relative} has the name of the built-in {self.file(relative)}; "
+                f"course folder: {self.course / relative} has the name of the built-in {self.file(relative)}; "
                 "rename yours (both would be the same option)"
             )
+
+    def _builtin_files(self) -> set[str]:
+        """Every built-in config file, as `group/name.yaml` (sub-groups' too)."""
+        with Configs(self.builtin).loader():
+            source = _main_source()
+            found: set[str] = set()
+            pending = [""]
+            while pending:
+                group = pending.pop()
+                prefix = f"{group}/" if group else ""
+                found |= {f"{prefix}{name}.yaml" for name in source.list(group, ObjectType.CONFIG)}
+                pending += [f"{prefix}{name}" for name in source.list(group, ObjectType.GROUP)]
+            return found
 
 
 def course_folder(conf: str | Path | None) -> Path | None:
@@ -122,18 +135,6 @@ def _options(names: list[str]) -> list[str]:
     return sorted(name for name in names if not name.startswith("_"))
 
 
-def _files(configs: Configs) -> set[str]:
-    """Every config file of one search path entry alone, as `group/name.yaml` (Hydra's own groups left out)."""
-    with configs.loader():
-        loader = GlobalHydra.instance().config_loader()
-        found: set[str] = set()
-        pending = [""]
-        while pending:
-            group = pending.pop()
-            prefix = f"{group}/" if group else ""
-            try:
-                found |= {f"{prefix}{name}.yaml" for name in loader.get_group_options(group, results_filter=ObjectType.CONFIG)}
-                pending += [f"{prefix}{name}" for name in loader.list_groups(group) if f"{prefix}{name}" != _HYDRA_GROUP]
-            except (HydraException, ConfigLoadError) as error:
-                raise SweepError(f"{configs.course or configs.builtin}: {str(error).strip().splitlines()[0]}") from None
-        return {name for name in found if not name.startswith("_dummy_empty_config_")}
+def _main_source() -> ConfigSource:
+    """The search path entry Hydra was initialised on (not Hydra's own configs, nor structured ones)."""
+    return next(source for source in GlobalHydra.instance().config_loader().get_sources() if source.provider == "main")
