@@ -62,6 +62,15 @@ def test_course_and_built_in_options_side_by_side() -> None:
     assert plan.trials[0].config["model"]["name"] == "jhu_baseline"
 
 
+def test_a_course_s_own_folders_of_code_or_images_are_no_config_groups(course: Path) -> None:
+    (course / "mycourse").mkdir()
+    (course / "mycourse" / "__init__.py").write_text("")
+    (course / "images" / "train" / "cat").mkdir(parents=True)
+    (course / "images" / "train" / "cat" / "1.png").write_bytes(b"")
+    assert Configs(course=course).groups().keys() == Configs().groups().keys()
+    assert plan_study(STUDY, ["offline=true"], ["q03"], course=course).questions[0].id == "q03"
+
+
 def test_a_name_clash_names_both_files(sweep: SweepCli, course: Path) -> None:
     shutil.copy(course / "model" / "tutorial_net.yaml", course / "model" / "jhu_baseline.yaml")
     line = assert_bad_input(sweep("plan", "--conf", str(course), STUDY, "offline=true"))

@@ -28,6 +28,8 @@ COURSE = Path(__file__).parent / "courses" / "cifar_tutorial"
 
 def test_a_study_runs_on_two_nodes_and_logs_through_the_server(cluster: LoopbackCluster, tmp_path: Path) -> None:
     course = Path(shutil.copytree(COURSE, tmp_path / "course"))
+    (course / "mycourse").mkdir()
+    (course / "mycourse" / "__init__.py").write_text("WIDTH = 6  # a module of the course's own\n")
     cluster.start()
     cluster.wait_for_mlflow()
     node_names = cluster.node_names(expected=2)
@@ -65,7 +67,8 @@ def test_a_study_runs_on_two_nodes_and_logs_through_the_server(cluster: Loopback
         assert (cluster.root / "storage" / STUDY / "checkpoints" / trial_id / "state.pt").is_file()
     assert {node_names[run_.data.tags["sweeps.node_id"]] for run_ in runs} == set(NODES)
     # The course folder as Ray unpacked it for the workers (runtime_env working_dir), under our RAY_TMPDIR
-    shipped = list(cluster.cli.ray_tmp.rglob("working_dir_files/*/study/cifar_tutorial.yaml"))
-    assert shipped and all(path.read_text() == (course / "study" / "cifar_tutorial.yaml").read_text() for path in shipped)
+    for relative in ("study/cifar_tutorial.yaml", "mycourse/__init__.py"):
+        shipped = list(cluster.cli.ray_tmp.rglob(f"working_dir_files/*/{relative}"))
+        assert shipped and all(path.read_text() == (course / relative).read_text() for path in shipped), relative
 
     assert cluster.stop() == [], "processes the test started outlived SIGTERM"
