@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from sweeps.config.compose import CONF_DIR, Composer
+from sweeps.config.compose import Composer
 from sweeps.plan.build import plan_study, trial_config
 from trainables.callback import EpochReport
 from trainables.image.loop import train
@@ -30,7 +30,7 @@ def candidates() -> list[str]:
 
 def epoch_seconds(model: str, size: int, threads: int, batch_size: int) -> float:
     overrides = ["data=synthetic", f"data.size={size}", "data.test_size=500", "trainer.epochs=1", f"trainer.batch_size={batch_size}"]
-    composer = Composer("jhu_fashion", overrides, CONF_DIR)
+    composer = Composer("jhu_fashion", overrides)
     plan = plan_study("jhu_fashion", overrides, questions=["q01"])
     config, _ = composer.variant({"optim": "adam", "model": model}, model)
     trial = trial_config(config, plan.runtime, model).model_dump(mode="json")

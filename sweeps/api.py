@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sweeps.config.sources import course_folder
 from sweeps.plan.build import plan_study
 from sweeps.report.collect import EPOCH_METRICS, StudyRecord, read_study
 from sweeps.report.context import ReportContext
@@ -25,12 +26,15 @@ from sweeps.report.table import STATUS, N, QuestionTable, TableRow
 from sweeps.trials import Plan, PlannedQuestion
 
 
-def load(study: str, overrides: Sequence[str] = (), questions: Sequence[str] | None = None) -> Results:
-    """The results of `study` under `overrides` (as `sweep report` takes them: offline=true, tracking.uri=…).
+def load(
+    study: str, overrides: Sequence[str] = (), questions: Sequence[str] | None = None, conf: str | Path | None = None
+) -> Results:
+    """The results of `study` under `overrides` (as `sweep report` takes them: offline=true, tracking.uri=…);
+    `conf`: a course folder of the user's own, as `--conf` takes it (default: SWEEPS_CONF, if set).
 
     Raises SweepError on bad input, or when the store has no run of the study yet.
     """
-    return Results(read_study(plan_study(study, list(overrides), questions)))
+    return Results(read_study(plan_study(study, list(overrides), questions, course=course_folder(conf))))
 
 
 class Results:

@@ -7,9 +7,10 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
-from sweeps.config.compose import available_studies
+from sweeps.config.sources import CONF_VARIABLE, Configs, course_folder
 from sweeps.errors import StudyStopped, SweepError
 from sweeps.process import bound_mlflow_retries, keep_ray_on_loopback, quiet_libraries, quiet_optuna
 
@@ -33,10 +34,12 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    studies = ", ".join(Configs().studies())
     parser = _OneLineParser(
         prog="sweep",
         description="Run a whole deep-learning question set: Hydra configs → deduplicated trials → Ray Tune → MLflow.",
-        epilog=f"Studies: {', '.join(available_studies())}. Each command takes Hydra overrides of the study's "
+        epilog=f"Built-in studies: {studies}; a course folder of your own adds its studies (--conf DIR). "
+        "Each command takes Hydra overrides of the study's "
         "baseline (offline=true trainer.epochs=1 …): see `sweep plan --help`.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_OneLineParser)
@@ -61,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--out", metavar="DIR", help="the report folder (default: reports/STUDY)")
     for command in (plan, run, report):
-        command.add_argument("study", metavar="STUDY", help=f"a study in conf/study/: {', '.join(available_studies())}")
+        command.add_argument("study", metavar="STUDY", help=f"a built-in study ({studies}) or one in --conf DIR's study/")
         command.add_argument("overrides", nargs="*", default=[], metavar="OVERRIDE", help=_OVERRIDES_HELP)
         command.add_argument(
             "--questions", metavar="IDS", help="only these questions, comma-separated (e.g. q01,q03)"
@@ -81,6 +84,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     ui.add_argument("overrides", nargs="*", default=[], metavar="OVERRIDE", help="e.g. tracking.uri=sqlite:////abs/path/mlflow.db")
     ui.add_argument("--port", type=int, default=5000, help="the port to listen on (default: 5000)")
+    for command in (plan, run, report, ui):
+        command.add_argument(
+            "--conf",
+            metavar="DIR",
+            help="a course folder of your own: its study/, model/, data/, optim/ and trainer/ configs beside the "
+            f"built-in ones (default: ${CONF_VARIABLE}, if set)",
+        )
+    init = commands.add_parser(
+        "init",
+        help="write a starter course folder (a study with two questions, a model, a README) to DIR",
+        description="Write a course folder of your own to DIR: study/, model/ and README.md. "
+        "`sweep plan --conf DIR STUDY` plans it as it stands. Refuses to overwrite a file that is there.",
+    )
+    init.add_argument("folder", metavar="DIR", help="the course folder (created if missing)")
     server = commands.add_parser(
         "server",
         help="start the MLflow tracking server that runs on a cluster log to (tracking.uri=http://HOST:PORT)",
@@ -155,7 +172,7 @@ def _plan(args: argparse.Namespace) -> int:
     from sweeps.run.preflight import check_local_resources, check_store
     from sweeps.run.rerun import stale_note
 
-    plan = plan_study(args.study, args.overrides, _question_ids(args))
+    plan = plan_study(args.study, args.overrides, _question_ids(args), course=course_folder(args.conf))
     check_local_resources(plan.runtime.resources)
     check_store(plan.runtime.tracking.uri, write=False)
     complete_plan(plan)  # statuses, a search's samples, a stage's trials: read from the store
@@ -185,7 +202,7 @@ def _run(args: argparse.Namespace) -> int:
     from sweeps.record.store import apply_statuses
     from sweeps.run.preflight import check_cluster, check_folder, check_local_resources, check_store
 
-    plan = plan_study(args.study, args.overrides, _question_ids(args))
+    plan = plan_study(args.study, args.overrides, _question_ids(args), course=course_folder(args.conf))
     check_local_resources(plan.runtime.resources)
     check_cluster(plan.runtime.resources.address)
     check_store(plan.runtime.tracking.uri, write=True)
@@ -203,13 +220,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from sweeps.plan.build import plan_study
     from sweeps.report.write import write_report
     from sweeps.run.preflight import check_folder, check_store
 
-    plan = plan_study(args.study, args.overrides, _question_ids(args))
+    plan = plan_study(args.study, args.overrides, _question_ids(args), course=course_folder(args.conf))
     out = Path(args.out or Path("reports") / plan.study)
     check_folder(str(out), "--out", "give --out a folder you can write to")
     check_store(plan.runtime.tracking.uri, write=True)  # each question's summary run is logged to it
@@ -221,7 +236,16 @@ def _report(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     from sweeps.serve.ui import configured_uri, start
 
-    return start(configured_uri(args.overrides), args.port, sys.stdout)
+    return start(configured_uri(args.overrides, Configs(course=course_folder(args.conf))), args.port, sys.stdout)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from sweeps.config.starter import STARTER_STUDY, write_starter
+
+    written = write_starter(Path(args.folder))
+    print(f"{args.folder}: wrote {', '.join(str(path) for path in written)}")
+    print(f"plan it: sweep plan --conf {args.folder} {STARTER_STUDY} offline=true")
+    return 0
 
 
 def _server(args: argparse.Namespace) -> int:
@@ -239,7 +263,7 @@ def _question_ids(args: argparse.Namespace) -> list[str] | None:
     return ids
 
 
-_COMMANDS = {"plan": _plan, "run": _run, "report": _report, "ui": _ui, "server": _server}
+_COMMANDS = {"plan": _plan, "run": _run, "report": _report, "ui": _ui, "server": _server, "init": _init}
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -8,10 +8,10 @@ holds; the runner, the report and `sweep plan` read it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from sweeps.config.schema import QuestionConfig, RuntimeConfig
+from sweeps.config.sources import Configs
 
 Status = Literal["new", "partial", "finished", "diverged"]
 DONE: tuple[Status, ...] = ("finished", "diverged")  # never run again: a diverged trial would diverge again
@@ -71,7 +71,7 @@ class Plan:
     questions: list[PlannedQuestion]
     trials: list[PlannedTrial]  # every grid question's trials; searches and stages add theirs when run
     overrides: list[str]  # the user's, to compose a search's samples and a stage's variants later
-    conf_dir: Path
+    configs: Configs  # where its configs came from: built-in, and a course folder
     order: list[str]  # search and stage questions, each after the question it starts from
     # A search's samples and a stage's trials as read back from the store (`sweep plan`, the report):
     # shown with the plan, never run as grid trials (sweeps.plan.from_store fills it).

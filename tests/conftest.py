@@ -24,7 +24,7 @@ import torch
 from helpers.loopback_cluster import NODES, LoopbackCluster
 from helpers.sweep_cli import SweepCli, isolated
 
-from sweeps.config.compose import CONF_DIR
+from sweeps.config.sources import CONF_DIR
 
 
 class _SlowTestNames:

@@ -27,7 +27,7 @@ import pytest
 from helpers.loopback import free_port
 
 from sweeps.cli import main
-from sweeps.config.compose import CONF_DIR
+from sweeps.config.sources import CONF_DIR
 from sweeps.errors import SweepError
 from sweeps.plan.build import plan_study
 

@@ -6,24 +6,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-from helpers.sweep_cli import SweepCli
+from helpers.sweep_cli import SweepCli, assert_bad_input
 
 STUDY = "jhu_fashion"
 QUESTION_IDS = ["q01", "q02", "q03", "q04", "q05", "q06", "q07", "q08", "q09", "q10", "q12"]
-
-
-def assert_bad_input(result: subprocess.CompletedProcess[str]) -> str:
-    """Exit 2, nothing on stdout, exactly one stderr line `sweep: error: …`, no traceback."""
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("sweep: error: ")
-    assert result.stdout == ""
-    return lines[0]
 
 
 def test_plan_json_is_one_object_with_20_new_trials(sweep: SweepCli) -> None:

@@ -14,14 +14,8 @@ import yaml
 from omegaconf import OmegaConf
 from pydantic import TypeAdapter, ValidationError
 
-from sweeps.config.compose import (
-    CONF_DIR,
-    CONFIG_GROUPS,
-    Composer,
-    available_studies,
-    group_options,
-    scale,
-)
+from sweeps.config.compose import Composer, scale
+from sweeps.config.sources import CONF_DIR, Configs
 from sweeps.errors import SweepError
 from sweeps.plan.build import plan_study
 from trainables.image.sources import SOURCES, data_shape
@@ -57,10 +51,11 @@ def fits(kind_name: str, group: str, option: str) -> bool:
     return True
 
 
-STUDIES = available_studies()
+STUDIES = Configs().studies()
 KIND_OF = {study: study_kind(study) for study in STUDIES}
 KINDS = sorted(set(KIND_OF.values()))
-OPTIONS = {group: group_options(group) for group in CONFIG_GROUPS}
+OPTIONS = Configs().groups()
+CONFIG_GROUPS = sorted(OPTIONS)
 OPTIONS_OF = {
     study: {group: [o for o in options if fits(KIND_OF[study], group, o)] for group, options in OPTIONS.items()}
     for study in STUDIES
@@ -203,7 +198,7 @@ def test_scale_of_an_int_must_stay_a_positive_whole_number(base: int, factor: fl
 
 @pytest.fixture(scope="module")
 def composer() -> Composer:
-    return Composer("jhu_fashion", [], CONF_DIR)
+    return Composer("jhu_fashion", [])
 
 
 @pytest.mark.parametrize("written", ["x0.1", "x.1", "x1e-1", "X0.1"])

@@ -16,7 +16,7 @@ import torch
 from helpers.epoch_reports import Run, Stop, results
 from omegaconf import OmegaConf
 
-from sweeps.config.compose import CONF_DIR
+from sweeps.config.sources import CONF_DIR
 from sweeps.plan.build import plan_study
 from trainables.callback import Checkpoint, EpochReport
 from trainables.image.loop import train

@@ -2,7 +2,8 @@
 
 The head and a second node are separate `ray start --block` processes (own ports, token authentication as
 cluster.yaml sets it up, custom resources node_a / node_b naming them); `sweep server` is the MLflow
-server. Each node offers 1 CPU and each trial asks for 1, so of the three trials the first two start at
+server. The run names a course folder (--conf), which Ray ships to the nodes as the workers' working_dir.
+Each node offers 1 CPU and each trial asks for 1, so of the three trials the first two start at
 once, one per node, and on a cluster a trial keeps the node its resources were reserved on: both nodes
 run trials, every time. Everything listens on 127.0.0.1 only, and at the end nothing the test started is
 left running (found by the test's private RAY_TMPDIR in each process's environment).
@@ -10,7 +11,9 @@ left running (found by the test's private RAY_TMPDIR in each process's environme
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 from helpers.loopback import listening
@@ -20,16 +23,20 @@ from mlflow.tracking import MlflowClient
 pytestmark = pytest.mark.slow
 
 STUDY = "jhu_fashion"
+COURSE = Path(__file__).parent / "courses" / "cifar_tutorial"
 
 
-def test_a_study_runs_on_two_nodes_and_logs_through_the_server(cluster: LoopbackCluster) -> None:
+def test_a_study_runs_on_two_nodes_and_logs_through_the_server(cluster: LoopbackCluster, tmp_path: Path) -> None:
+    course = Path(shutil.copytree(COURSE, tmp_path / "course"))
+    (course / "mycourse").mkdir()
+    (course / "mycourse" / "__init__.py").write_text("WIDTH = 6  # a module of the course's own\n")
     cluster.start()
     cluster.wait_for_mlflow()
     node_names = cluster.node_names(expected=2)
     assert sorted(node_names.values()) == list(NODES)
 
     run = cluster.cli.popen(
-        "run", STUDY, "offline=true", "trainer.epochs=1", "--questions", "q03",
+        "run", "--conf", str(course), STUDY, "offline=true", "trainer.epochs=1", "--questions", "q03",
         f"resources.address=127.0.0.1:{cluster.ray_port}", "resources.cpus_per_trial=1",
         f"tracking.uri={cluster.tracking_uri}", f"paths.storage={cluster.root / 'storage'}", env=TOKEN_AUTH,
     )  # fmt: skip
@@ -59,5 +66,9 @@ def test_a_study_runs_on_two_nodes_and_logs_through_the_server(cluster: Loopback
         trial_id = run_.data.tags["sweeps.trial_id"]
         assert (cluster.root / "storage" / STUDY / "checkpoints" / trial_id / "state.pt").is_file()
     assert {node_names[run_.data.tags["sweeps.node_id"]] for run_ in runs} == set(NODES)
+    # The course folder as Ray unpacked it for the workers (runtime_env working_dir), under our RAY_TMPDIR
+    for relative in ("study/cifar_tutorial.yaml", "mycourse/__init__.py"):
+        shipped = list(cluster.cli.ray_tmp.rglob(f"working_dir_files/*/{relative}"))
+        assert shipped and all(path.read_text() == (course / relative).read_text() for path in shipped), relative
 
     assert cluster.stop() == [], "processes the test started outlived SIGTERM"

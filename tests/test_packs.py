@@ -14,7 +14,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from sweeps.config.compose import CONF_DIR, group_options
+from sweeps.config.sources import CONF_DIR, Configs
 from sweeps.plan.packs import form_packs
 from sweeps.trials import PlannedTrial
 from trainables.callback import Checkpoint, EpochReport
@@ -195,5 +195,5 @@ def test_the_weight_bound_is_what_float_order_alone_moves(alone: list[Recorded])
 
 
 def test_every_optimizer_of_conf_is_in_the_pack() -> None:
-    assert {config["optim"]["name"] for config in MEMBERS} == set(group_options("optim"))
+    assert {config["optim"]["name"] for config in MEMBERS} == set(Configs().groups()["optim"])
 

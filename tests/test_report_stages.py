@@ -116,7 +116,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
         samples.append(trial.id)
         time.sleep(0.01)  # distinct start times: the figure's x is the order trials started
     runs.close(parent, "FINISHED")
-    composer = Composer(STUDY, overrides, plan.conf_dir)
+    composer = Composer(STUDY, overrides, plan.configs)
     evaluated = {"epoch": 0, "val_acc": Q14_VAL, "val_loss": 2.0 - Q14_VAL, "eval_seconds": 0.05}  # no training pass
     stages = {}
     for question, epochs in (("q14", [evaluated]), ("q15", epoch_metrics(Outcome(Q15_VAL)))):

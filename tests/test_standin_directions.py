@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 
-from sweeps.config.compose import CONF_DIR, Composer
+from sweeps.config.compose import Composer
 from sweeps.plan.build import plan_study
 from sweeps.plan.stages import stage_trial
 from sweeps.trials import Plan, PlannedTrial
@@ -121,7 +121,7 @@ def test_q14_evaluating_the_fashion_model_on_mnist_is_far_below_fine_tuning_it(d
     plan = _plan(JHU, tuple(OFFLINE))
     source = _variant_trial(plan, "q01", {"data": "fashion_mnist"})
     weights = _jhu("q01", data_root, data="fashion_mnist").weights
-    composer = Composer(JHU, OFFLINE, CONF_DIR)
+    composer = Composer(JHU, OFFLINE)
     stages = {q.id: q for q in plan.questions if q.id in ("q14", "q15")}
     accuracy = {}
     for qid, question in stages.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.config.compose import CONF_DIR
+from sweeps.config.sources import CONF_DIR
 from sweeps.errors import SweepError
 from sweeps.plan.build import plan_study
 from sweeps.trials import Plan

@@ -12,34 +12,24 @@ import copy
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra import compose, initialize_config_dir
+from hydra import compose
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override, OverrideType
 from hydra.errors import HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from sweeps.config.sources import STUDY_GROUP, Configs
 from sweeps.errors import SweepError
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-CONFIG_GROUPS = ("data", "model", "optim", "trainer", "tracking", "resources")
 _RELATIVE = re.compile(r"^x(?P<factor>\d+(\.\d*)?(e[-+]?\d+)?|\.\d+(e[-+]?\d+)?)$", re.IGNORECASE)
-
-
-def available_studies(conf_dir: Path = CONF_DIR) -> list[str]:
-    return sorted(path.stem for path in (conf_dir / "study").glob("*.yaml"))
-
-
-def group_options(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
-    """A group's options; files named `_…` hold what the options share and are not options."""
-    return sorted(path.stem for path in (conf_dir / group).glob("*.yaml") if not path.stem.startswith("_"))
 
 
 class Composer:
@@ -51,26 +41,30 @@ class Composer:
     by those options and its values set — no composition per variant.
     """
 
-    def __init__(self, study: str, overrides: Sequence[str], conf_dir: Path) -> None:
-        if study not in available_studies(conf_dir):
-            raise SweepError(f"study: unknown study {study!r}; allowed: {', '.join(available_studies(conf_dir))}")
-        self._conf_dir = conf_dir
+    def __init__(self, study: str, overrides: Sequence[str], configs: Configs | None = None) -> None:
+        self._configs = configs = configs or Configs()
+        configs.check_course()
+        self.groups = configs.catalogue()  # group → its options
+        studies = self.groups.pop(STUDY_GROUP, [])
+        if study not in studies:
+            raise SweepError(f"study: unknown study {study!r}; allowed: {', '.join(studies)}")
         self._study = study
-        study_file = load_yaml(conf_dir / "study" / f"{study}.yaml")
-        overrides = [*_study_baseline(study_file, _study_choices(conf_dir, study_file), parse_overrides(overrides)), *overrides]
+        study_file = self._study_file()
+        user = parse_overrides(overrides)
+        overrides = [*_study_baseline(study_file, self._study_choices, user, self.groups), *overrides]
         parsed = parse_overrides(overrides)  # the user's come last and win
         self._overrides = [(override.key_or_group, text) for override, text in parsed]
         for override, _ in parsed:
-            if override.key_or_group in CONFIG_GROUPS and override.type == OverrideType.CHANGE:
-                _check_option(override.key_or_group, override.value(), conf_dir, "overrides")
-        options = _named_options(study_file, conf_dir)
+            if override.key_or_group in self.groups and override.type == OverrideType.CHANGE:
+                self._check_option(override.key_or_group, override.value(), "overrides")
+        options = _named_options(study_file, self.groups)
         try:
             composed = self._hydra_compose([*overrides, *_alternatives(options)], return_hydra_config=True)
         except SweepError:
             self._check_overrides(parsed)  # names an unknown key with what is allowed
             raise
         choices = composed.hydra.runtime.choices
-        self._choices = {group: choices[group] for group in CONFIG_GROUPS if group in choices}  # `~model` removes one
+        self._choices = {group: choices[group] for group in self.groups if group in choices}  # `~model` removes one
         self._options: dict[tuple[str, str], DictConfig] = {}  # (group, option) → its config, as composed alone
         with open_dict(composed):
             alternatives = composed.pop(_ALTERNATIVES, {})
@@ -84,20 +78,20 @@ class Composer:
 
     def _check_overrides(self, parsed: list[tuple[Override, str]]) -> None:
         """Unknown keys, named with what is allowed, instead of Hydra's own message."""
-        group_choices = [text for o, text in parsed if o.key_or_group in CONFIG_GROUPS and o.type == OverrideType.CHANGE]
+        group_choices = [text for o, text in parsed if o.key_or_group in self.groups and o.type == OverrideType.CHANGE]
         skeleton = self._hydra_compose(group_choices)
         for override, _ in parsed:
             key = override.key_or_group
-            if override.type == OverrideType.CHANGE and key not in CONFIG_GROUPS:
+            if override.type == OverrideType.CHANGE and key not in self.groups:
                 if OmegaConf.select(skeleton, key, default=_MISSING) is _MISSING:
                     raise SweepError(f"{key}: unknown key; allowed: {_siblings(skeleton, key)}")
 
     def variant(self, variant: Mapping[str, Any], context: str) -> tuple[DictConfig, dict[str, Any]]:
         """The composed config of one variant, and its overrides with relative values made absolute."""
-        groups = {key: value for key, value in variant.items() if key in CONFIG_GROUPS}
-        values = {key: value for key, value in variant.items() if key not in CONFIG_GROUPS}
+        groups = {key: value for key, value in variant.items() if key in self.groups}
+        values = {key: value for key, value in variant.items() if key not in self.groups}
         for group, option in groups.items():
-            _check_option(group, option, self._conf_dir, context)
+            self._check_option(group, option, context)
         config = copy.deepcopy(self._trial_base)
         # Only a group switched to another option starts from that option's defaults: the user's and the
         # study's values for that group are left behind with the option they were written for.
@@ -123,14 +117,31 @@ class Composer:
     def _absolute(self, key: str, value: Any, context: str) -> Any:
         return absolute(OmegaConf.select(self.baseline, key, default=None), value, f"{context}: {key}")
 
+    def _check_option(self, group: str, option: Any, context: str) -> None:
+        options = self.groups[group]
+        if option not in options:
+            where = group if context == "overrides" else f"{context}: {group}"
+            raise SweepError(f"{where}: unknown option {option!r}; allowed: {', '.join(options)}")
+
+    def _study_file(self) -> DictConfig:
+        with one_line_errors("study"):
+            return self._configs.read("study", self._study)
+
+    def _study_choices(self) -> dict[str, str]:
+        """The option of each config group that the study picks: config.yaml's defaults, then the study's."""
+        with self._configs.loader(), one_line_errors("study"):
+            defaults = GlobalHydra.instance().config_loader().compute_defaults_list(
+                "config", [*self._configs.search_path, f"+study={self._study}"], RunMode.RUN
+            )
+        return {group: str(option) for group, option in defaults.overrides.known_choices.items() if group in self.groups}
+
     def _hydra_compose(self, overrides: list[str], context: str = "overrides", return_hydra_config: bool = False) -> DictConfig:
-        with _hydra(self._conf_dir):
-            try:
-                return compose("config", overrides=[f"+study={self._study}", *overrides], return_hydra_config=return_hydra_config)
-            except (HydraException, OmegaConfBaseException) as error:
-                raise SweepError(f"{context}: {_first_line(error)}") from None
-            except yaml.YAMLError as error:  # a config file that is not YAML: its file and line
-                raise SweepError(yaml_error(error)) from None
+        with self._configs.loader(), one_line_errors(context):
+            return compose(
+                "config",
+                overrides=[*self._configs.search_path, f"+study={self._study}", *overrides],
+                return_hydra_config=return_hydra_config,
+            )
 
 
 _ALTERNATIVES = "_sweeps_options_"  # the private package the named group options are composed under
@@ -141,7 +152,7 @@ def _alternatives(options: Sequence[tuple[str, str]]) -> list[str]:
     return [f"+{group}@{_ALTERNATIVES}.{group}.{option}={option}" for group, option in options]
 
 
-def _named_options(study_file: DictConfig, conf_dir: Path) -> list[tuple[str, str]]:
+def _named_options(study_file: DictConfig, groups: Mapping[str, list[str]]) -> list[tuple[str, str]]:
     """Every existing (group, option) that the study's questions name: in grids, variant lists,
     references, comparisons, a search's fixed values and its `choice(…)` spaces. An unknown option is
     left for the question that names it to report."""
@@ -169,35 +180,26 @@ def _named_options(study_file: DictConfig, conf_dir: Path) -> list[tuple[str, st
         for variant in written
         if isinstance(variant, dict)
         for group, option in variant.items()
-        if group in CONFIG_GROUPS and isinstance(option, str)
+        if group in groups and isinstance(option, str)
     }
-    return sorted((group, option) for group, option in named if option in group_options(group, conf_dir))
+    return sorted((group, option) for group, option in named if option in groups[group])
 
 
-def _study_choices(conf_dir: Path, study_file: DictConfig) -> dict[str, str]:
-    """The option of each config group that the study picks: config.yaml's defaults, then the study's overrides."""
-    choices: dict[str, str] = {}
-    for entries in (load_yaml(conf_dir / "config.yaml").get("defaults", []), study_file.get("defaults", [])):
-        for entry in entries:
-            if isinstance(entry, DictConfig):
-                for key, option in entry.items():
-                    group = str(key).removeprefix("override").strip().lstrip("/")
-                    if group in CONFIG_GROUPS:
-                        choices[group] = str(option)
-    return choices
-
-
-def _study_baseline(study_file: DictConfig, study_choices: Mapping[str, str], user: list[tuple[Override, str]]) -> list[str]:
+def _study_baseline(
+    study_file: DictConfig,
+    study_choices: Callable[[], Mapping[str, str]],
+    user: list[tuple[Override, str]],
+    groups: Mapping[str, list[str]],
+) -> list[str]:
     """The study's `baseline:` values as overrides. Like the user's, they give way to a group
-    switched to another option, by a variant or by the user (`optim=adagrad` drops `optim.rho`)."""
+    switched to another option, by a variant or by the user (`optim=adagrad` drops `optim.rho`).
+    `study_choices` is asked only when the user picks an option of a group (it reads the defaults list)."""
     values = OmegaConf.select(study_file, "study.baseline", default=None)
     if values is None:
         return []
-    switched = {
-        override.key_or_group
-        for override, _ in user
-        if override.key_or_group in CONFIG_GROUPS and override.value() != study_choices.get(override.key_or_group)
-    }
+    picked = [override for override, _ in user if override.key_or_group in groups]
+    choices = study_choices() if picked else {}
+    switched = {override.key_or_group for override in picked if override.value() != choices.get(override.key_or_group)}
     baseline = OmegaConf.to_container(values, resolve=True)
     return [f"{key}={json.dumps(value)}" for key, value in baseline.items() if not _under_any(key, switched)]
 
@@ -226,10 +228,14 @@ _MISSING = object()
 
 
 @contextmanager
-def _hydra(conf_dir: Path) -> Iterator[None]:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(conf_dir), version_base=None):
+def one_line_errors(context: str) -> Iterator[None]:
+    """Hydra's and OmegaConf's errors as one line after `context`; a file that is not YAML: its file and line."""
+    try:
         yield
+    except (HydraException, OmegaConfBaseException) as error:
+        raise SweepError(f"{context}: {_first_line(error)}") from None
+    except yaml.YAMLError as error:
+        raise SweepError(yaml_error(error)) from None
 
 
 def parse_overrides(overrides: Sequence[str]) -> list[tuple[Override, str]]:
@@ -255,14 +261,6 @@ def parse_overrides(overrides: Sequence[str]) -> list[tuple[Override, str]]:
 _GRAMMAR = "write KEY=VALUE in Hydra's override grammar, e.g. optim.lr=0.05, optim=adam or ~model.note"
 
 
-def load_yaml(path: Path) -> DictConfig:
-    """A config file as OmegaConf loads it; a YAML syntax error is one line naming the file and line."""
-    try:
-        return OmegaConf.load(path)  # type: ignore[return-value]
-    except yaml.YAMLError as error:
-        raise SweepError(yaml_error(error)) from None
-
-
 def yaml_error(error: yaml.YAMLError) -> str:
     """A YAML syntax error as one line: `FILE:LINE: YAML syntax error: what (while … at line N)`."""
     problem = getattr(error, "problem", None) or str(error).splitlines()[0]
@@ -276,13 +274,6 @@ def yaml_error(error: yaml.YAMLError) -> str:
 
 def _under_any(key: str, groups: Mapping[str, Any]) -> bool:
     return any(key == group or key.startswith(f"{group}.") for group in groups)
-
-
-def _check_option(group: str, option: Any, conf_dir: Path, context: str) -> None:
-    options = group_options(group, conf_dir)
-    if option not in options:
-        where = group if context == "overrides" else f"{context}: {group}"
-        raise SweepError(f"{where}: unknown option {option!r}; allowed: {', '.join(options)}")
 
 
 def _siblings(config: DictConfig, key: str) -> str:

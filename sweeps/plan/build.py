@@ -19,9 +19,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import ValidationError
 
-from sweeps.config.compose import CONF_DIR, Composer
+from sweeps.config.compose import Composer
 from sweeps.config.locations import absolute_location, absolute_tracking_uri
 from sweeps.config.schema import QuestionConfig, RuntimeConfig, StudyConfig, describe_validation_error
+from sweeps.config.sources import Configs
 from sweeps.errors import SweepError
 from sweeps.trials import Plan, PlannedQuestion, PlannedTrial, PlannedVariant
 from trainables.kinds import kind
@@ -54,10 +55,14 @@ def plan_study(
     study: str,
     overrides: Sequence[str] = (),
     questions: Sequence[str] | None = None,
-    conf_dir: Path = CONF_DIR,
+    conf_dir: Path | None = None,
+    course: Path | None = None,
 ) -> Plan:
-    """Compose, validate and deduplicate every trial of `study`; raises SweepError on bad input."""
-    composer = Composer(study, overrides, conf_dir)
+    """Compose, validate and deduplicate every trial of `study`; raises SweepError on bad input.
+
+    `course`: a course folder beside the built-in configs; `conf_dir`: a folder in their place."""
+    configs = Configs(course=course) if conf_dir is None else Configs(conf_dir, course)
+    composer = Composer(study, overrides, configs)
     _check_top_level(composer.baseline)
     study_config = validate(StudyConfig, _container(composer.baseline.study, "study"), prefix="study")
     runtime = validate(RuntimeConfig, _runtime_data(composer.baseline))
@@ -68,7 +73,7 @@ def plan_study(
     planned = [_plan_question(question, composer, runtime, trials) for question in selected]
     order = dependency_order([question for question in selected if question.form != "grid"])
     return Plan(
-        study_config.name, study_config.title, runtime, planned, list(trials.values()), list(overrides), conf_dir, order
+        study_config.name, study_config.title, runtime, planned, list(trials.values()), list(overrides), configs, order
     )
 
 

@@ -52,7 +52,7 @@ def complete_plan(plan: Plan) -> dict[str, Any]:
             if base is None:
                 continue  # shown as waiting for its source
             if not composer:
-                composer.append(Composer(plan.study, plan.overrides, plan.conf_dir))
+                composer.append(Composer(plan.study, plan.overrides, plan.configs))
             trials = stage_trials(plan, question, composer[0], base, best.data.tags[TRIAL_ID])
             for trial in trials:
                 _mark(trial, runs.get(trial.id))

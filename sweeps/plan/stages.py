@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sweeps.config.compose import CONFIG_GROUPS, Composer, absolute
+from sweeps.config.compose import Composer, absolute
 from sweeps.errors import SweepError
 from sweeps.plan.build import planned_trial, trial_config, validate
 from sweeps.trials import Plan, PlannedQuestion, PlannedTrial
@@ -39,7 +39,7 @@ def stage_trial(
     """`base` (a source trial's config) with the stage's variant applied; validated by its trainable."""
     config = copy.deepcopy(base)
     for key, value in written.items():
-        if key in CONFIG_GROUPS:
+        if key in composer.groups:
             composed, _ = composer.variant({key: value}, context)
             config[key] = trial_config(composed, plan.runtime, context).model_dump(mode="json")[key]
         else:

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from sweeps.config.compose import CONF_DIR
 from sweeps.config.locations import sqlite_path
+from sweeps.config.sources import CHECKOUT, FROM_CHECKOUT
 from sweeps.record.outbox import OutageLimits, Outbox
 from sweeps.record.reachability import answers
 from sweeps.record.store import best_trial, client_for, flatten, read_trial_config, status_of, superseded, trial_runs
@@ -302,8 +302,10 @@ def _params(config: Mapping[str, Any]) -> list[Any]:
 
 @functools.lru_cache(maxsize=1)
 def _git_tags() -> dict[str, str]:
-    """The commit the configs and code came from (the evidence a result carries)."""
-    repo = CONF_DIR.parent
+    """The commit the configs and code came from (the evidence a result carries); none from an installed package."""
+    if not FROM_CHECKOUT:
+        return {}
+    repo = CHECKOUT
     try:
         sha = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True

@@ -37,7 +37,7 @@ def start_ray(plan: Plan) -> bool:
     resources = plan.runtime.resources
     if resources.address:
         try:
-            ray.init(address=resources.address, logging_level="ERROR", log_to_driver=False)
+            ray.init(address=resources.address, runtime_env=runtime_env(plan), logging_level="ERROR", log_to_driver=False)
         except ConnectionError as error:  # `auto` and no cluster here (HOST:PORT is checked before: preflight)
             first = str(error).strip().splitlines()[0]
             remedy = "Start one (ray start --head), or run without resources=cluster"
@@ -45,6 +45,19 @@ def start_ray(plan: Plan) -> bool:
     else:
         ray.init(num_cpus=resources.num_cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     return True
+
+
+# What `sweep` writes when started in the course folder: none of it is the course's, none goes to the nodes.
+_NOT_SHIPPED = (".git", "__pycache__", "*.db", "mlartifacts", "mlruns", "sweeps_storage", "reports")
+
+
+def runtime_env(plan: Plan) -> dict[str, Any] | None:
+    """Ray's runtime_env on a cluster: the course folder, as every worker's working_dir (its configs, and
+    its Python modules importable there); None without a course folder."""
+    course = plan.configs.course
+    if course is None:
+        return None
+    return {"working_dir": str(course), "excludes": list(_NOT_SHIPPED)}
 
 
 def fit(

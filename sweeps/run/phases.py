@@ -86,7 +86,7 @@ def _phases(
 
     def composed() -> Composer:
         if not composer:
-            composer.append(Composer(plan.study, plan.overrides, plan.conf_dir))
+            composer.append(Composer(plan.study, plan.overrides, plan.configs))
         return composer[0]
 
     _expect(plan, runs, console, pending, composed)

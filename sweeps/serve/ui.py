@@ -10,17 +10,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException
+from hydra import compose
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from pydantic import ValidationError
 
-from sweeps.config.compose import CONF_DIR, parse_overrides, yaml_error
+from sweeps.config.compose import one_line_errors, parse_overrides
 from sweeps.config.locations import sqlite_path
 from sweeps.config.schema import TrackingConfig, describe_validation_error
+from sweeps.config.sources import Configs
 from sweeps.errors import SweepError
 from sweeps.record.store import client_for, store_exists
 from sweeps.record.tags import QUESTIONS
@@ -33,17 +30,14 @@ ARTIFACTS = "mlartifacts"  # beside a SQLite store, where `sweep run` puts each 
 NOTICES = ("[MLflow] Security middleware enabled", "Registry store URI not provided")
 
 
-def configured_uri(overrides: Sequence[str], conf_dir: Path = CONF_DIR) -> str:
-    """`tracking.uri` of conf/config.yaml with the user's overrides applied (no study needed)."""
+def configured_uri(overrides: Sequence[str], configs: Configs | None = None) -> str:
+    """`tracking.uri` of config.yaml with the user's overrides applied (no study needed); `configs`: with a
+    course folder, its tracking/ options too."""
     parse_overrides(overrides)  # grammar errors named like `sweep plan` names them
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(str(conf_dir), version_base=None):
-            tracking = OmegaConf.to_container(compose("config", overrides=list(overrides)).tracking, resolve=True)
-    except (HydraException, OmegaConfBaseException) as error:
-        raise SweepError(f"overrides: {str(error).strip().splitlines()[0]}") from None
-    except yaml.YAMLError as error:
-        raise SweepError(yaml_error(error)) from None
+    configs = configs or Configs()
+    configs.check_course()
+    with configs.loader(), one_line_errors("overrides"):
+        tracking = OmegaConf.to_container(compose("config", overrides=[*configs.search_path, *overrides]).tracking, resolve=True)
     try:
         return TrackingConfig.model_validate(tracking).uri
     except ValidationError as error:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeps.config.compose import CONF_DIR
+from sweeps.config.sources import CONF_DIR
 from sweeps.plan.build import plan_study
 from sweeps.record.tracking import StudyRuns
 from sweeps.trials import Plan, PlannedTrial

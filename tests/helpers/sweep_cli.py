@@ -24,6 +24,17 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def assert_bad_input(result: subprocess.CompletedProcess[str]) -> str:
+    """Exit 2, nothing on stdout, exactly one stderr line `sweep: error: …`, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("sweep: error: ")
+    assert result.stdout == ""
+    return lines[0]
+
+
 @dataclass(frozen=True)
 class SweepCli:
     workdir: Path  # the command's working folder, empty at first
@@ -67,9 +78,9 @@ class SweepCli:
             start_new_session=True,
         )
 
-    def plan(self, *args: str) -> dict[str, Any]:
+    def plan(self, *args: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
         """`sweep plan ARGS --json`, which must succeed, as the JSON object it prints."""
-        result = self("plan", *args, "--json")
+        result = self("plan", *args, "--json", env=env)
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout)
 
