@@ -62,7 +62,7 @@ class TargetModelConfig(Strict):
 
     model_config = ConfigDict(extra="allow", serialize_by_alias=True)
 
-    target: str = Field(alias=TARGET, pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")  # module.path.Name
+    target: str = Field(alias="_target_", pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")  # module.path.Name
     name: str | None = None
     width: PositiveFloat | None = None  # passed as `width` when written
     dropout: Probability | None = None  # passed as `dropout` when written

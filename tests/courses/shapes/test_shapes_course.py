@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import torchvision
@@ -147,6 +148,18 @@ def test_the_report_names_the_folders_classes(shapes_plan: Plan, data_root: Path
     assert images.shape == (6, SIDE, SIDE, 3) and 0.0 <= images.min() and images.max() <= 1.0
     assert [class_names(data, data_root)[label] for label in labels] == [*CLASSES, *CLASSES]
     assert class_names({**data, "source": "mnist"}, data_root) is None  # a built-in set: numbered classes
+
+
+def test_the_confusion_matrix_and_the_data_section_read_a_folder_as_itself() -> None:
+    from sweeps.report import figures
+    from sweeps.report.sections.data import is_stand_in
+
+    figure = figures.confusion_matrix(np.eye(len(CLASSES), dtype=int), "run", list(CLASSES))
+    axes = figure.axes[0]
+    assert [label.get_text() for label in axes.get_xticklabels()] == list(CLASSES)
+    assert [label.get_text() for label in axes.get_yticklabels()] == list(CLASSES)
+    assert not is_stand_in("shapes", "image_folder")  # a folder is no stand-in, whatever it is called
+    assert is_stand_in("fashion_mnist", "garments")
 
 
 # --- the code hash ---------------------------------------------------------------------------------------
