@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"S = data + indices + indptr of train and validation = {size / MB:.1f} MB "
           f"(a dense float32 train matrix would be {dense / MB:,.0f} MB)")
     model = config["model"]
-    parameters = kind("text").parameters(config)
+    parameters = kind("text").parameters(config, Path("data"))
     print(f"measured: TF-IDF features + 1 epoch of {model['name']} (hidden {model['hidden']}), "
           f"batch {config['trainer']['batch_size']}, {args.threads} threads; its {parameters:,} parameters, their "
           f"gradients and Adam's two moments take {parameters * 4 * 4 / MB:.1f} MB whatever the corpus size")

@@ -98,6 +98,28 @@ def store_folder(cwd: Path) -> None:
     (cwd / "db").mkdir()
 
 
+def _png(path: Path) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (4, 4)).save(path)
+
+
+def folder_without_train(cwd: Path) -> None:
+    _png(cwd / "shapes" / "test" / "circle" / "a.png")
+
+
+def folder_without_images(cwd: Path) -> None:
+    for split in ("train", "test"):
+        (cwd / "shapes" / split / "circle").mkdir(parents=True)
+        (cwd / "shapes" / split / "circle" / "notes.txt").write_text("not an image\n")
+
+
+def folders_with_other_classes(cwd: Path) -> None:
+    _png(cwd / "shapes" / "train" / "circle" / "a.png")
+    _png(cwd / "shapes" / "test" / "square" / "a.png")
+
+
 def both(*setups: Callable[[Path], None]) -> Callable[[Path], None]:
     def setup(cwd: Path) -> None:
         for make in setups:
@@ -130,6 +152,9 @@ def server(name: str, *args: str, names: str, **options: object) -> Case:
 
 
 STORE = "tracking.uri=sqlite:///{cwd}/mlflow.db"
+# The baseline's layer list replaced by a model from code (`+model._target_=…` names it).
+FROM_CODE = ("~model.layers", "~model.width", "~model.dropout")
+FOLDER = ("data.source=image_folder", "+data.path={cwd}/shapes", "+data.size=16")
 UNREACHABLE = "tracking.uri=http://127.0.0.1:{free}"
 SILENT = "tracking.uri=http://127.0.0.1:{busy}"  # accepts connections, never answers
 
@@ -201,6 +226,19 @@ CASES: list[Case] = [
     plan("nan in adam's betas", "optim=adam", "optim.betas=[0.9,nan]", names="optim.betas"),
     plan("infinite cpus per trial", "resources.cpus_per_trial=inf", names="resources.cpus_per_trial"),
     plan("nan gpus per trial", "resources.gpus_per_trial=nan", names="resources.gpus_per_trial"),
+    # --- plan: models from code and image folders ------------------------------------------------------
+    plan("model that does not import", *FROM_CODE, "+model._target_=no_such_course.nets.Net", names="No module named 'no_such_course'"),
+    plan("model not in its module", *FROM_CODE, "+model._target_=torchvision.models.resnett18", names="resnett18"),
+    plan("constructor rejects its arguments", "~model.layers", "+model._target_=torch.nn.Flatten", names="torch.nn.Flatten"),
+    plan("constructor without a required argument", *FROM_CODE, "+model._target_=torch.nn.Linear", names="in_features"),
+    plan("forward fails on the data's shape", *FROM_CODE, "+model._target_=torch.nn.Linear", "+model.in_features=10",
+         "+model.out_features=10", names="torch.nn.Linear fails on a batch of the data's shape (2, 1, 28, 28)"),  # fmt: skip
+    plan("output is not one score per class", *FROM_CODE, "+model._target_=torch.nn.Flatten", names="(2, 784)"),
+    plan("image folder that is not there", *FOLDER, names="data.path"),
+    plan("image folder without train/", *FOLDER, names="has no train/", setup=folder_without_train),
+    plan("image folder without images", *FOLDER, names="has no images", setup=folder_without_images),
+    plan("image folder whose splits differ", *FOLDER, names="only in test/: square", setup=folders_with_other_classes),
+    plan("image folder without a size", "data.source=image_folder", "+data.path={cwd}/shapes", names="data.size"),
     # --- plan: override grammar ------------------------------------------------------------------------
     plan("no key", "=5", names="'=5'"),
     plan("nothing but =", "=", names="'='"),
@@ -272,6 +310,8 @@ CASES: list[Case] = [
     run("store under a file", "tracking.uri=sqlite:///{cwd}/afile/mlflow.db", names="afile", setup=a_file),
     run("cluster nobody runs", "resources.address=127.0.0.1:{free}", names="resources.address", within=10),
     Case("run", "questions ,,,", ("run", STUDY, "--questions", ",,,"), "--questions"),
+    run("model that does not import", *FROM_CODE, "+model._target_=no_such_course.nets.Net", names="no_such_course"),
+    run("image folder without images", *FOLDER, "data.standin=image_folder", names="has no images", setup=folder_without_images),
     Case("run", "missing data files", ("run", STUDY, "data=mnist", "data.download=false", "paths.data_root={cwd}/data", *Q),
          "data.source=mnist"),  # fmt: skip
     # --- report ----------------------------------------------------------------------------------------

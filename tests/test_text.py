@@ -172,7 +172,9 @@ def test_training_never_densifies_a_matrix(monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 def test_parameters_are_counted_at_plan_time_as_built() -> None:
-    parameters = kind("text").parameters
+    def parameters(config: dict[str, Any]) -> int:
+        return kind("text").parameters(config, Path("data"))  # counted from the settings: no file is read
+
     logreg, mlp = trial("logistic_regression"), trial("mlp")
     assert parameters(logreg) == WIDTH * LABELS + LABELS
     assert parameters(mlp) == (WIDTH * 32 + 32) + (32 * LABELS + LABELS)
@@ -203,7 +205,7 @@ def test_bad_settings_are_one_line_errors_at_plan_time(change: Any, message: str
     config = trial("mlp")
     change(config)
     with pytest.raises(ValueError, match=message):
-        kind("text").parameters(config)
+        kind("text").parameters(config, Path("data"))
 
 
 def test_mlp_on_sparse_input_trains_and_beats_logistic_regression(mlp_run: Run, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from trainables.kinds import kind
 for config in json.load(sys.stdin):
     trainable = kind(config["trainable"])
     trainable.schema.model_validate(config)
-    trainable.parameters(config)
+    trainable.parameters(config, sys.argv[1])
     trainable.ensure_available(config["data"], sys.argv[1])
 try:  # files missing and no download: checked, not fetched (fetching imports torchvision)
     kind("image").ensure_available({"source": "fashion_mnist", "download": False}, sys.argv[1])

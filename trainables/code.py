@@ -9,15 +9,25 @@ records trials, it does not compute them.
 The hash is of each file's *tokens*: comments, blank lines, line breaks inside brackets and bare
 string statements (docstrings) are left out, so editing a comment or a docstring keeps it, and
 editing code — the training loop, a layer, the optimizer — changes it.
+
+A trial's code (`trial_code_hash`) is its kind's code and, for a model from code, the module that
+`model._target_` names: every Python file of its top-level package (or the one file of a top-level
+module), found on the path without importing it, so editing the user's model marks their trials stale.
+A package installed into site-packages (torchvision, torch) counts by its distribution's version: its
+files change only when it is upgraded, and the installed version names them.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
+import importlib.util
 import io
 import tokenize
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from trainables.kinds import KINDS
 
@@ -52,6 +62,64 @@ def code_hash(kind: str, root: Path = ROOT) -> str:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(source_tokens(path.read_text(encoding="utf-8")).encode() + b"\0")
     return digest.hexdigest()[:12]
+
+
+def trial_code_hash(config: Mapping[str, Any]) -> str:
+    """12 hex digits: the code of a trial's kind and of the modules its config names by `_target_`
+    (the kind's code_hash alone where it names none). `config` is a trial config, nested or flattened
+    into params (`model._target_`)."""
+    kind_hash = code_hash(str(config.get("trainable", "image")))
+    modules = sorted({target.split(".")[0] for target in targets(config)})
+    if not modules:
+        return kind_hash
+    digest = hashlib.sha256(kind_hash.encode() + b"\0")
+    for module in modules:
+        digest.update(module.encode() + b"\0" + module_code(module).encode() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def targets(config: Mapping[str, Any]) -> list[str]:
+    """Every `_target_` value in `config`, at any depth, or under a flattened key ending in `._target_`."""
+    found = []
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            found += targets(value)
+        elif isinstance(value, str) and (key == "_target_" or str(key).endswith("._target_")):
+            found.append(value)
+    return found
+
+
+def module_code(name: str) -> str:
+    """What stands for a top-level module's code: `dist==version` for an installed distribution, else a hash
+    of its files' tokens (`missing` when it cannot be found)."""
+    try:
+        spec = importlib.util.find_spec(name)  # a top-level name: found on sys.path, nothing imported
+    except ValueError:  # in sys.modules without a spec
+        spec = None
+    if spec is None or not (spec.submodule_search_locations or spec.has_location):
+        return "missing" if spec is None else "built-in"
+    folders = [Path(folder) for folder in spec.submodule_search_locations or []]
+    location = folders[0] if folders else Path(str(spec.origin))
+    if {"site-packages", "dist-packages"} & set(location.parts):
+        distributions = importlib.metadata.packages_distributions().get(name, [])
+        return ",".join(f"{dist}=={importlib.metadata.version(dist)}" for dist in sorted(distributions)) or "installed"
+    files = sorted({path for folder in folders for path in folder.rglob("*.py")}) if folders else [location]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(location.parent).as_posix().encode() + b"\0" + _file_tokens(path).encode() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def _file_tokens(path: Path) -> str:
+    """A user's file as its tokens; as written where it does not tokenize (the import will say why), and a
+    compiled extension as its bytes' hash."""
+    if path.suffix != ".py":
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    source = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        return source_tokens(source)
+    except (tokenize.TokenError, SyntaxError):
+        return source
 
 
 def source_tokens(source: str) -> str:

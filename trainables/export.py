@@ -1,6 +1,6 @@
 """Which kinds of trainable can hand over a trained trial as a plain torch network (for a model registry).
 
-A kind listed here has a module with `network(config, weights) -> torch.nn.Module` (its model rebuilt
+A kind listed here has a module with `network(config, weights, data_root) -> torch.nn.Module` (its model rebuilt
 from the trial's config, its final weights loaded, in eval mode) and `labelled_test_set(config, data_root)`
 (the trial's test set as that network takes it: inputs and labels).
 """

@@ -35,7 +35,8 @@ TrainPack = Callable[[Sequence[Mapping[str, Any]], str | Path, Sequence[Report],
 class Kind:
     schema: type[TrialBase]  # validates a resolved trial config; its JSON (less NOT_HASHED) is the id
     trainer: str  # "module:function" of its Train, imported by `train` (a trial), never by planning
-    parameters: Callable[[Mapping[str, Any]], int]  # plan time: model fits the data? trainable parameters
+    # Plan time: model fits the data (files under the data root, where a kind reads its shape from them)? trainable parameters
+    parameters: Callable[[Mapping[str, Any], Path], int]
     ensure_available: Callable[[Mapping[str, Any], str | Path], None]  # before trials: fetch or check data files
     # Plan time: trials with the same key can train as one pack (None: this trial trains alone).
     pack_key: Callable[[Mapping[str, Any]], str | None] = lambda config: None

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from trainables.image.schema import MODEL_FORMS
 from trainables.schema import OPTIMIZER_NAMES, NonNegativeFloat, PositiveFloat, PositiveInt, Strict
 
 TRACKING_SCHEMES = ("sqlite:///", "http://", "https://", "postgresql://", "mysql://", "databricks")
@@ -174,8 +175,8 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
     """The first error as one line: `optim.lr: Input should be greater than 0 (got -1)`."""
     first = error.errors(include_url=False)[0]
     loc = [str(part) for part in first["loc"]]
-    # A discriminated union puts the chosen tag into the path (optim.sgd.lr): drop it.
-    if len(loc) > 2 and loc[0] == "optim" and loc[1] in OPTIMIZER_NAMES:
+    # A discriminated union puts the chosen tag into the path (optim.sgd.lr, model.layer-list.width): drop it.
+    if len(loc) > 2 and (loc[0] == "optim" and loc[1] in OPTIMIZER_NAMES or loc[0] == "model" and loc[1] in MODEL_FORMS):
         del loc[1]
     where = ".".join(([prefix] if prefix else []) + loc)
     message = first["msg"].removeprefix("Value error, ")

@@ -68,7 +68,7 @@ def plan_study(
     runtime = validate(RuntimeConfig, _runtime_data(composer.baseline))
     selected = _select(study_config, questions)
     baseline = trial_config(composer.baseline, runtime, "the baseline")  # a bad override is reported as itself
-    model_parameters(baseline, "the baseline")
+    model_parameters(baseline, runtime, "the baseline")
     trials: dict[str, PlannedTrial] = {}
     planned = [_plan_question(question, composer, runtime, trials) for question in selected]
     order = dependency_order([question for question in selected if question.form != "grid"])
@@ -127,7 +127,7 @@ def _plan_question(
         config, absolute = composer.variant(written, context)
         first = trial_config(config, runtime, context)
         name = f"{question.id} " + " ".join(f"{key}={value}" for key, value in absolute.items())
-        ids = add_repeats(first, question, name, trials, model_parameters(first, context))
+        ids = add_repeats(first, question, name, trials, model_parameters(first, runtime, context))
         variants.append(PlannedVariant(ids, group_id(first), absolute, reference=False))
     if question.reference is not None:
         reference = group_id(trial_config(composer.variant(question.reference, f"{question.id}.reference")[0], runtime, ""))
@@ -137,9 +137,10 @@ def _plan_question(
     return PlannedQuestion(question.id, question.text, question.note, variants, question)
 
 
-def planned_trial(trial: TrialBase, name: str, question_id: str, context: str) -> PlannedTrial:
+def planned_trial(trial: TrialBase, runtime: RuntimeConfig, name: str, question_id: str, context: str) -> PlannedTrial:
     """A validated trial config as a planned trial answering `question_id` (a search sample, a stage)."""
-    planned = PlannedTrial(trial_id(trial), trial.model_dump(mode="json"), name, model_parameters(trial, context), group_id(trial))
+    parameters = model_parameters(trial, runtime, context)
+    planned = PlannedTrial(trial_id(trial), trial.model_dump(mode="json"), name, parameters, group_id(trial))
     planned.questions.append(question_id)
     return planned
 
@@ -175,11 +176,11 @@ def trial_config(config: DictConfig, runtime: RuntimeConfig, context: str) -> Tr
     return validate(schema, data, context=context)
 
 
-def model_parameters(trial: TrialBase, context: str) -> int:
+def model_parameters(trial: TrialBase, runtime: RuntimeConfig, context: str) -> int:
     """The trainable's own plan-time check of its model against its data, and its parameter count."""
     try:
-        return kind(trial.trainable).parameters(trial.model_dump(mode="json"))
-    except ValueError as error:  # ModelSpecError and bad data settings alike
+        return kind(trial.trainable).parameters(trial.model_dump(mode="json"), Path(runtime.paths.data_root))
+    except ValueError as error:  # ModelSpecError, a model from code that fails, bad data settings alike
         raise SweepError(f"{error} (in {context})") from None
 
 

@@ -76,7 +76,7 @@ def _mark(trial: PlannedTrial, run: Any | None) -> None:
     trial.outcome = None if run is None else run.data.tags.get(OUTCOME)
     trial.diverged_at_epoch = diverged_at_epoch(run)
     trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
-    trial.stale = trial.status == "finished" and is_stale(run, trial.config.get("trainable", "image"))
+    trial.stale = trial.status == "finished" and is_stale(run, trial.config)
 
 
 def _from_run(run: Any) -> PlannedTrial:

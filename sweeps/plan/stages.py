@@ -29,7 +29,7 @@ def stage_trials(
         context = f"{question.id} " + " ".join(f"{key}={value}" for key, value in variant.overrides.items())
         trial = stage_trial(base, variant.overrides, composer, plan, source_id, question.config.train, context)
         name = f"{context} from {question.config.from_.question}:{source_id}"
-        trials.append(planned_trial(trial, name, question.id, context))
+        trials.append(planned_trial(trial, plan.runtime, name, question.id, context))
     return trials
 
 

@@ -58,7 +58,7 @@ def log_network(runs: StudyRuns, run: Any, registered: str | None, tags: dict[st
         weights_file = download_artifacts(run_id=run.info.run_id, artifact_path="checkpoint/model.pt", dst_path=folder, tracking_uri=uri)
         weights = torch.load(weights_file, map_location="cpu", weights_only=True)
     kind = exporter(config.get("trainable", "image"))
-    network = kind.network(config, weights)
+    network = kind.network(config, weights, data_root)
     inputs, _ = kind.labelled_test_set(config, data_root)
     example = inputs[:EXAMPLES].numpy()
     with torch.no_grad():

@@ -24,7 +24,7 @@ from typing import Any
 from sweeps.config.locations import sqlite_path
 from sweeps.record.tags import CODE_HASH, DIVERGED_AT, OUTCOME, QUESTIONS, RUN_ROLE, SUPERSEDED, TRIAL_ID, TRIAL_ROLE
 from sweeps.trials import Plan, Status
-from trainables.code import code_hash
+from trainables.code import trial_code_hash
 
 
 def store_exists(uri: str) -> bool:
@@ -56,13 +56,13 @@ def apply_statuses(plan: Plan) -> None:
         trial.status = "new" if run is None else status_of(run)
         trial.diverged_at_epoch = diverged_at_epoch(run)
         trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
-        trial.stale = trial.status == "finished" and is_stale(run, trial.config.get("trainable", "image"))
+        trial.stale = trial.status == "finished" and is_stale(run, trial.config)
 
 
-def is_stale(run: Any, kind: str | None = None) -> bool:
-    """Whether a trial's run was trained by other code than this checkout's (or by code not recorded)."""
-    kind = kind or run.data.params.get("trainable", "image")
-    return run.data.tags.get(CODE_HASH) != code_hash(kind)
+def is_stale(run: Any, config: Mapping[str, Any] | None = None) -> bool:
+    """Whether a trial's run was trained by other code than this checkout's (or by code not recorded);
+    `config` is its trial's, else its params say which code trains it."""
+    return run.data.tags.get(CODE_HASH) != trial_code_hash(config if config is not None else run.data.params)
 
 
 def client_for(uri: str, create: bool = False) -> Any:

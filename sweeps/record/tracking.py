@@ -43,7 +43,7 @@ from sweeps.record.tags import (
     TRIAL_ROLE,
 )
 from sweeps.trials import PlannedTrial, Status
-from trainables.code import code_hash
+from trainables.code import trial_code_hash
 
 Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 # A diverged trial (a non-finite training loss) is FAILED: no reader that takes FINISHED runs as results
@@ -83,7 +83,7 @@ class StudyRuns:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
         (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
         run_id = self._runs.get(trial.id)
-        code = code_hash(trial.config.get("trainable", "image"))
+        code = trial_code_hash(trial.config)
         if run_id is not None:
             self.set_tags(run_id, {QUESTIONS: ",".join(trial.questions), CODE_HASH: code})
             self._outbox.send(lambda: self.client.update_run(run_id, status="RUNNING"))

@@ -164,8 +164,9 @@ def metric_vs_axis(series: dict[str, list[AxisPoint]], axis: str, title: str) ->
     return figure
 
 
-def confusion_matrix(matrix: np.ndarray, title: str) -> Figure:
-    """Counts per (true, predicted) class, coloured by the share of the true class's examples."""
+def confusion_matrix(matrix: np.ndarray, title: str, names: Sequence[str] | None = None) -> Figure:
+    """Counts per (true, predicted) class, coloured by the share of the true class's examples; the classes
+    by `names` where given, else by number."""
     figure = _figure(5.5, 5)
     axes = figure.subplots()
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -174,16 +175,20 @@ def confusion_matrix(matrix: np.ndarray, title: str) -> Figure:
         colour = "white" if shares[true, predicted] > 0.5 else "black"
         axes.text(predicted, true, str(count), ha="center", va="center", fontsize=7, color=colour)
     classes = np.arange(matrix.shape[0])
-    axes.set_xticks(classes)
-    axes.set_yticks(classes)
+    if names is not None and len(names) == len(classes):
+        axes.set_xticks(classes, list(names), rotation=45, ha="right", fontsize=7)
+        axes.set_yticks(classes, list(names), fontsize=7)
+    else:
+        axes.set_xticks(classes)
+        axes.set_yticks(classes)
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
     axes.set_title(title, fontsize="medium")
     return figure
 
 
-def image_grid(images: np.ndarray, labels: Sequence[int], title: str) -> Figure:
-    """Images (N, H, W) with pixel values in [0, 1] as a square grid, each titled with its label."""
+def image_grid(images: np.ndarray, labels: Sequence[int] | Sequence[str], title: str) -> Figure:
+    """Images (N, H, W) with pixel values in [0, 1] as a square grid, each titled with its label (number or name)."""
     side = int(np.ceil(np.sqrt(len(images))))
     figure = _figure(1.2 * side, 1.3 * side + 0.3)
     for index, axes in enumerate(figure.subplots(side, side, squeeze=False).flat):

@@ -158,7 +158,7 @@ def _stage_todo(plan: Plan, runs: StudyRuns, trials: list[PlannedTrial], rerun_s
         if run is not None and status_of(run) == "diverged":
             continue  # done: it would diverge again
         if run is not None and run.info.status == "FINISHED":
-            if not (rerun_stale and is_stale(run, trial.config.get("trainable", "image"))):
+            if not (rerun_stale and is_stale(run, trial.config)):
                 continue
             retire_trial(plan, runs, trial.id)
         todo.append(trial)

@@ -73,7 +73,7 @@ def run_search(
         config, absolute = composer.variant(written, context)
         trial = trial_config(config, plan.runtime, context)
         name = f"{question.id} " + " ".join(f"{key}={_short(value)}" for key, value in absolute.items())
-        return pack_payload(plan, (planned_trial(trial, name, question.id, context),), parent_run=parent_run)
+        return pack_payload(plan, (planned_trial(trial, plan.runtime, name, question.id, context),), parent_run=parent_run)
 
     searcher: Searcher = _ComposingSearcher(OptunaSearch(seed=search.seed), compose)
     if search.max_concurrent:

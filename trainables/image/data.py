@@ -16,10 +16,12 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from trainables.image.folder import image_shape, labelled_files, read_images
 from trainables.image.sources import (
     FILE_SETS,
     NUM_CLASSES,
     checked_source,
+    data_shape,
     dataset_class,
     ensure_files,
     required,
@@ -58,7 +60,7 @@ class InMemoryData:
 
 
 class _RawSplits(NamedTuple):
-    """Both splits on the CPU, pixels as float32 in [0, 1], shape (N, 1, 28, 28)."""
+    """Both splits on the CPU, pixels as float32 in [0, 1], shape (N, C, H, W)."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -67,7 +69,8 @@ class _RawSplits(NamedTuple):
 
 
 def load_data(cfg: Mapping[str, Any], root: str | Path, device: torch.device | str = "cpu") -> InMemoryData:
-    """Load the source named by ``cfg["source"]`` and normalise it with ``cfg["mean"]``/``cfg["std"]``."""
+    """Load the source named by ``cfg["source"]`` and normalise it with ``cfg["mean"]``/``cfg["std"]``;
+    an image folder's `data.path` is under `root` unless absolute."""
     source = checked_source(cfg)
     mean = _per_channel(cfg, "mean")
     std = _per_channel(cfg, "std")
@@ -83,7 +86,7 @@ def load_data(cfg: Mapping[str, Any], root: str | Path, device: torch.device | s
         train=train,
         val=val,
         test=test,
-        num_classes=NUM_CLASSES,
+        num_classes=data_shape(cfg, root)[1],
         input_shape=(channels, height, width),
         source=source,
     )
@@ -152,6 +155,20 @@ def _images_to_unit(images: Any) -> torch.Tensor:
     return tensor.to(torch.float32) / 255.0
 
 
+# --- a folder of the user's own images (folder.py) -----------------------------------
+
+
+def _load_image_folder(cfg: Mapping[str, Any], root: Path) -> _RawSplits:
+    """Both splits decoded and resized, in the folder's round-robin class order (folder.labelled_files)."""
+    return _RawSplits(*_folder_split(cfg, root, "train"), *_folder_split(cfg, root, "test"))
+
+
+def _folder_split(cfg: Mapping[str, Any], root: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    files = labelled_files(cfg, root, split)
+    pixels = torch.from_numpy(read_images([path for path, _ in files], image_shape(cfg)))  # (N, H, W, C) uint8
+    return pixels.permute(0, 3, 1, 2).to(torch.float32) / 255.0, torch.tensor([label for _, label in files], dtype=torch.int64)
+
+
 # --- scikit-learn digits: a small, fast data set for tests -----------------
 
 
@@ -207,4 +224,5 @@ LOADERS: dict[str, Callable[[Mapping[str, Any], Path], _RawSplits]] = {
     "cluttered_objects": lambda cfg, root: _RawSplits(*cluttered_objects()),
     "digits": lambda cfg, root: _digits_splits(),
     "synthetic": _load_synthetic,
+    "image_folder": _load_image_folder,
 }

@@ -22,7 +22,8 @@ from trainables.image.augment import center_crop
 from trainables.image.data import InMemoryData, Split, load_data
 from trainables.image.losses import LOSSES, Loss
 from trainables.image.metrics import confusion_matrix, first_crossing
-from trainables.image.model import build_model, dropouts
+from trainables.image.model import dropouts, model_of
+from trainables.image.schema import is_target
 from trainables.image.sources import data_shape
 from trainables.image.steps import EpochStats, SoloSteps
 from trainables.optim import capturable
@@ -43,11 +44,11 @@ def train(
     data = prepared_data(config["data"], data_root, device, placement)
     phases = {"data_load": time.perf_counter() - clock}
     clock = time.perf_counter()
-    state = start_trial(config, device, placement, resume)
+    state = start_trial(config, data_root, device, placement, resume)
     phases["build"] = time.perf_counter() - clock
     trainer = config["trainer"]
     loss_fn = LOSSES[trainer["loss"]]
-    capture = placement.capture and capturable(config["optim"]["name"])
+    capture = may_capture(config, placement)
     steps = SoloSteps(state, loss_fn, data.train, trainer["batch_size"], config["data"].get("crop"), capture)
 
     def epoch(number: int) -> dict[str, float]:
@@ -72,14 +73,22 @@ def prepared_data(data: Mapping[str, Any], data_root: str | Path, device: torch.
     return _prepared(load_data(data, data_root, device), data.get("crop"), placement)
 
 
-def start_trial(config: Mapping[str, Any], device: torch.device, placement: Placement, resume: Checkpoint | None) -> TrialState:
+def may_capture(config: Mapping[str, Any], placement: Placement) -> bool:
+    """Whether a trial's steps may be captured as a CUDA graph: a layer list's with a capturable optimizer.
+    A model from code runs eagerly: its forward pass may do what a graph cannot replay (sync with the host)."""
+    return placement.capture and capturable(config["optim"]["name"]) and not is_target(config["model"])
+
+
+def start_trial(
+    config: Mapping[str, Any], data_root: str | Path, device: torch.device, placement: Placement, resume: Checkpoint | None
+) -> TrialState:
     """The trial's seeded model, optimizer and generators (trainables/state.py); its dropout draws from its noise."""
 
     def model() -> torch.nn.Module:  # built by start(), once it has seeded torch
-        built = build_model(config["model"], *data_shape(config["data"])).to(device)
+        built = model_of(config["model"], *data_shape(config["data"], data_root)).to(device)
         return built.to(memory_format=torch.channels_last) if placement.channels_last else built
 
-    graph_safe = placement.capture and device.type == "cuda" and capturable(config["optim"]["name"])
+    graph_safe = device.type == "cuda" and may_capture(config, placement)
     state = start(config, model, device, resume, capturable=graph_safe)
     for dropout in dropouts(state.model):
         dropout.generator = state.noise

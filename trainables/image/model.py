@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from trainables.image.layers import Layer, Shape, plan_model
+from trainables.image.schema import is_target
+from trainables.image.target import build as build_target
 
 # Keyed by layers.ACTIVATION_NAMES (tested).
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
@@ -114,6 +116,13 @@ LAYER_TYPES: Mapping[str, Callable[[Layer], nn.Module]] = {
     "batchnorm": _batchnorm,
     "dense": _dense,
 }
+
+
+def model_of(spec: Mapping[str, Any], input_shape: Shape, num_classes: int) -> nn.Module:
+    """The model a config describes: a layer list's (build_model), or the module its `_target_` names (target.py)."""
+    if is_target(spec):
+        return build_target(spec, input_shape, num_classes)
+    return build_model(spec, input_shape, num_classes)
 
 
 def build_model(spec: Mapping[str, Any], input_shape: Shape, num_classes: int) -> nn.Sequential:

@@ -1,5 +1,5 @@
 """A trained image trial as a plain network, for a model registry: its model rebuilt from the trial's
-config by the layer registry, with the trial's final weights.
+config (by the layer registry, or from code), with the trial's final weights.
 
 The network's input is what the training loop feeds the model when it evaluates: a float32 batch of
 normalised images, (N, C, H, W) — centre-cropped to `data.crop` when the trial crops — and its output
@@ -16,13 +16,14 @@ import torch
 
 from trainables.image.augment import center_crop
 from trainables.image.data import load_data
-from trainables.image.model import build_model
+from trainables.image.model import model_of
 from trainables.image.sources import data_shape
 
 
-def network(config: Mapping[str, Any], weights: Mapping[str, torch.Tensor]) -> torch.nn.Module:
-    """The trial's model with `weights` (its `checkpoint/model.pt`), on the CPU, in eval mode."""
-    model = build_model(config["model"], *data_shape(config["data"]))
+def network(config: Mapping[str, Any], weights: Mapping[str, torch.Tensor], data_root: str | Path) -> torch.nn.Module:
+    """The trial's model with `weights` (its `checkpoint/model.pt`), on the CPU, in eval mode (an image
+    folder's classes are read under `data_root`)."""
+    model = model_of(config["model"], *data_shape(config["data"], data_root))
     model.load_state_dict(weights)
     return model.eval()
 

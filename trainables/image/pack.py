@@ -85,7 +85,7 @@ def train_pack(
             loaded[key] = prepared_data(config["data"], data_root, device, placement)
         phases = {"data_load": time.perf_counter() - clock}
         clock = time.perf_counter()
-        state = start_trial(config, device, placement, resume)
+        state = start_trial(config, data_root, device, placement, resume)
         phases["build"] = time.perf_counter() - clock
         members.append(_Member(config, report, state, loaded[key], phases, dropouts(state.model)))
     waiting = _leave(members)  # resumed after its last epoch (before its final report), or after diverging

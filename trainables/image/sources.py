@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from trainables.errors import DataUnavailableError
+from trainables.image.folder import FOLDER_SOURCE, class_names, image_shape
 
-# Image shape (C, H, W) of every source; all have ten classes. data.py has a loader for each (tested).
+# Image shape (C, H, W) of every built-in source; all have ten classes. data.py has a loader for each (tested).
 SHAPES: dict[str, tuple[int, int, int]] = {
     "mnist": (1, 28, 28),
     "fashion_mnist": (1, 28, 28),
@@ -25,7 +26,8 @@ SHAPES: dict[str, tuple[int, int, int]] = {
     "digits": (1, 28, 28),  # scikit-learn's small digits: a fast data set for tests
     "synthetic": (1, 28, 28),
 }
-SOURCES: tuple[str, ...] = tuple(SHAPES)
+# The built-in sources and a folder of the user's own, whose shape and classes its config and files give (folder.py).
+SOURCES: tuple[str, ...] = (*SHAPES, FOLDER_SOURCE)
 
 # Training examples of each source before any validation split, where the name alone fixes it (data.py
 # loads exactly these; tested). A pack's members step through equal epochs, so packing needs the count.
@@ -39,7 +41,7 @@ TRAIN_SIZES: dict[str, int] = {
     "digits": 1437,
 }
 
-NUM_CLASSES = 10  # every source has ten classes
+NUM_CLASSES = 10  # every built-in source has ten classes
 
 # Files torchvision's MNIST and FashionMNIST read from <root>/<ClassName>/raw/.
 RAW_FILES: tuple[str, ...] = (
@@ -67,16 +69,24 @@ FILE_SETS: dict[str, FileSet] = {
 }
 
 
-def data_shape(cfg: Mapping[str, Any]) -> tuple[tuple[int, int, int], int]:
-    """The model's input shape (C, H, W) — after `data.crop` — and the class count, without loading."""
-    channels, height, width = SHAPES[checked_source(cfg)]
+def data_shape(cfg: Mapping[str, Any], root: str | Path | None = None) -> tuple[tuple[int, int, int], int]:
+    """The model's input shape (C, H, W) — after `data.crop` — and the class count, without loading.
+
+    An image folder's classes are its sub-folders (its layout checked; FolderError): its `data.path` is
+    under `root` (paths.data_root) unless absolute.
+    """
+    source = checked_source(cfg)
+    if source == FOLDER_SOURCE:
+        (channels, height, width), classes = image_shape(cfg), len(class_names(cfg, root))
+    else:
+        (channels, height, width), classes = SHAPES[source], NUM_CLASSES
     crop = cfg.get("crop")
-    return ((channels, crop, crop) if crop else (channels, height, width)), NUM_CLASSES
+    return ((channels, crop, crop) if crop else (channels, height, width)), classes
 
 
 def train_examples(cfg: Mapping[str, Any]) -> int | None:
     """Examples the training split holds (after `data.validation_split`), without loading; None when
-    only the files can tell (svmlight)."""
+    only the files can tell (svmlight, an image folder)."""
     source = checked_source(cfg)
     total = int(cfg.get("size") or 60_000) if source == "synthetic" else TRAIN_SIZES.get(source)
     fraction = float(cfg.get("validation_split") or 0.0)
@@ -103,10 +113,13 @@ def required(cfg: Mapping[str, Any], key: str) -> Any:
 def ensure_available(cfg: Mapping[str, Any], root: str | Path) -> None:
     """Download (if allowed) or check the files of `cfg`'s source once, before trials start.
 
-    Raises DataUnavailableError naming the missing files and folder; bundled sources need nothing.
+    Raises DataUnavailableError naming the missing files and folder (FolderError for an image folder's
+    layout); bundled sources need nothing.
     """
     source = cfg.get("source")
-    if source in FILE_SETS:
+    if source == FOLDER_SOURCE:
+        class_names(cfg, root)
+    elif source in FILE_SETS:
         ensure_files(FILE_SETS[source], Path(root), download=bool(cfg.get("download", False)))
     elif source == "mnist_svmlight":
         svmlight_paths(cfg, Path(root))

@@ -6,6 +6,7 @@ Torch-free until a trial trains: the plan-time checks and the parameter count ar
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from trainables.kinds import Kind
@@ -14,8 +15,9 @@ from trainables.text.sizes import check_features_config, feature_width, paramete
 from trainables.text.source import check_data_config, ensure_available
 
 
-def parameters(config: Mapping[str, Any]) -> int:
-    """Checks the settings the schema cannot, and counts the model's trainable parameters."""
+def parameters(config: Mapping[str, Any], data_root: str | Path) -> int:
+    """Checks the settings the schema cannot, and counts the model's trainable parameters (from the
+    settings alone: the corpus under `data_root` is read when a trial trains)."""
     data = config["data"]
     check_data_config(data)
     check_features_config(data["features"])

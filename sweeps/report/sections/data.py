@@ -18,9 +18,10 @@ from sweeps.report import figures
 from sweeps.report.collect import StudyRecord
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Heading, Image, Notice, Paragraph, Table
-from sweeps.report.samples import SAMPLE_COUNT, first_images
+from sweeps.report.samples import SAMPLE_COUNT, class_names, first_images
 from sweeps.trials import PlannedQuestion
 from trainables.errors import DataUnavailableError
+from trainables.image.folder import FOLDER_SOURCE
 
 IMAGE = "image"  # the trainable whose data sets have sample images (trainables/image/)
 ANCHOR = "data"
@@ -36,7 +37,18 @@ class DataSet:
 
     @property
     def stand_in(self) -> bool:
-        return self.name != self.source
+        return is_stand_in(self.name, self.source)
+
+    @property
+    def figure_name(self) -> str:
+        """Sample images are drawn once per source; an image folder's are its own (folders differ by name)."""
+        return f"{self.source}_{self.name}" if self.source == FOLDER_SOURCE else self.source
+
+
+def is_stand_in(name: str, source: str) -> bool:
+    """Whether runs read a stand-in for the data set the study names: another source than its own (a folder
+    of the user's, whatever it is called, is itself)."""
+    return name != source and source != FOLDER_SOURCE
 
 
 def data_sets(study: StudyRecord) -> list[DataSet]:
@@ -87,9 +99,9 @@ def data_section(sets: list[DataSet], context: ReportContext) -> list[Block]:
     ]
     shown: set[str] = set()
     for entry in sets:
-        if entry.trainable == IMAGE and entry.data and entry.source not in shown:  # other kinds have no images
-            shown.add(entry.source)
-            blocks.append(_samples(entry.data, context))
+        if entry.trainable == IMAGE and entry.data and entry.figure_name not in shown:  # other kinds have no images
+            shown.add(entry.figure_name)
+            blocks.append(_samples(entry, context))
     return blocks
 
 
@@ -100,19 +112,21 @@ def data_note(question: PlannedQuestion, study: StudyRecord) -> Paragraph | None
     pairs = dict.fromkeys((data["name"], data["source"]) for data in configs)
     if not pairs:
         return None
-    named = ", ".join(name if name == source else f"{name} (read as the stand-in {source})" for name, source in pairs)
+    named = ", ".join(f"{name} (read as the stand-in {source})" if is_stand_in(name, source) else name for name, source in pairs)
     return Paragraph(f"Data: {named}; sample images in the Data section.")
 
 
-def _samples(data: dict[str, Any], context: ReportContext) -> Block:
-    source = data["source"]
+def _samples(entry: DataSet, context: ReportContext) -> Block:
+    source = entry.source if entry.source != FOLDER_SOURCE else f"{entry.name} ({entry.source})"
     title = f"{source}: the first {SAMPLE_COUNT} training images, with their labels"
+    data_root = context.study.plan.runtime.paths.data_root
 
     def draw() -> Figure:
-        images, labels = first_images(data, context.study.plan.runtime.paths.data_root, SAMPLE_COUNT)
-        return figures.image_grid(images, labels, title)
+        images, labels = first_images(entry.data, data_root, SAMPLE_COUNT)
+        names = class_names(entry.data, data_root)
+        return figures.image_grid(images, [names[label] for label in labels] if names else labels, title)
 
     try:
-        return Image(context.figure(f"samples_{source}.png", draw), f"{title}.")
-    except DataUnavailableError as error:
+        return Image(context.figure(f"samples_{entry.figure_name}.png", draw), f"{title}.")
+    except (DataUnavailableError, ValueError) as error:  # files gone; a folder no longer in its layout
         return Paragraph(f"Sample images of {source}: unavailable ({error}).")

@@ -11,6 +11,7 @@ from sweeps.report.collect import StudyRecord, read_confusion_matrix
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph, Table
 from sweeps.report.runs import code_cell
+from sweeps.report.samples import class_names
 from sweeps.report.stats import (
     COLUMNS,
     FINAL_TRAIN_ACC,
@@ -143,7 +144,8 @@ def _confusion(question: PlannedQuestion, rows: list[VariantRow], context: Repor
     matrix = read_confusion_matrix(context.study.plan.runtime.tracking.uri, run.run_id)
     if matrix is None:
         return [Paragraph(f"Confusion matrix: run {run.name} logged none.")]
+    names = class_names(context.study.plan.trial(run.trial_id).config["data"], context.study.plan.runtime.paths.data_root)
     relative = context.figure(
-        f"confusion_{run.trial_id}.png", lambda: figures.confusion_matrix(matrix, f"run {run.name}")
+        f"confusion_{run.trial_id}.png", lambda: figures.confusion_matrix(matrix, f"run {run.name}", names)
     )
     return [Image(relative, f"{question.id}: test-set confusion matrix of the best variant, {best.label} (run {run.name}).")]
