@@ -4,7 +4,6 @@ colours, places and sizes on noisy backgrounds, at assorted image sizes (the loa
 from __future__ import annotations
 
 import random
-import shutil
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -43,10 +42,3 @@ def write_shapes(folder: Path, train: int = 24, test: int = 8, seed: int = 0) ->
                 draw(shape, SIZES[index % len(SIZES)], rng).save(folder / split / shape / f"{shape}_{index:03d}.png")
     return folder
 
-
-def copy_course(conf_dir: Path, course: Path) -> None:
-    """The course's config files (`course`/conf/<group>/*.yaml) added to a copy of the built-in conf/."""
-    for path in (course / "conf").rglob("*.yaml"):
-        target = conf_dir / path.relative_to(course / "conf")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target)

@@ -20,9 +20,8 @@ import torch
 import torchvision
 from helpers.epoch_reports import Run
 from shapes_course.nets import ShapesNet
-from shapes_images import CLASSES, copy_course, write_shapes
+from shapes_images import CLASSES, write_shapes
 
-from sweeps.config.compose import CONF_DIR
 from sweeps.errors import SweepError
 from sweeps.plan.build import plan_study
 from sweeps.record.store import flatten
@@ -49,15 +48,13 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def course_conf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    conf = tmp_path_factory.mktemp("course") / "conf"
-    shutil.copytree(CONF_DIR, conf)
-    copy_course(conf, COURSE)
-    return conf
+def course_conf() -> Path:
+    """The course folder, as `sweep --conf` takes it: its study, model and data files beside the built-ins."""
+    return COURSE / "conf"
 
 
 def plan(course_conf: Path, data_root: Path, *overrides: str, questions: list[str] | None = None) -> Plan:
-    return plan_study("shapes", [f"paths.data_root={data_root}", *overrides], questions=questions, conf_dir=course_conf)
+    return plan_study("shapes", [f"paths.data_root={data_root}", *overrides], questions=questions, course=course_conf)
 
 
 @pytest.fixture(scope="module")
