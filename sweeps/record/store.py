@@ -3,7 +3,7 @@ its config.
 
 One experiment per study, one run per unique trial id, found again by its tag (../shared/contracts.md):
 `sweeps.trial_id`, `sweeps.questions`, `sweeps.study`, `sweeps.kind`. Each trial run also records
-`sweeps.code_hash`, the hash of the code that trains it (`trainables.code`), and its config as params
+`sweeps.code_hash`, the hash of the code that trains it (`trainables.function.code`), and its config as params
 (`flatten`). A run trained again by `sweep run --rerun stale` is tagged `sweeps.superseded` and keeps its
 data, but is no longer the trial's run: every read here leaves it out.
 
@@ -24,7 +24,7 @@ from typing import Any
 from sweeps.config.locations import sqlite_path
 from sweeps.record.tags import CODE_HASH, DIVERGED_AT, OUTCOME, QUESTIONS, RUN_ROLE, SUPERSEDED, TRIAL_ID, TRIAL_ROLE
 from sweeps.trials import Plan, Status
-from trainables.code import code_hash
+from trainables.function.code import trainable_code_hash
 
 
 def store_exists(uri: str) -> bool:
@@ -62,7 +62,7 @@ def apply_statuses(plan: Plan) -> None:
 def is_stale(run: Any, kind: str | None = None) -> bool:
     """Whether a trial's run was trained by other code than this checkout's (or by code not recorded)."""
     kind = kind or run.data.params.get("trainable", "image")
-    return run.data.tags.get(CODE_HASH) != code_hash(kind)
+    return run.data.tags.get(CODE_HASH) != trainable_code_hash(kind)
 
 
 def client_for(uri: str, create: bool = False) -> Any:

@@ -3,7 +3,7 @@
 
 Every epoch's metrics go in one batched call (a REST `log_metric` costs ~50 ms each). `StudyRuns` sends
 every write through one `Outbox`, which holds them in order while a tracking server is away.
-Each trial run records `sweeps.code_hash`, the hash of the code that trains it (`trainables.code`),
+Each trial run records `sweeps.code_hash`, the hash of the code that trains it (`trainables.function.code`),
 each time it trains. A run trained again by `sweep run --rerun stale` is tagged `sweeps.superseded`
 (`StudyRuns.supersede`) and keeps its data, but is no longer the trial's run.
 """
@@ -27,6 +27,7 @@ from sweeps.record.tags import (
     CODE_HASH,
     DATA_SOURCE,
     DIVERGED_AT,
+    ERROR,
     ERROR_FILE,
     GIT_DIRTY,
     GROUP,
@@ -43,7 +44,7 @@ from sweeps.record.tags import (
     TRIAL_ROLE,
 )
 from sweeps.trials import PlannedTrial, Status
-from trainables.code import code_hash
+from trainables.function.code import trainable_code_hash
 
 Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 # A diverged trial (a non-finite training loss) is FAILED: no reader that takes FINISHED runs as results
@@ -51,7 +52,7 @@ Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 # its outcome tag tells the plan that it is done all the same.
 _OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED", "diverged": "FAILED"}
 # Tags that explain one way of ending; a run that later ends another way drops the stale ones.
-_OUTCOME_DETAILS = (ERROR_FILE, STOPPED_AT, DIVERGED_AT)
+_OUTCOME_DETAILS = (ERROR_FILE, ERROR, STOPPED_AT, DIVERGED_AT)
 
 
 class StudyRuns:
@@ -83,7 +84,7 @@ class StudyRuns:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
         (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
         run_id = self._runs.get(trial.id)
-        code = code_hash(trial.config.get("trainable", "image"))
+        code = trainable_code_hash(trial.config.get("trainable", "image"))
         if run_id is not None:
             self.set_tags(run_id, {QUESTIONS: ",".join(trial.questions), CODE_HASH: code})
             self._outbox.send(lambda: self.client.update_run(run_id, status="RUNNING"))
@@ -94,7 +95,7 @@ class StudyRuns:
             STUDY: self.study,
             RUN_ROLE: TRIAL_ROLE,
             GROUP: trial.group,
-            DATA_SOURCE: trial.config["data"]["source"],
+            **({DATA_SOURCE: source} if (source := trial.config["data"]["source"]) is not None else {}),  # a function's may be none
             OFFLINE: str(offline).lower(),
             PARAMETERS: str(trial.parameters),
             CODE_HASH: code,

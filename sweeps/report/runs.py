@@ -12,7 +12,7 @@ from sweeps.report.collect import RunRecord
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph
 from sweeps.trials import PlannedQuestion
-from trainables.code import code_hash
+from trainables.function.code import trainable_code_hash
 
 
 def run_status(run: RunRecord) -> str:
@@ -32,7 +32,7 @@ def code_cell(runs: list[RunRecord]) -> str:
         recorded = run.tags.get(CODE_HASH)
         if recorded is None:
             continue
-        cell = recorded + ("" if recorded == code_hash(run.params.get("trainable", "image")) else " (stale)")
+        cell = recorded + ("" if recorded == trainable_code_hash(run.params.get("trainable", "image")) else " (stale)")
         if cell not in cells:
             cells.append(cell)
     return ", ".join(cells) or "—"

@@ -17,7 +17,7 @@ from sweeps.record.tags import TRIAL_ID
 from sweeps.record.tracking import StudyRuns
 from sweeps.trials import Plan, PlannedTrial
 from sweeps.words import plural
-from trainables.code import code_hash
+from trainables.function.code import trainable_code_hash
 
 
 def stale_note(plan: Plan) -> str | None:
@@ -26,7 +26,7 @@ def stale_note(plan: Plan) -> str | None:
     if not stale:
         return None
     kinds = sorted({trial.config.get("trainable", "image") for trial in plan.trials if trial.stale})
-    current = ", ".join(f"{kind} {code_hash(kind)}" for kind in kinds)
+    current = ", ".join(f"{kind} {trainable_code_hash(kind)}" for kind in kinds)
     verb, them = ("was", "it") if stale == 1 else ("were", "them")
     return (
         f"stale: {plural(stale, 'finished trial')} {verb} trained by other code than this checkout's (code hash {current}); "
