@@ -164,7 +164,8 @@ def trial_config(config: DictConfig, runtime: RuntimeConfig, context: str) -> Tr
         raise SweepError(str(error)) from None
     # A key deleted by an override (`~seed`) is left out, so the schema reports it as required. A schema
     # that keeps unknown keys (a training function's) gets every key but the runtime's.
-    fields = [key for key in config if key not in _RUNTIME_KEYS] if _open(schema) else [key for key in schema.model_fields if key in config]
+    given = [str(key) for key in config]
+    fields = [key for key in given if key not in _RUNTIME_KEYS] if _open(schema) else [key for key in schema.model_fields if key in given]
     data = {key: _container(config[key], f"{context}: {key}") for key in fields}
     if runtime.offline and isinstance(data.get("data"), dict):
         data["data"]["source"] = data["data"].get("standin")  # the plan and the run record which one
