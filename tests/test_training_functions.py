@@ -98,6 +98,11 @@ def test_the_common_fields_are_checked(spirals_conf: Path, override: str, messag
         ("broken_import:train", r"^trainable: broken_import:train does not import: RuntimeError: no GPU here$"),
         ("spiral_train:fit", r"^trainable: spiral_train:fit: module spiral_train has no 'fit'$"),
         ("broken_train:NOT_CALLABLE", r"^trainable: broken_train:NOT_CALLABLE is not callable \(a int\)$"),
+        (
+            "broken_train:two_arguments",
+            r"^trainable: broken_train:two_arguments takes \(config: 'Config', report: 'Report'\) -> 'None'; "
+            r"it is called as train\(config, data_root, report, placement, resume\)$",
+        ),
         ("no_such_kind", r"^trainable: unknown trainable 'no_such_kind'; allowed: image, text.*, or MODULE:FUNCTION"),
     ],
 )

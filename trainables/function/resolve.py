@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -21,6 +22,7 @@ from trainables.function.schema import FunctionTrialConfig
 from trainables.kinds import KINDS, Kind, Train, kind
 
 ENTRY_POINT_GROUP = "sweeps.trainables"
+CALLED_WITH = ("config", "data_root", "report", "placement", "resume")  # a training function's arguments, in order
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,20 @@ def _imported(path: str) -> Callable[..., None]:
         found = getattr(found, part)
     if not callable(found):
         raise ValueError(f"trainable: {path} is not callable (a {type(found).__name__})")
+    _check_arguments(path, found)
     return found  # type: ignore[no-any-return]
+
+
+def _check_arguments(path: str, function: Callable[..., Any]) -> None:
+    """A function the contract's call `train(config, data_root, report, placement, resume)` would not fit."""
+    try:
+        signature = inspect.signature(function)
+    except ValueError:  # no signature to read (a C function): its call will tell
+        return
+    try:
+        signature.bind(*CALLED_WITH)
+    except TypeError:
+        raise ValueError(f"trainable: {path} takes {signature}; it is called as train({', '.join(CALLED_WITH)})") from None
 
 
 def _registered(point: EntryPoint) -> Kind:
@@ -86,6 +101,7 @@ def _registered(point: EntryPoint) -> Kind:
         return loaded
     if not callable(loaded):
         raise ValueError(f"trainable: {point.name} ({point.value}) is neither a Kind nor callable (a {type(loaded).__name__})")
+    _check_arguments(point.name, loaded)
     return _function_kind(point.value.replace(" ", ""), loaded)
 
 

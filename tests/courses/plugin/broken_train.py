@@ -19,6 +19,10 @@ Resume = Checkpoint | None
 NOT_CALLABLE = 3
 
 
+def two_arguments(config: Config, report: Report) -> None:
+    """What a function written for another tool's call looks like."""
+
+
 def never_reports(config: Config, data_root: Root, report: Report, placement: Placement, resume: Resume) -> None:
     spiral_train.train(config, data_root, lambda epoch: None, placement, resume)
 
