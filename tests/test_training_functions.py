@@ -141,8 +141,11 @@ def test_the_code_hash_covers_the_functions_module(tmp_path: Path, monkeypatch: 
 # --- the contract, held as a function trains --------------------------------------------------------
 
 
-def test_the_plugin_keeps_the_contract(spirals_conf: Path) -> None:
-    reports = check_training_function(FUNCTION, spirals_trial(spirals_conf))
+@pytest.mark.parametrize("given", ["by name", "as the function"])
+def test_the_plugin_keeps_the_contract(spirals_conf: Path, given: str) -> None:
+    import spiral_train
+
+    reports = check_training_function(FUNCTION if given == "by name" else spiral_train.train, spirals_trial(spirals_conf))
     assert [report.epoch for report in reports] == [1, 2, 3]
     assert {"train_loss", "val_loss", "val_acc", "lr", "epoch"} <= reports[-1].metrics.keys()
     assert reports[0].metrics["lr"] < reports[-1].metrics["lr"]  # warming up
@@ -166,6 +169,11 @@ def test_a_broken_function_fails_the_check_in_one_line(spirals_conf: Path, funct
         check_training_function(f"broken_train:{function}", spirals_trial(spirals_conf))
     assert str(failure.value).startswith(f"trainable broken_train:{function}: ")
     assert message in str(failure.value) and "\n" not in str(failure.value)
+
+
+def test_the_check_needs_an_epoch_to_resume_after(spirals_conf: Path) -> None:
+    with pytest.raises(ContractViolation, match=r"trainer.epochs=1 leaves no epoch to resume after epoch 1$"):
+        check_training_function(FUNCTION, spirals_trial(spirals_conf, "trainer.epochs=1"))
 
 
 def test_a_resumed_finished_function_reports_its_last_epoch_without_training(spirals_conf: Path) -> None:

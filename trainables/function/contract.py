@@ -27,8 +27,10 @@ from typing import Any
 from trainables.callback import Checkpoint, EpochReport
 from trainables.function.checked import TrainingFunctionError, checked, numeric_metrics
 from trainables.function.resolve import trainable_kind
+from trainables.function.schema import FunctionTrialConfig
 from trainables.kinds import Kind, Train
 from trainables.placement import Placement
+from trainables.schema import TrialBase
 
 
 class ContractViolation(AssertionError):
@@ -54,8 +56,8 @@ def check_training_function(
 ) -> list[EpochReport]:
     """Check `trainable` (MODULE:FUNCTION, a kind's name, a Kind or the function itself) on `config`
     (a trial config: trainer.epochs of at least interrupt_after + 1); the straight run's reports."""
-    train, name = _train(trainable, config)
-    trial = dict(_kind(trainable, config).schema.model_validate(config).model_dump(mode="json"))
+    train, name, schema = _trainable(trainable)
+    trial = dict(schema.model_validate(config).model_dump(mode="json"))
     epochs = int(trial["trainer"]["epochs"])
     if not 1 <= interrupt_after < epochs:
         raise ContractViolation(f"trainable {name}: trainer.epochs={epochs} leaves no epoch to resume after epoch {interrupt_after}")
@@ -79,7 +81,7 @@ def check_training_function(
             raise _Stop
 
     try:
-        _call(train, trial, data_root, interrupt, placement, None, name)
+        _call(train, trial, data_root, interrupt, placement, None)
     except _Stop:
         pass
     if not kept:
@@ -90,27 +92,24 @@ def check_training_function(
     return straight
 
 
-def _kind(trainable: str | Kind | Callable[..., None], config: Mapping[str, Any]) -> Kind:
+def _trainable(trainable: str | Kind | Callable[..., None]) -> tuple[Train, str, type[TrialBase]]:
+    """The Train to call as the service calls it (a function's reports checked as they come), its name
+    and the schema of its trial configs."""
     if isinstance(trainable, Kind):
-        return trainable
+        return trainable.train, trainable.trainer, trainable.schema
+    if not isinstance(trainable, str):
+        name = f"{trainable.__module__}:{trainable.__qualname__}"
+        return checked(trainable, name), name, FunctionTrialConfig
     try:
-        return trainable_kind(trainable if isinstance(trainable, str) else str(config["trainable"]))
+        kind = trainable_kind(trainable)
     except ValueError as error:
         raise ContractViolation(str(error)) from None
-
-
-def _train(trainable: str | Kind | Callable[..., None], config: Mapping[str, Any]) -> tuple[Train, str]:
-    """The Train to call, as the service calls it (a function's reports checked as they come), and its name."""
-    if callable(trainable) and not isinstance(trainable, Kind):
-        name = f"{trainable.__module__}:{trainable.__qualname__}"
-        return checked(trainable, name), name
-    kind = _kind(trainable, config)
-    return kind.train, kind.trainer
+    return kind.train, kind.trainer, kind.schema
 
 
 def _call(
     train: Train, config: Mapping[str, Any], data_root: str | Path, report: Callable[[EpochReport], None],
-    placement: Placement, resume: Checkpoint | None, name: str,
+    placement: Placement, resume: Checkpoint | None,
 ) -> None:
     try:
         train(config, data_root, report, placement, resume)
@@ -130,7 +129,7 @@ def _run(
         _stored(report.checkpoint(), name, report.epoch)
         reports.append(report)
 
-    _call(train, copy.deepcopy(dict(config)), data_root, keep, placement, copy.deepcopy(resume), name)
+    _call(train, copy.deepcopy(dict(config)), data_root, keep, placement, copy.deepcopy(resume))
     return reports
 
 
