@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.report_store import Outcome, write_store
 
 from sweeps.errors import SweepError
 from sweeps.plan.build import plan_study
+from sweeps.record.store import apply_statuses
 from trainables.callback import EpochReport
 from trainables.function.checked import TrainingFunctionError, checked
 from trainables.function.code import trainable_code_hash
@@ -136,6 +138,23 @@ def test_the_code_hash_covers_the_functions_module(tmp_path: Path, monkeypatch: 
     assert trainable_code_hash("hashed_course:train") == first
     module.write_text(source.replace("min(1.0, step / warmup)", "min(1.0, 2 * step / warmup)"))  # the schedule
     assert trainable_code_hash("hashed_course:train") != first
+
+
+def test_editing_the_functions_module_makes_its_finished_trials_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = (PLUGIN / "spiral_train.py").read_text()
+    module = tmp_path / "stale_course.py"
+    module.write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    overrides = ["offline=true", "trainable=stale_course:train", f"tracking.uri={uri}", f"paths.storage={tmp_path / 'storage'}"]
+    write_store(uri, plan_study("jhu_fashion", overrides, ["q04"]), lambda trial: Outcome([0.5]))
+    fresh = plan_study("jhu_fashion", overrides, ["q04"])
+    apply_statuses(fresh)
+    assert {(trial.status, trial.stale) for trial in fresh.trials} == {("finished", False)}
+    module.write_text(source.replace("clip_grad_norm_(model.parameters(), clip)", "clip_grad_norm_(model.parameters(), 2 * clip)"))
+    edited = plan_study("jhu_fashion", overrides, ["q04"])
+    apply_statuses(edited)
+    assert {(trial.status, trial.stale) for trial in edited.trials} == {("finished", True)}  # `--rerun stale` trains them
 
 
 # --- the contract, held as a function trains --------------------------------------------------------
