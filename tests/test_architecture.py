@@ -115,6 +115,9 @@ def test_the_stage_order_catches_an_upward_import() -> None:
     assert _layer("sweeps.cli") == len(LAYERS) - 1 and _layer("sweeps.words") == 0
 
 
+NOT_TAGS = {"sweeps.trainables"}  # the entry point group that installed packages register trainables under
+
+
 def test_every_tag_name_lives_in_the_tags_module() -> None:
     home = ROOT / "sweeps" / "record" / "tags.py"
     found = [
@@ -124,6 +127,7 @@ def test_every_tag_name_lives_in_the_tags_module() -> None:
         if path != home
         for node in ast.walk(ast.parse(path.read_text()))
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("sweeps.")
+        and node.value not in NOT_TAGS
     ]
     assert not found, found
 

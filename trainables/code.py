@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from trainables.function.resolve import module_file, trainable_kind
 from trainables.kinds import KINDS
 
 ROOT = Path(__file__).resolve().parent  # trainables/
@@ -64,11 +65,22 @@ def code_hash(kind: str, root: Path = ROOT) -> str:
     return digest.hexdigest()[:12]
 
 
+def trainable_code_hash(name: str) -> str:
+    """12 hex digits: the hash of the code that trains trials of trainable `name`: a built-in kind's
+    `code_hash`; for a training function (or a registered kind), the tokens of the module file that holds
+    it: editing that file makes its recorded runs stale (the modules it imports are not covered)."""
+    if name in KINDS:
+        return code_hash(name)
+    path = module_file(trainable_kind(name))
+    digest = hashlib.sha256(b"module\0" + source_tokens(path.read_text(encoding="utf-8")).encode())
+    return digest.hexdigest()[:12]
+
+
 def trial_code_hash(config: Mapping[str, Any]) -> str:
     """12 hex digits: the code of a trial's kind and of the modules its config names by `_target_`
     (the kind's code_hash alone where it names none). `config` is a trial config, nested or flattened
     into params (`model._target_`)."""
-    kind_hash = code_hash(str(config.get("trainable", "image")))
+    kind_hash = trainable_code_hash(str(config.get("trainable", "image")))
     modules = sorted({target.split(".")[0] for target in targets(config)})
     if not modules:
         return kind_hash

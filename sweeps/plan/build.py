@@ -25,7 +25,7 @@ from sweeps.config.schema import QuestionConfig, RuntimeConfig, StudyConfig, des
 from sweeps.config.sources import Configs
 from sweeps.errors import SweepError
 from sweeps.trials import Plan, PlannedQuestion, PlannedTrial, PlannedVariant
-from trainables.kinds import kind
+from trainables.function.resolve import trainable_kind
 from trainables.schema import TrialBase
 
 _RUNTIME_KEYS = {"offline", "tracking", "resources", "paths", "study"}
@@ -165,11 +165,13 @@ def add_repeats(
 def trial_config(config: DictConfig, runtime: RuntimeConfig, context: str) -> TrialBase:
     """The trial config of the trainable the config names, validated by that trainable's schema."""
     try:
-        schema = kind(config.get("trainable", "image")).schema
+        schema = trainable_kind(config.get("trainable", "image")).schema
     except ValueError as error:
         raise SweepError(str(error)) from None
-    # A key deleted by an override (`~seed`) is left out, so the schema reports it as required.
-    fields = [key for key in schema.model_fields if key in config]
+    # A key deleted by an override (`~seed`) is left out, so the schema reports it as required. A schema
+    # that keeps unknown keys (a training function's) gets every key but the runtime's.
+    given = [str(key) for key in config]
+    fields = [key for key in given if key not in _RUNTIME_KEYS] if _open(schema) else [key for key in schema.model_fields if key in given]
     data = {key: _container(config[key], f"{context}: {key}") for key in fields}
     if runtime.offline and isinstance(data.get("data"), dict):
         data["data"]["source"] = data["data"].get("standin")  # the plan and the run record which one
@@ -179,7 +181,7 @@ def trial_config(config: DictConfig, runtime: RuntimeConfig, context: str) -> Tr
 def model_parameters(trial: TrialBase, runtime: RuntimeConfig, context: str) -> int:
     """The trainable's own plan-time check of its model against its data, and its parameter count."""
     try:
-        return kind(trial.trainable).parameters(trial.model_dump(mode="json"), Path(runtime.paths.data_root))
+        return trainable_kind(trial.trainable).parameters(trial.model_dump(mode="json"), Path(runtime.paths.data_root))
     except ValueError as error:  # ModelSpecError, a model from code that fails, bad data settings alike
         raise SweepError(f"{error} (in {context})") from None
 
@@ -214,12 +216,20 @@ def _runtime_data(baseline: DictConfig) -> dict[str, Any]:
 
 def _check_top_level(baseline: DictConfig) -> None:
     try:
-        allowed = _RUNTIME_KEYS | set(kind(baseline.get("trainable", "image")).schema.model_fields)
+        schema = trainable_kind(baseline.get("trainable", "image")).schema
     except ValueError as error:
         raise SweepError(str(error)) from None
+    if _open(schema):  # a training function's config: whatever it reads, passed through
+        return
+    allowed = _RUNTIME_KEYS | set(schema.model_fields)
     unknown = sorted(set(baseline) - allowed)
     if unknown:
         raise SweepError(f"{unknown[0]}: unknown key; allowed: {', '.join(sorted(allowed))}")
+
+
+def _open(schema: type[TrialBase]) -> bool:
+    """Whether `schema` keeps keys it does not name (a training function's trial config)."""
+    return schema.model_config.get("extra") == "allow"
 
 
 def _container(node: Any, context: str) -> Any:

@@ -15,7 +15,7 @@ from sweeps.config.schema import ResourcesConfig
 from sweeps.plan.prefixes import prefixes, reuse_steps
 from sweeps.trials import DONE, Plan, PlannedTrial
 from sweeps.words import plural
-from trainables.kinds import kind
+from trainables.function.resolve import trainable_kind
 
 # `pack_size: auto`, by device: on a CPU only the trials their kind says pack faster there
 # (Kind.packs_pay_on_cpu, from benchmarks/pack_speed.py); on a GPU every trial that can (benchmarks/gpu_study.py).
@@ -48,7 +48,7 @@ def packs_of(trials: Sequence[PlannedTrial], resources: ResourcesConfig) -> list
 
 def _key(trial: PlannedTrial, resources: ResourcesConfig) -> str | None:
     """The trial's pack key; None (alone) where `auto` on a CPU finds that packing it would not pay."""
-    trainable = kind(trial.config["trainable"])
+    trainable = trainable_kind(trial.config["trainable"])
     auto_on_cpu = resources.pack_size == "auto" and resources.gpus_per_trial == 0
     if auto_on_cpu and not trainable.packs_pay_on_cpu(trial.config):
         return None

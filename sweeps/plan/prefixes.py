@@ -1,6 +1,6 @@
 """Prefix reuse: a trial that differs from another only by a larger `trainer.epochs` continues that one.
 
-No optimizer or trainer here has a schedule that depends on the number of epochs, so the first k epochs of
+No optimizer or trainer of a built-in kind has a schedule that depends on the number of epochs, so the first k epochs of
 a 20-epoch trial are the 10-epoch trial's first k epochs, number for number (its seed, data order, noise
 and updates are the same). The longer trial therefore starts from the shorter one's last checkpoint
 (Q2's 20-epoch runs continue Q1's 10-epoch runs): it is ordered after it in the same grid, and its worker
@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sweeps.record.checkpoints import checkpoint_dir, load_state, save_state
+from trainables.kinds import KINDS
 
 if TYPE_CHECKING:  # a trial's worker imports this module: it needs no planning (Hydra, pydantic)
     from sweeps.trials import Plan, PlannedTrial
@@ -24,8 +25,9 @@ if TYPE_CHECKING:  # a trial's worker imports this module: it needs no planning 
 
 def prefix_key(config: dict[str, Any]) -> str | None:
     """What trials that only train for longer than each other share: the config less `trainer.epochs`.
-    None for a trial that trains nothing or starts from another's weights (a stage)."""
-    if config["trainer"]["epochs"] < 1 or config.get("init_from"):
+    None for a trial that trains nothing, starts from another's weights (a stage), or is a training function's
+    (its first epochs may depend on how many it trains: a schedule over trainer.epochs)."""
+    if config["trainer"]["epochs"] < 1 or config.get("init_from") or config["trainable"] not in KINDS:
         return None
     trainer = {key: value for key, value in config["trainer"].items() if key != "epochs"}
     return json.dumps({**config, "trainer": trainer}, sort_keys=True)

@@ -15,7 +15,7 @@ from sweeps.config.compose import Composer, absolute
 from sweeps.errors import SweepError
 from sweeps.plan.build import planned_trial, trial_config, validate
 from sweeps.trials import Plan, PlannedQuestion, PlannedTrial
-from trainables.kinds import kind
+from trainables.function.resolve import trainable_kind
 from trainables.schema import TrialBase
 
 
@@ -53,4 +53,4 @@ def stage_trial(
     config["init_from"] = source_id
     if not train:
         config["trainer"]["epochs"] = 0  # evaluate the source's weights as they are
-    return validate(kind(config["trainable"]).schema, config, context=context)
+    return validate(trainable_kind(config["trainable"]).schema, config, context=context)

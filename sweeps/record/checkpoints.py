@@ -29,6 +29,7 @@ from sweeps.config.locations import is_uri
 STATE = "state.pt"  # the latest epoch's full state: weights, optimizer, RNGs, metric history
 PREVIOUS = "state.prev.pt"  # the epoch before it: what a trial resumes from when STATE is unreadable
 WEIGHTS = "model.pt"  # the final weights alone, torch.save of the model's state dict (torch.load(weights_only=True))
+FAILURE = "failure.txt"  # one line: why the trial's training function broke its contract (the driver records it)
 MAGIC = b"SWEEPS-STATE-1\n"
 _HEADER = struct.Struct("<Q32s")  # payload length in bytes, SHA-256 of the payload
 
@@ -136,10 +137,30 @@ def _decode(data: bytes) -> dict[str, Any]:
     return _torch_load(payload)
 
 
+def save_failure(folder: str, message: str) -> None:
+    """Why the trial failed, one line, for the driver to record (`take_failure`)."""
+    filesystem, path = resolve(folder)
+    filesystem.create_dir(path, recursive=True)
+    with filesystem.open_output_stream(join(path, FAILURE)) as stream:
+        stream.write(message.encode())
+
+
+def take_failure(folder: str) -> str | None:
+    """The failure `save_failure` left in `folder`, removed as it is read; None when there is none."""
+    filesystem, path = resolve(folder)
+    try:
+        with filesystem.open_input_stream(join(path, FAILURE)) as stream:
+            message = stream.read().decode()
+    except FileNotFoundError:
+        return None
+    filesystem.delete_file(join(path, FAILURE))
+    return message
+
+
 def remove_state(folder: str) -> None:
     """Forget the trial's checkpoints and final weights (any there are): its next start trains from scratch."""
     filesystem, path = resolve(folder)
-    for name in (STATE, PREVIOUS, WEIGHTS):
+    for name in (STATE, PREVIOUS, WEIGHTS, FAILURE):
         target = join(path, name)
         if filesystem.get_file_info(target).type != fs.FileType.NotFound:
             filesystem.delete_file(target)

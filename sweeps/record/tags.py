@@ -30,6 +30,7 @@ SUPERSEDED = "sweeps.superseded"  # "true": a later run of the same trial (or se
 # How a trial's run ended.
 OUTCOME = "sweeps.outcome"  # finished, early_stopped, failed or diverged (sweeps.record.tracking.Outcome)
 ERROR_FILE = "sweeps.error_file"  # a failed trial's error, as Ray Tune wrote it
+ERROR = "sweeps.error"  # a failed trial's error in one line: its training function broke its contract
 STOPPED_AT = "sweeps.stopped_at_epoch"  # the last epoch of a trial the scheduler stopped early
 DIVERGED_AT = "sweeps.diverged_at_epoch"  # the epoch whose training loss was not finite
 

@@ -27,6 +27,7 @@ from sweeps.record.tags import (
     CODE_HASH,
     DATA_SOURCE,
     DIVERGED_AT,
+    ERROR,
     ERROR_FILE,
     GIT_DIRTY,
     GROUP,
@@ -51,7 +52,7 @@ Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 # its outcome tag tells the plan that it is done all the same.
 _OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED", "diverged": "FAILED"}
 # Tags that explain one way of ending; a run that later ends another way drops the stale ones.
-_OUTCOME_DETAILS = (ERROR_FILE, STOPPED_AT, DIVERGED_AT)
+_OUTCOME_DETAILS = (ERROR_FILE, ERROR, STOPPED_AT, DIVERGED_AT)
 
 
 class StudyRuns:
@@ -94,7 +95,7 @@ class StudyRuns:
             STUDY: self.study,
             RUN_ROLE: TRIAL_ROLE,
             GROUP: trial.group,
-            DATA_SOURCE: trial.config["data"]["source"],
+            **({DATA_SOURCE: source} if (source := trial.config["data"]["source"]) is not None else {}),  # a function's may be none
             OFFLINE: str(offline).lower(),
             PARAMETERS: str(trial.parameters),
             CODE_HASH: code,

@@ -31,7 +31,7 @@ from sweeps.run.stages import resolve_stage, stage_weights
 from sweeps.trials import DONE, Plan, PlannedQuestion, PlannedTrial
 from sweeps.words import plural
 from trainables.errors import DataUnavailableError
-from trainables.kinds import kind
+from trainables.function.resolve import trainable_kind
 
 
 def run_plan(plan: Plan, out: TextIO = sys.stdout, rerun_stale: bool = False) -> RunSummary:
@@ -229,13 +229,13 @@ def _register_best(plan: Plan, runs: StudyRuns, question: PlannedQuestion, conso
 def prepare_data(plan: Plan) -> None:
     """Fetch or check every data set the unfinished trials use, once, before any trial starts."""
     sources = {
-        trial.config["data"]["source"]: (trial.config["trainable"], trial.config["data"])
+        (trial.config["trainable"], trial.config["data"]["source"]): (trial.config["trainable"], trial.config["data"])
         for trial in plan.trials
         if trial.status not in DONE
     }
     for trainable, data in sources.values():
         try:
-            kind(trainable).ensure_available(data, plan.runtime.paths.data_root)
+            trainable_kind(trainable).ensure_available(data, plan.runtime.paths.data_root)
         except (DataUnavailableError, ValueError) as error:  # missing files, or malformed ones
             raise SweepError(f"data.source={data['source']}: {error}") from None
 

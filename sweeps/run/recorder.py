@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 from ray import tune
 
-from sweeps.record.checkpoints import checkpoint_dir, load_state, read_state, read_weights
-from sweeps.record.tags import CONTINUED_FROM, DIVERGED_AT, ERROR_FILE, NODE_ID, RESUMED_FROM, RETRIES, STOPPED_AT
+from sweeps.record.checkpoints import checkpoint_dir, load_state, read_state, read_weights, take_failure
+from sweeps.record.tags import CONTINUED_FROM, DIVERGED_AT, ERROR, ERROR_FILE, NODE_ID, RESUMED_FROM, RETRIES, STOPPED_AT
 from sweeps.record.tracking import StudyRuns
 from sweeps.run.console import Console
 from sweeps.run.leases import Leases, Owner
@@ -174,6 +174,13 @@ class Recorder(tune.Callback):
             self._handed_over.add(trial_id)
             self._console.note(f"{self._trials[trial_id].name}: taken over by another sweep while this one was paused; left to it")
             return
+        failure = None if trial_id in self._final else take_failure(self._folder(trial_id))
+        if failure is not None:  # its training function broke its contract: one line, recorded once
+            self._runs.end_trial(run_id, "failed", details={ERROR: failure})
+            self._failed.add(trial_id)
+            self._console.end(trial_id, "failed")
+            self._console.note(f"{self._plan.study}: trial {trial_id} ({self._trials[trial_id].name}) failed: {failure}")
+            return
         if trial_id in self._diverged:
             artifacts = trial_artifacts(self._trials[trial_id], self._folder(trial_id), None, self._machine.get(trial_id))
             self._runs.end_trial(run_id, "diverged", artifacts, details={DIVERGED_AT: str(self._diverged[trial_id])})
@@ -282,7 +289,7 @@ def trial_artifacts(
 def _checkpointed_weights(folder: str) -> bytes | None:
     """The weights of the last checkpoint in `folder`, as a model.pt file's bytes (None: no checkpoint)."""
     state = load_state(folder)
-    if state is None:
+    if state is None or "model" not in state:  # none, or a training function's that keeps no weights
         return None
     import torch  # only here: a finished trial's weights come as a file (sweeps.record.checkpoints.WEIGHTS)
 

@@ -13,9 +13,10 @@ from typing import Any
 from ray import tune
 
 from sweeps.plan.prefixes import continue_prefix
-from sweeps.record.checkpoints import load_state, save_state, save_weights
+from sweeps.record.checkpoints import load_state, save_failure, save_state, save_weights
 from trainables.callback import Checkpoint, EpochReport, Report
-from trainables.kinds import kind
+from trainables.function.checked import TrainingFunctionError
+from trainables.function.resolve import trainable_kind
 from trainables.placement import Placement
 
 MEMBER = "member"  # result key: the trial id of the pack member an epoch belongs to
@@ -38,9 +39,12 @@ def trial_main(params: Mapping[str, Any]) -> None:
     members = pack["members"]
     resumes = [_resume(member) for member in members]
     reports = [_reporter(member, first, resume) for member, resume in zip(members, resumes, strict=True)]
-    trainable = kind(members[0]["config"]["trainable"])
+    trainable = trainable_kind(members[0]["config"]["trainable"])
     if len(members) == 1:
-        trainable.train(members[0]["config"], pack["data_root"], reports[0], placement, resumes[0])
+        try:
+            trainable.train(members[0]["config"], pack["data_root"], reports[0], placement, resumes[0])
+        except TrainingFunctionError as error:  # no retry can mend it: recorded once, as the trial's failure
+            save_failure(members[0]["checkpoint_dir"], str(error))
     else:
         trainable.train_pack([m["config"] for m in members], pack["data_root"], reports, placement, resumes)
 
@@ -68,7 +72,7 @@ def _reporter(member: Mapping[str, Any], first: Mapping[str, Any], resume: Check
         state = report.checkpoint()
         save_state(member["checkpoint_dir"], state)
         final = not report.diverged and (report.confusion_matrix is not None or report.epoch == epochs)
-        if final or report.diverged:  # its last epoch: the weights its run keeps (sweeps.run.recorder.trial_artifacts)
+        if (final or report.diverged) and "model" in state:  # its last epoch: the weights its run keeps (recorder.trial_artifacts)
             save_weights(member["checkpoint_dir"], state["model"])
         result: dict[str, Any] = {**report.metrics, "metric_names": sorted(report.metrics), "final": final, DIVERGED: report.diverged}
         if report.confusion_matrix is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from trainables.callback import Checkpoint, EpochReport
+from trainables.function.contract import is_timing
 
 
 class Stop(Exception):
@@ -34,8 +35,4 @@ class Run:
 def results(report: EpochReport) -> dict[str, float]:
     """The metrics that must reproduce exactly: all but the wall-clock ones (epoch_seconds,
     examples_per_second, phase_*_seconds, *_ms_per_example)."""
-    return {key: value for key, value in report.metrics.items() if not _is_timing(key)}
-
-
-def _is_timing(key: str) -> bool:
-    return "seconds" in key or "per_second" in key or "_ms_" in key
+    return {key: value for key, value in report.metrics.items() if not is_timing(key)}
