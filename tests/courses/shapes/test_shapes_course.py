@@ -1,5 +1,5 @@
 """A course of the user's own, outside conf/: a small ResNet from its own module (course/shapes_course/nets.py),
-torchvision's ResNet-18, and a folder of generated PNGs in ImageFolder's layout (shapes_images.py).
+torchvision's ResNet-18, and a folder of generated PNGs in ImageFolder's layout (tests/helpers/shapes_images.py).
 
 The course folder (course/ beside this file) is what `sweep --conf` takes: its study, model and data files,
 and its Python package, which imports because the plan was given the folder. Trials train through the
@@ -20,7 +20,7 @@ import pytest
 import torch
 import torchvision
 from helpers.epoch_reports import Run
-from shapes_images import CLASSES, write_shapes
+from helpers.shapes_images import CLASSES, write_shapes
 
 from sweeps.errors import SweepError
 from sweeps.plan.build import plan_study

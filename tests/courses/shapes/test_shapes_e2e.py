@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers.shapes_images import write_shapes
 from helpers.sweep_cli import SweepCli
-from shapes_images import write_shapes
 
 from sweeps.record.tags import CODE_HASH
 from trainables.code import code_hash
