@@ -6,6 +6,7 @@ questions; its files live outside conf/ and reach the plan only through Hydra's 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -125,8 +126,32 @@ def test_load_takes_the_course_folder(tmp_path: Path) -> None:
     assert "unknown study" not in str(error.value)
 
 
+def test_a_course_s_own_module_is_a_model_target_without_pythonpath(sweep: SweepCli, course: Path) -> None:
+    (course / "tutorial_code.py").write_text(
+        "from torch import nn\n\n\n"
+        "class Linear(nn.Sequential):\n"
+        "    def __init__(self, num_classes: int) -> None:\n"
+        "        super().__init__(nn.Flatten(), nn.LazyLinear(num_classes))\n"
+    )
+    (course / "model" / "linear.yaml").write_text("_target_: tutorial_code.Linear\nname: linear\n")
+    args = ("--conf", str(course), STUDY, "offline=true", "model=linear", "--questions", "q03", f"tracking.uri={sweep.uri}")
+    plan = sweep.plan(*args)
+    channels, side, classes = 3, 32, 10  # CIFAR-10's stand-in
+    assert {trial["parameters"] for trial in plan["trials"]} == {(channels * side * side + 1) * classes}
+    (course / "tutorial_code.py").unlink()
+    line = assert_bad_input(sweep("plan", *args))
+    assert "cannot import 'tutorial_code.Linear'" in line and "No module named 'tutorial_code'" in line
+
+
 def test_on_a_cluster_the_course_folder_is_every_worker_s_working_dir() -> None:
-    with_course = plan_study(STUDY, ["offline=true"], ["q01"], course=COURSE)
+    with_course = plan_study(STUDY, ["offline=true", "resources=cluster"], ["q01"], course=COURSE)
     env = runtime_env(with_course)
     assert env is not None and env["working_dir"] == str(COURSE)
+    assert runtime_env(plan_study("jhu_fashion", ["offline=true", "resources=cluster"], ["q01"])) is None
+
+
+def test_a_local_ray_s_workers_import_from_the_course_folder_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    env = runtime_env(plan_study(STUDY, ["offline=true"], ["q01"], course=COURSE))
+    assert env == {"env_vars": {"PYTHONPATH": os.pathsep.join([str(COURSE), "/elsewhere"])}}  # the inherited one after it
     assert runtime_env(plan_study("jhu_fashion", ["offline=true"], ["q01"])) is None

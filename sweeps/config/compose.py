@@ -43,7 +43,7 @@ class Composer:
 
     def __init__(self, study: str, overrides: Sequence[str], configs: Configs | None = None) -> None:
         self._configs = configs = configs or Configs()
-        configs.check_course()
+        configs.open_course()
         self.groups = configs.catalogue()  # group → its options
         studies = self.groups.pop(STUDY_GROUP, [])
         if study not in studies:

@@ -3,13 +3,16 @@
 The built-in configs are the repository's conf/: read in place when sweeps runs from a checkout (an
 editable install, or PYTHONPATH set to it), else from the installed package `sweeps_conf` through Hydra's
 pkg:// search path. A course folder (`--conf DIR`, or SWEEPS_CONF) is one more entry of Hydra's search
-path: its study/, model/, data/, … files sit beside the built-in ones. A file name both hold is refused,
+path: its study/, model/, data/, … files sit beside the built-in ones, and its Python modules
+(DIR/mymodule.py, DIR/mypackage/) import as if DIR were on PYTHONPATH. A file name both hold is refused,
 never silently shadowed. What the groups and their options are is asked of Hydra's config loader.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -89,15 +92,25 @@ class Configs:
         """Where a built-in config is, for a message: a path, or a pkg:// address."""
         return str(self.builtin / relative) if isinstance(self.builtin, Path) else f"{self.builtin}/{relative}"
 
-    def check_course(self) -> None:
-        """A course file whose name a built-in file has too: a SweepError naming both."""
+    def open_course(self) -> None:
+        """The course folder made ready for this process. A course file whose name a built-in file has too
+        is a SweepError naming both; then the folder goes first on `sys.path`, as PYTHONPATH would put it,
+        so the course's own Python modules import (`model._target_: mymodule.Net`) for the plan's model
+        checks and code hashes. Ray's workers get it through `sweeps.run.experiment.runtime_env`."""
         if self.course is None:
             return
-        clashes = [relative for relative in sorted(self._builtin_files()) if (self.course / relative).is_file()]
+        self._check_names(self.course)
+        if str(self.course) not in sys.path:
+            sys.path.insert(0, str(self.course))
+            importlib.invalidate_caches()  # modules written since this process last looked are found
+
+    def _check_names(self, course: Path) -> None:
+        """A course file whose name a built-in file has too: a SweepError naming both."""
+        clashes = [relative for relative in sorted(self._builtin_files()) if (course / relative).is_file()]
         if clashes:
             relative = clashes[0]
             raise SweepError(
-                f"course folder: {self.course / relative} has the name of the built-in {self.file(relative)}; "
+                f"course folder: {course / relative} has the name of the built-in {self.file(relative)}; "
                 "rename yours (both would be the same option)"
             )
 

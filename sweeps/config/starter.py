@@ -70,6 +70,8 @@ Plan it (no training), run it, and read the answers:
 
 Set `SWEEPS_CONF` to this folder to leave out `--conf`. Add files to data/, optim/ or trainer/ the
 same way; a file named like a built-in one is refused, so give yours names of their own.
+Python code of your own goes here too: a model class in `nets.py` (or a package `mycourse/`) is
+`model._target_: nets.MyNet`, imported from this folder.
 """
 
 STARTER = {Path("study") / f"{STARTER_STUDY}.yaml": _STUDY, Path("model") / "starter_net.yaml": _MODEL, Path("README.md"): _README}

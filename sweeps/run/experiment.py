@@ -8,6 +8,7 @@ writes each member's MLflow run.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -43,7 +44,9 @@ def start_ray(plan: Plan) -> bool:
             remedy = "Start one (ray start --head), or run without resources=cluster"
             raise SweepError(f"resources.address={resources.address}: {first} {remedy}") from None
     else:
-        ray.init(num_cpus=resources.num_cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        ray.init(
+            num_cpus=resources.num_cpus, runtime_env=runtime_env(plan), include_dashboard=False, logging_level="ERROR", log_to_driver=False
+        )
     return True
 
 
@@ -52,12 +55,19 @@ _NOT_SHIPPED = (".git", "__pycache__", "*.db", "mlartifacts", "mlruns", "sweeps_
 
 
 def runtime_env(plan: Plan) -> dict[str, Any] | None:
-    """Ray's runtime_env on a cluster: the course folder, as every worker's working_dir (its configs, and
-    its Python modules importable there); None without a course folder."""
+    """Ray's runtime_env for the course folder: every trial worker imports the course's Python modules as the
+    driver does (`Configs.open_course`), the folder first on its PYTHONPATH. On a cluster the folder is
+    every worker's working_dir, which Ray ships to each node and puts first on the PYTHONPATH; on this
+    machine's own Ray the workers read the folder in place (nothing copied: data kept in it costs no
+    upload, and a module edited since is what the next run trains). None without a course folder."""
     course = plan.configs.course
     if course is None:
         return None
-    return {"working_dir": str(course), "excludes": list(_NOT_SHIPPED)}
+    if plan.runtime.resources.address:
+        return {"working_dir": str(course), "excludes": list(_NOT_SHIPPED)}
+    # A local Ray's workers inherit this process's environment: its PYTHONPATH stays, after the course.
+    inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+    return {"env_vars": {"PYTHONPATH": os.pathsep.join([str(course), *inherited])}}
 
 
 def fit(

@@ -35,7 +35,7 @@ def configured_uri(overrides: Sequence[str], configs: Configs | None = None) -> 
     course folder, its tracking/ options too."""
     parse_overrides(overrides)  # grammar errors named like `sweep plan` names them
     configs = configs or Configs()
-    configs.check_course()
+    configs.open_course()
     with configs.loader(), one_line_errors("overrides"):
         tracking = OmegaConf.to_container(compose("config", overrides=[*configs.search_path, *overrides]).tracking, resolve=True)
     try:

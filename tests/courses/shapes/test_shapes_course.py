@@ -1,13 +1,14 @@
-"""A course of the user's own, outside conf/: a small ResNet from its own module (shapes_course/nets.py),
-torchvision's ResNet-18, and a folder of generated PNGs in ImageFolder's layout (shapes_images.py).
+"""A course of the user's own, outside conf/: a small ResNet from its own module (course/shapes_course/nets.py),
+torchvision's ResNet-18, and a folder of generated PNGs in ImageFolder's layout (tests/helpers/shapes_images.py).
 
-Its config files (conf/ beside this file) are planned on a copy of the built-in conf/; its module is
-importable because pytest puts this folder on the path. Trials train through the image trainable's own
-`train`, without Ray.
+The course folder (course/ beside this file) is what `sweep --conf` takes: its study, model and data files,
+and its Python package, which imports because the plan was given the folder. Trials train through the
+image trainable's own `train`, without Ray.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import shutil
 import sys
@@ -19,8 +20,7 @@ import pytest
 import torch
 import torchvision
 from helpers.epoch_reports import Run
-from shapes_course.nets import ShapesNet
-from shapes_images import CLASSES, write_shapes
+from helpers.shapes_images import CLASSES, write_shapes
 
 from sweeps.errors import SweepError
 from sweeps.plan.build import plan_study
@@ -33,9 +33,9 @@ from trainables.image.loop import train
 from trainables.image.model import model_of
 from trainables.placement import Placement
 
-COURSE = Path(__file__).resolve().parent
+COURSE = Path(__file__).resolve().parent / "course"
 TRAIN, TEST = 24, 8  # images of each class
-SIDE = 16  # data.size in conf/data/shapes.yaml
+SIDE = 16  # data.size in course/data/shapes.yaml
 
 pytestmark = pytest.mark.usefixtures("torch_threads")  # train() sets torch's thread count
 
@@ -47,19 +47,21 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def course_conf() -> Path:
-    """The course folder, as `sweep --conf` takes it: its study, model and data files beside the built-ins."""
-    return COURSE / "conf"
-
-
-def plan(course_conf: Path, data_root: Path, *overrides: str, questions: list[str] | None = None) -> Plan:
-    return plan_study("shapes", [f"paths.data_root={data_root}", *overrides], questions=questions, course=course_conf)
+def plan(data_root: Path, *overrides: str, questions: list[str] | None = None) -> Plan:
+    return plan_study("shapes", [f"paths.data_root={data_root}", *overrides], questions=questions, course=COURSE)
 
 
 @pytest.fixture(scope="module")
-def shapes_plan(course_conf: Path, data_root: Path) -> Plan:
-    return plan(course_conf, data_root)
+def shapes_plan(data_root: Path) -> Plan:
+    return plan(data_root)
+
+
+@pytest.fixture(scope="module")
+def shapes_net(shapes_plan: Plan) -> Any:
+    """The course's ResNet class, imported as the plan imported it: from the course folder, no PYTHONPATH."""
+    nets = importlib.import_module("shapes_course.nets")
+    assert Path(nets.__file__).is_relative_to(COURSE)
+    return nets.ShapesNet
 
 
 def trial_of(plan: Plan, name: str) -> dict[str, Any]:
@@ -73,10 +75,10 @@ def count(model: torch.nn.Module) -> int:
 # --- models from code ------------------------------------------------------------------------------------
 
 
-def test_the_resnet_gets_width_dropout_and_the_datas_classes_and_channels(shapes_plan: Plan) -> None:
+def test_the_resnet_gets_width_dropout_and_the_datas_classes_and_channels(shapes_plan: Plan, shapes_net: Any) -> None:
     config = trial_of(shapes_plan, "q01 model.width=2.0")
     model = model_of(config["model"], (3, SIDE, SIDE), len(CLASSES))
-    assert isinstance(model, ShapesNet)
+    assert isinstance(model, shapes_net)
     stem, classifier = model.stem[0], model.head[-1]
     assert (stem.in_channels, stem.out_channels) == (3, 16)  # 8 channels × width 2
     assert classifier.out_features == len(CLASSES)
@@ -85,10 +87,10 @@ def test_the_resnet_gets_width_dropout_and_the_datas_classes_and_channels(shapes
     assert dropped.head[2].p == 0.5
 
 
-def test_the_plan_counts_each_models_parameters(shapes_plan: Plan) -> None:
+def test_the_plan_counts_each_models_parameters(shapes_plan: Plan, shapes_net: Any) -> None:
     by_name = {trial.name: trial.parameters for trial in shapes_plan.trials}
     for width in (0.5, 1.0, 2.0):
-        built = ShapesNet(num_classes=len(CLASSES), in_channels=3, width=width, dropout=0.25)
+        built = shapes_net(num_classes=len(CLASSES), in_channels=3, width=width, dropout=0.25)
         assert by_name[f"q01 model.width={width}"] == count(built)
     assert by_name["q03 model=resnet18"] == count(torchvision.models.resnet18(num_classes=len(CLASSES)))
     widths = [by_name[f"q01 model.width={width}"] for width in (0.5, 1.0, 2.0)]
@@ -103,24 +105,24 @@ def test_width_and_dropout_variants_are_trials_of_their_own(shapes_plan: Plan) -
     assert questions["q01"].variants[1].trial == questions["q03"].variants[0].trial
 
 
-def test_the_forward_check_names_the_class_and_the_shapes(course_conf: Path, data_root: Path) -> None:
+def test_the_forward_check_names_the_class_and_the_shapes(data_root: Path) -> None:
     with pytest.raises(SweepError, match=r"model: shapes_course\.nets\.CifarDense fails on a batch of the data's shape \(2, 3, 16, 16\)"):
-        plan(course_conf, data_root, "model=cifar_dense", questions=["q03"])
+        plan(data_root, "model=cifar_dense", questions=["q03"])
     with pytest.raises(SweepError, match=r"torchvision\.models\.resnet18 returns shape \(2, 10\) .* expected \(2, 3\)"):
-        plan(course_conf, data_root, "model=resnet18", "model.num_classes=10", questions=["q03"])
+        plan(data_root, "model=resnet18", "model.num_classes=10", questions=["q03"])
     # 32×32 colour images are what CifarDense was written for: the same model plans.
-    assert plan(course_conf, data_root, "model=cifar_dense", "data.size=32", questions=["q03"]).trials
+    assert plan(data_root, "model=cifar_dense", "data.size=32", questions=["q03"]).trials
 
 
-def test_a_loss_that_takes_log_probabilities_is_refused_for_logits(course_conf: Path, data_root: Path) -> None:
+def test_a_loss_that_takes_log_probabilities_is_refused_for_logits(data_root: Path) -> None:
     with pytest.raises(SweepError, match=r"trainer\.loss: nll takes log-probabilities.*shapes_course\.nets\.ShapesNet"):
-        plan(course_conf, data_root, "trainer.loss=nll", questions=["q02"])
+        plan(data_root, "trainer.loss=nll", questions=["q02"])
 
 
-def test_a_model_from_code_never_packs(course_conf: Path, data_root: Path) -> None:
+def test_a_model_from_code_never_packs(data_root: Path) -> None:
     from sweeps.plan.packs import packs_of
 
-    planned = plan(course_conf, data_root, "resources.pack_size=8", questions=["q02"])
+    planned = plan(data_root, "resources.pack_size=8", questions=["q02"])
     assert [len(pack.members) for pack in packs_of(planned.trials, planned.runtime.resources)] == [1, 1]
 
 
