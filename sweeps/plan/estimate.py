@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeps.machine import machine_cpus, machine_gpus
-from sweeps.record.store import client_for, flatten, store_exists, superseded
+from sweeps.record.store import all_experiments, client_for, flatten, search_all, store_exists, superseded
 from sweeps.record.tags import QUESTIONS, RUN_ROLE, SEARCH_ROLE, TRIAL_ROLE
 from sweeps.trials import DONE, Plan, PlannedTrial
 from sweeps.words import clock, plural
@@ -212,21 +212,11 @@ def _finished_trial_runs(uri: str) -> list[Any]:
     if not store_exists(uri):
         return []
     client = client_for(uri)
-    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
-    found: list[Any] = []
-    token = None
-    while experiments:
-        page = client.search_runs(
-            experiments,
-            filter_string=f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'",
-            max_results=1000,
-            page_token=token,
-        )
-        found += [run for run in page if not superseded(run)]
-        token = page.token
-        if not token:
-            break
-    return found
+    experiments = [experiment.experiment_id for experiment in all_experiments(client)]
+    if not experiments:
+        return []
+    runs = search_all(client, experiments, f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'")
+    return [run for run in runs if not superseded(run)]
 
 
 def _epochs_logged(plan: Plan, partial: list[PlannedTrial]) -> dict[str, int]:
@@ -271,5 +261,5 @@ def _finished_searches(plan: Plan) -> set[str]:
     experiment = client.get_experiment_by_name(plan.study)
     if experiment is None:
         return set()
-    parents = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{RUN_ROLE}` = '{SEARCH_ROLE}'", max_results=1000)
+    parents = search_all(client, [experiment.experiment_id], f"tags.`{RUN_ROLE}` = '{SEARCH_ROLE}'")
     return {run.data.tags.get(QUESTIONS, "") for run in parents if run.info.status == "FINISHED" and not superseded(run)}

@@ -26,6 +26,34 @@ from sweeps.record.tags import CODE_HASH, DIVERGED_AT, OUTCOME, QUESTIONS, RUN_R
 from sweeps.trials import Plan, Status
 from trainables.code import code_hash
 
+# Runs (or experiments) asked for in one MLflow search request; every search here pages with
+# `page_token` until the last page, so no count of runs is ever cut off. Tests lower it.
+PAGE_SIZE = 1000
+
+
+def search_all(client: Any, experiment_ids: list[str], filter_string: str) -> list[Any]:
+    """Every run of `experiment_ids` matching `filter_string`, page after page."""
+    found: list[Any] = []
+    token = None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string=filter_string, max_results=PAGE_SIZE, page_token=token)
+        found += page
+        token = page.token
+        if not token:
+            return found
+
+
+def all_experiments(client: Any) -> list[Any]:
+    """Every active experiment of the store, page after page."""
+    found: list[Any] = []
+    token = None
+    while True:
+        page = client.search_experiments(max_results=PAGE_SIZE, page_token=token)
+        found += page
+        token = page.token
+        if not token:
+            return found
+
 
 def store_exists(uri: str) -> bool:
     path = sqlite_path(uri)
@@ -91,18 +119,10 @@ def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
     most epochs logged: a run holding only a tail of the epochs never stands for the trial. None is
     ever dropped from the store."""
     found: dict[str, list[Any]] = {}
-    token = None
-    while True:
-        page = client.search_runs(
-            [experiment_id], filter_string=f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'", max_results=1000, page_token=token
-        )
-        for run in page:
-            trial_id = run.data.tags.get(TRIAL_ID)
-            if trial_id and not superseded(run):
-                found.setdefault(trial_id, []).append(run)
-        token = page.token
-        if not token:
-            break
+    for run in search_all(client, [experiment_id], f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'"):
+        trial_id = run.data.tags.get(TRIAL_ID)
+        if trial_id and not superseded(run):
+            found.setdefault(trial_id, []).append(run)
     return {
         trial_id: runs[0] if len(runs) == 1 else max(runs, key=lambda run: (status_of(run) == "finished", _epochs(client, run)))
         for trial_id, runs in found.items()
@@ -132,9 +152,7 @@ def best_trial(client: Any, experiment_id: str, question: str, metric: str, mode
 
     Early-stopped trials (KILLED) and failures never count: only runs trained to their end.
     """
-    runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'", max_results=5000
-    )
+    runs = search_all(client, [experiment_id], f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'")
     answering = [
         r for r in runs
         if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics and not superseded(r)

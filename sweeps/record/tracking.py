@@ -22,7 +22,7 @@ from sweeps.config.compose import CONF_DIR
 from sweeps.config.locations import sqlite_path
 from sweeps.record.outbox import OutageLimits, Outbox
 from sweeps.record.reachability import answers
-from sweeps.record.store import best_trial, client_for, flatten, read_trial_config, status_of, superseded, trial_runs
+from sweeps.record.store import best_trial, client_for, flatten, read_trial_config, search_all, status_of, superseded, trial_runs
 from sweeps.record.tags import (
     CODE_HASH,
     DATA_SOURCE,
@@ -109,9 +109,7 @@ class StudyRuns:
 
     def _create_run(self, trial: PlannedTrial, tags: dict[str, str]) -> str:
         """A new run for `trial`; tried again after a lost answer, it finds the run the server did create."""
-        found = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'", max_results=100
-        )
+        found = search_all(self.client, [self.experiment_id], f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'")
         created = next((run for run in found if not superseded(run)), None)  # a superseded run is the old code's
         if created is not None:
             return created.info.run_id
@@ -129,11 +127,7 @@ class StudyRuns:
 
     def _search_parent(self, question: str) -> Any | None:
         """The current (not superseded) parent run of a question's search, if any."""
-        found = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{RUN_ROLE}` = '{SEARCH_ROLE}' and tags.`{QUESTIONS}` = '{question}'",
-            max_results=100,
-        )
+        found = search_all(self.client, [self.experiment_id], f"tags.`{RUN_ROLE}` = '{SEARCH_ROLE}' and tags.`{QUESTIONS}` = '{question}'")
         return next((run for run in found if not superseded(run)), None)
 
     def search_run(self, question: str) -> tuple[str, bool]:

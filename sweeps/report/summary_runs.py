@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from sweeps.record.store import client_for
+from sweeps.record.store import client_for, search_all
 from sweeps.record.tags import QUESTION, QUESTIONS, RUN_ROLE, STUDY, SUMMARY_ROLE
 from sweeps.report.collect import StudyRecord
 from sweeps.report.context import FIGURES
@@ -39,7 +39,5 @@ def log_summary(study: StudyRecord, question: str, markdown: str, figures: Seque
 def summary_runs(study: StudyRecord) -> dict[str, str]:
     """Question id → the run id of its existing summary run."""
     client = client_for(study.plan.runtime.tracking.uri)
-    found = client.search_runs(
-        [study.experiment_id], filter_string=f"tags.`{RUN_ROLE}` = '{SUMMARY_ROLE}'", max_results=1000
-    )
+    found = search_all(client, [study.experiment_id], f"tags.`{RUN_ROLE}` = '{SUMMARY_ROLE}'")
     return {run.data.tags[QUESTION]: run.info.run_id for run in found if QUESTION in run.data.tags}

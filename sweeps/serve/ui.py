@@ -22,7 +22,7 @@ from sweeps.config.compose import CONF_DIR, parse_overrides, yaml_error
 from sweeps.config.locations import sqlite_path
 from sweeps.config.schema import TrackingConfig, describe_validation_error
 from sweeps.errors import SweepError
-from sweeps.record.store import client_for, store_exists
+from sweeps.record.store import all_experiments, client_for, store_exists
 from sweeps.record.tags import QUESTIONS
 from sweeps.run.preflight import check_port_free, check_store
 from sweeps.serve.server import ServerOptions, ServerProcess, server_process
@@ -55,7 +55,7 @@ def experiment_links(uri: str, port: int) -> dict[str, str]:
     client = client_for(uri)
     return {
         experiment.name: f"http://{HOST}:{port}/#/experiments/{experiment.experiment_id}/runs"
-        for experiment in client.search_experiments()
+        for experiment in all_experiments(client)
         if experiment.name != "Default"  # MLflow's own, empty unless something logged outside sweeps
     }
 
