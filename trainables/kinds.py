@@ -37,7 +37,8 @@ class Kind:
     trainer: str  # "module:function" of its Train, imported by `train` (a trial), never by planning
     parameters: Callable[[Mapping[str, Any]], int]  # plan time: model fits the data? trainable parameters
     ensure_available: Callable[[Mapping[str, Any], str | Path], None]  # before trials: fetch or check data files
-    # Plan time: trials with the same key can train as one pack (None: this trial trains alone).
+    # Plan time: trials with the same key can train as one pack (None: this trial trains alone). Neither
+    # this nor packs_pay_on_cpu may depend on the seed: the planner asks once per group of repeats.
     pack_key: Callable[[Mapping[str, Any]], str | None] = lambda config: None
     pack_trainer: str | None = None  # "module:function" of its TrainPack, if the kind packs
     # Plan time: whether this trial trains faster in a pack than alone on a CPU (benchmarks/pack_speed.py);

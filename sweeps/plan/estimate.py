@@ -115,7 +115,8 @@ class Estimate:
 
 def estimate_plan(plan: Plan) -> Estimate:
     """The estimate for `plan` (statuses applied) from its store's earlier runs."""
-    runs = _finished_trial_runs(plan.runtime.tracking.uri)
+    costed = [trial for trial in plan.trials if trial.status not in DONE or trial.stale]
+    runs = _finished_trial_runs(plan.runtime.tracking.uri) if costed else []  # a finished study reads no runs
     here = _this_machine()
     gpu = plan.runtime.resources.gpus_per_trial > 0
     by_key: dict[tuple[Any, ...], list[Any]] = {}
@@ -123,21 +124,40 @@ def estimate_plan(plan: Plan) -> Estimate:
         by_key.setdefault(cost_key(run.data.params), []).append(run)
     partial = _epochs_logged(plan, [trial for trial in plan.trials if trial.status == "partial"])
 
+    rates: dict[str, _Rate | None] = {}  # by group: repeats differ only in seed, which costs nothing
+
     def cost(trial: PlannedTrial, epochs: int) -> TrialCost:
-        matches = by_key.get(cost_key(flatten(trial.config)), [])
-        local = [run for run in matches if _same_machine(run.data.tags, here, gpu)]
-        chosen = local or matches
-        per_epoch = [_epoch_seconds(run) for run in chosen]
-        per_epoch = [value for value in per_epoch if value is not None]
-        if not per_epoch:
+        if trial.group not in rates:
+            rates[trial.group] = _rate(by_key.get(cost_key(flatten(trial.config)), []), here, gpu)
+        rate = rates[trial.group]
+        if rate is None:
             return TrialCost(trial.id, epochs, None, None, 0)
-        overhead = statistics.median([sum(run.data.metrics.get(key, 0.0) for key in _OVERHEAD) for run in chosen])
-        seconds = overhead + epochs * statistics.median(per_epoch)
-        return TrialCost(trial.id, epochs, seconds, "this" if local else "other", len(per_epoch))
+        return TrialCost(trial.id, epochs, rate.overhead + epochs * rate.per_epoch, rate.machine, rate.runs)
 
     todo = [cost(trial, _epochs_left(trial, partial.get(trial.id, 0))) for trial in plan.trials if trial.status not in DONE]
     stale = [cost(trial, trial.config["trainer"]["epochs"]) for trial in plan.trials if trial.status == "finished" and trial.stale]
     return Estimate(todo, stale, _parallel(plan), _not_estimated(plan))
+
+
+@dataclass(frozen=True)
+class _Rate:
+    """What the matching runs say a trial costs: seconds outside its epochs, seconds per epoch."""
+
+    overhead: float
+    per_epoch: float
+    machine: str  # "this", or "other" when no run of this machine matches
+    runs: int
+
+
+def _rate(matches: list[Any], here: Mapping[str, str], gpu: bool) -> _Rate | None:
+    """The median cost of the runs matching a trial (this machine's if any); None without one."""
+    local = [run for run in matches if _same_machine(run.data.tags, here, gpu)]
+    chosen = local or matches
+    per_epoch = [value for value in map(_epoch_seconds, chosen) if value is not None]
+    if not per_epoch:
+        return None
+    overhead = statistics.median([sum(run.data.metrics.get(key, 0.0) for key in _OVERHEAD) for run in chosen])
+    return _Rate(overhead, statistics.median(per_epoch), "this" if local else "other", len(per_epoch))
 
 
 def cost_key(params: Mapping[str, str]) -> tuple[Any, ...]:
