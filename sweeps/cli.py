@@ -185,13 +185,13 @@ def _run(args: argparse.Namespace) -> int:
     check_cluster(plan.runtime.resources.address)
     check_store(plan.runtime.tracking.uri, write=True)
     check_folder(plan.runtime.paths.storage, "paths.storage")
-    apply_statuses(plan)
+    known = apply_statuses(plan)
     keep_ray_on_loopback(plan.runtime.resources.address)
     from sweeps.run.phases import prepare_data, run_plan  # imports Ray: only once the plan is valid
 
     quiet_optuna()
     prepare_data(plan)
-    summary = run_plan(plan, rerun_stale=args.rerun == "stale")
+    summary = run_plan(plan, rerun_stale=args.rerun == "stale", known=known)
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED_TRIALS if summary.failed else 0

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.config.locations import sqlite_path
-from sweeps.record.tags import CODE_HASH, DIVERGED_AT, OUTCOME, QUESTIONS, RUN_ROLE, SUPERSEDED, TRIAL_ID, TRIAL_ROLE
+from sweeps.record.tags import CODE_HASH, DIVERGED_AT, OUTCOME, QUESTIONS, RUN_ROLE, SUPERSEDED, TRIAL_ID, TRIAL_ROLE, answers
 from sweeps.trials import Plan, Status
 from trainables.code import code_hash
 
@@ -55,6 +55,11 @@ def all_experiments(client: Any) -> list[Any]:
             return found
 
 
+def question_filter(question: str) -> str:
+    """The MLflow search filter (the UI's search box) that selects exactly the runs answering `question`."""
+    return f"tags.`{answers(question)}` = 'true'"
+
+
 def store_exists(uri: str) -> bool:
     path = sqlite_path(uri)
     return path is None or path.exists()
@@ -76,8 +81,9 @@ def read_trial_runs(uri: str, study: str) -> dict[str, Any]:
     return {} if found is None else trial_runs(*found)
 
 
-def apply_statuses(plan: Plan) -> None:
-    """Fill each planned trial's status, and for a finished one the code it was trained by, from the store."""
+def apply_statuses(plan: Plan) -> dict[str, Any]:
+    """Fill each planned trial's status, and for a finished one the code it was trained by, from the store;
+    returns the runs read (trial id → its current run)."""
     runs = read_trial_runs(plan.runtime.tracking.uri, plan.study)
     for trial in plan.trials:
         run = runs.get(trial.id)
@@ -85,6 +91,7 @@ def apply_statuses(plan: Plan) -> None:
         trial.diverged_at_epoch = diverged_at_epoch(run)
         trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
         trial.stale = trial.status == "finished" and is_stale(run, trial.config.get("trainable", "image"))
+    return runs
 
 
 def is_stale(run: Any, kind: str | None = None) -> bool:

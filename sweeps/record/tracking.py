@@ -41,6 +41,7 @@ from sweeps.record.tags import (
     SUPERSEDED,
     TRIAL_ID,
     TRIAL_ROLE,
+    answer_tags,
 )
 from sweeps.trials import PlannedTrial, Status
 from trainables.code import code_hash
@@ -62,8 +63,14 @@ class StudyRuns:
     """
 
     def __init__(
-        self, uri: str, study: str, limits: OutageLimits = OutageLimits(), notify: Callable[[str], None] = lambda line: None
+        self,
+        uri: str,
+        study: str,
+        limits: OutageLimits = OutageLimits(),
+        notify: Callable[[str], None] = lambda line: None,
+        known: Mapping[str, Any] | None = None,
     ) -> None:
+        """`known`: the study's trial runs just read (`store.apply_statuses`); else they are read now."""
         path = sqlite_path(uri)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +84,12 @@ class StudyRuns:
             experiment = self._outbox.call(lambda: _create_experiment(self.client, study, artifacts))
         self.experiment_id = experiment.experiment_id
         self._runs: dict[str, str] = {}
-        self.statuses()
+        self._read: dict[str, Any] = {}  # trial id → its run as `statuses` last read it
+        if known is None:
+            self.statuses()
+        else:
+            self._read = dict(known)
+            self._runs = {trial_id: run.info.run_id for trial_id, run in known.items()}
 
     def open(self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}) -> tuple[str, int]:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
@@ -85,12 +97,13 @@ class StudyRuns:
         run_id = self._runs.get(trial.id)
         code = code_hash(trial.config.get("trainable", "image"))
         if run_id is not None:
-            self.set_tags(run_id, {QUESTIONS: ",".join(trial.questions), CODE_HASH: code})
+            self.set_tags(run_id, {QUESTIONS: ",".join(trial.questions), CODE_HASH: code, **answer_tags(trial.questions)})
             self._outbox.send(lambda: self.client.update_run(run_id, status="RUNNING"))
             return run_id, self._outbox.call(lambda: _last_epoch(self.client, run_id))
         tags = {
             TRIAL_ID: trial.id,
             QUESTIONS: ",".join(trial.questions),
+            **answer_tags(trial.questions),
             STUDY: self.study,
             RUN_ROLE: TRIAL_ROLE,
             GROUP: trial.group,
@@ -138,7 +151,7 @@ class StudyRuns:
         found = self._search_parent(question)
         if found is not None:
             return found.info.run_id, found.info.status == "FINISHED"
-        tags = {RUN_ROLE: SEARCH_ROLE, QUESTIONS: question, STUDY: self.study, **_git_tags()}
+        tags = {RUN_ROLE: SEARCH_ROLE, QUESTIONS: question, **answer_tags([question]), STUDY: self.study, **_git_tags()}
         return self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id, False
 
     def search_done(self, question: str) -> bool:
@@ -193,18 +206,24 @@ class StudyRuns:
         self._outbox.call(lambda: self._update_questions(listed))
 
     def _update_questions(self, trials: list[PlannedTrial]) -> None:
+        from mlflow.entities import RunTag
+
         for trial in trials:
-            run_id = self._runs.get(trial.id)
-            if run_id is not None:
-                tagged = self.client.get_run(run_id).data.tags.get(QUESTIONS, "")
+            run = self._read.get(trial.id)  # as `statuses` last read them: no request per trial
+            if run is not None:
+                tagged = run.data.tags.get(QUESTIONS, "")
                 merged = sorted(set(tagged.split(",")) - {""} | set(trial.questions))
                 if merged != sorted(tagged.split(",")):
-                    self.client.set_tag(run_id, QUESTIONS, ",".join(merged))
+                    self.client.set_tag(run.info.run_id, QUESTIONS, ",".join(merged))
+                missing = [RunTag(key, value) for key, value in answer_tags(merged).items() if key not in run.data.tags]
+                if missing:  # a run recorded before the per-question tags
+                    self.client.log_batch(run.info.run_id, tags=missing)
 
     def statuses(self) -> dict[str, Status]:
         """Trial id → status of its run, after every held write. The study's runs are read again: one that
         another `sweep run` created since this one started is the one `open` continues."""
         found = self._outbox.call(lambda: trial_runs(self.client, self.experiment_id))
+        self._read = found
         self._runs = {trial_id: run.info.run_id for trial_id, run in found.items()}
         return {trial_id: status_of(run) for trial_id, run in found.items()}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 from sweeps.config.compose import Composer
 from sweeps.errors import SweepError
@@ -34,16 +34,17 @@ from trainables.errors import DataUnavailableError
 from trainables.kinds import kind
 
 
-def run_plan(plan: Plan, out: TextIO = sys.stdout, rerun_stale: bool = False) -> RunSummary:
+def run_plan(plan: Plan, out: TextIO = sys.stdout, rerun_stale: bool = False, known: dict[str, Any] | None = None) -> RunSummary:
     """Every phase that has work, in order; stops at an interruption. Progress on `out`: live on a terminal.
 
     `rerun_stale`: finished trials (and searches) trained by other code are trained again (`sweeps.run.rerun`);
-    without it they are kept, and the run says how many.
+    without it they are kept, and the run says how many. `known`: the study's runs as `apply_statuses` just
+    read them (trial id → run), so a large study's store is not read twice before anything starts.
     """
     tracking = plan.runtime.tracking
     with open_console(plan.study, out) as console:
         limits = OutageLimits(tracking.hold_epochs, tracking.wait_seconds)
-        runs = StudyRuns(tracking.uri, plan.study, limits, lambda line: console.note(f"{plan.study}: {line}"))
+        runs = StudyRuns(tracking.uri, plan.study, limits, lambda line: console.note(f"{plan.study}: {line}"), known)
         runs.update_questions(trial for trial in plan.trials if trial.status == "finished")
         leases = Leases(plan.runtime.paths.storage, plan.study)
         recorder = Recorder(plan, runs, console, leases)

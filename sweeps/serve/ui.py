@@ -22,8 +22,7 @@ from sweeps.config.compose import CONF_DIR, parse_overrides, yaml_error
 from sweeps.config.locations import sqlite_path
 from sweeps.config.schema import TrackingConfig, describe_validation_error
 from sweeps.errors import SweepError
-from sweeps.record.store import all_experiments, client_for, store_exists
-from sweeps.record.tags import QUESTIONS
+from sweeps.record.store import all_experiments, client_for, question_filter, store_exists
 from sweeps.run.preflight import check_port_free, check_store
 from sweeps.serve.server import ServerOptions, ServerProcess, server_process
 
@@ -74,7 +73,7 @@ def start(uri: str, port: int, out: TextIO) -> int:
     print(f"sweep ui: MLflow UI for {uri} at http://{HOST}:{port}", file=out)
     for name, link in experiment_links(uri, port).items():
         print(f"  {name}: {link}", file=out)
-    print(f"A question's runs (search box): tags.`{QUESTIONS}` LIKE '%q05%'", file=out)
+    print(f"A question's runs (search box): {question_filter('q05')}", file=out)
     out.flush()
     options = ServerOptions(host=HOST, port=port, backend_store_uri=uri, artifacts_destination=str(artifacts), quiet=True)
     return serve_quietly(server_process(options, os.environ), sys.stderr)
