@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from sweeps.config.compose import Composer
 from sweeps.errors import SweepError
+from sweeps.record.checkpoints import checkpoint_dir, prune_finished
 from sweeps.record.model_registry import register_best
 from sweeps.record.outbox import OutageLimits
 from sweeps.record.store import is_stale, read_trial_runs, status_of
@@ -67,6 +68,8 @@ def run_plan(plan: Plan, out: TextIO = sys.stdout, rerun_stale: bool = False, kn
             runs.release()  # on an error or an interruption: one last try, without waiting
         if not recorder.interrupted():
             runs.finish()  # a server away at the end: wait for it (within tracking.wait_seconds)
+            for trial_id in recorder.finished_ids():  # their runs and weights are in MLflow now
+                prune_finished(checkpoint_dir(plan.runtime.paths.storage, plan.study, trial_id))
     if not recorder.started() and not recorder.skipped:
         print(f"{plan.study}: all {plural(len(plan.trials), 'planned trial')} (and any searches and stages) are done "
               f"in {plan.runtime.tracking.uri}; 0 trials to run.", file=out)
