@@ -153,8 +153,8 @@ def _plan(args: argparse.Namespace) -> int:
     plan = plan_study(args.study, args.overrides, _question_ids(args))
     check_local_resources(plan.runtime.resources)
     check_store(plan.runtime.tracking.uri, write=False)
-    complete_plan(plan)  # statuses, a search's samples, a stage's trials: read from the store
-    estimate = estimate_plan(plan)
+    study_runs = complete_plan(plan)  # statuses, a search's samples, a stage's trials: read from the store
+    estimate = estimate_plan(plan, study_runs)
     if args.json:
         document = plan.to_json()
         pack_of = {member.id: pack.id for pack in pending_packs(plan) for member in pack.members}

@@ -113,8 +113,9 @@ class Estimate:
         return line
 
 
-def estimate_plan(plan: Plan) -> Estimate:
-    """The estimate for `plan` (statuses applied) from its store's earlier runs."""
+def estimate_plan(plan: Plan, study_runs: Mapping[str, Any] | None = None) -> Estimate:
+    """The estimate for `plan` (statuses applied) from its store's earlier runs. `study_runs`: the study's trial
+    runs as `complete_plan` just read them (trial id → run); else they are read again if needed."""
     costed = [trial for trial in plan.trials if trial.status not in DONE or trial.stale]
     runs = _finished_trial_runs(plan.runtime.tracking.uri) if costed else []  # a finished study reads no runs
     here = _this_machine()
@@ -122,7 +123,7 @@ def estimate_plan(plan: Plan) -> Estimate:
     by_key: dict[tuple[Any, ...], list[Any]] = {}
     for run in runs:
         by_key.setdefault(cost_key(run.data.params), []).append(run)
-    partial = _epochs_logged(plan, [trial for trial in plan.trials if trial.status == "partial"])
+    partial = _epochs_logged(plan, [trial for trial in plan.trials if trial.status == "partial"], study_runs)
 
     rates: dict[str, _Rate | None] = {}  # by group: repeats differ only in seed, which costs nothing
 
@@ -239,14 +240,14 @@ def _finished_trial_runs(uri: str) -> list[Any]:
     return [run for run in runs if not superseded(run)]
 
 
-def _epochs_logged(plan: Plan, partial: list[PlannedTrial]) -> dict[str, int]:
+def _epochs_logged(plan: Plan, partial: list[PlannedTrial], study_runs: Mapping[str, Any] | None) -> dict[str, int]:
     """The last epoch each partial trial's run logged."""
     if not partial:
         return {}
     from sweeps.record.store import read_trial_runs
 
     client = client_for(plan.runtime.tracking.uri)
-    runs = read_trial_runs(plan.runtime.tracking.uri, plan.study)
+    runs = study_runs if study_runs is not None else read_trial_runs(plan.runtime.tracking.uri, plan.study)
     logged = {}
     for trial in partial:
         run = runs.get(trial.id)
