@@ -57,7 +57,10 @@ study:
 
 
 def folder_bytes(path: Path) -> int:
-    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file()) if path.exists() else 0
+    """The bytes of a file, or of every file under a folder (0: neither exists)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
 
 
 def measure(size: int, folder: Path, root: Path, overrides: list[str]) -> dict[str, float]:
