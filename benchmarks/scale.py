@@ -1,6 +1,6 @@
 """What a study of N tiny trials costs per trial as N grows, side by side with a bare process pool.
 
-    python benchmarks/scale.py [--sizes 100 1000 10000] [--epochs 1]
+    python benchmarks/scale.py [--sizes 100 1000 10000] [--epochs 1] [--plan-only]
 
 The trial: the cloudmesh MLP (flatten → dense 64 → dense 10, 51k parameters) on the synthetic data set cut to
 1,000 training and 200 test images, `trainer.epochs` epochs (default 1), batch 100, `repeats: N` (N seeds of
@@ -15,6 +15,7 @@ cheap way to measure the machinery at 10,000. For each N, in a fresh working fol
   table    `sweeps.load(STUDY).table(QUESTION)` in a fresh Python process;
   pool     the same trial configs trained by `trainables` in a 2-process pool, nothing else (the floor).
 
+`--plan-only` times `sweep plan` of each size before any run (no store), in a minute or two.
 It prints each as seconds and seconds per trial, the bytes per trial of the MLflow store, the run
 artifacts and the checkpoints, and the goals (2-core machine): a trial's run cost at the largest N within
 1.5× of its cost at the smallest; plan ≤ 5 s, re-run ≤ 15 s and report ≤ 60 s at 10,000.
@@ -96,12 +97,29 @@ def row(size: int, measured: dict[str, float]) -> str:
     return f"| {size:,} | " + " | ".join(cells) + f" | {measured['run'] / measured['pool']:.2f}× | {per_trial} |"
 
 
+def plan_only(sizes: list[int], overrides: list[str]) -> None:
+    """Seconds of `sweep plan` of each size with no store yet: the planning alone, in minutes in all."""
+    print(f"load {os.getloadavg()[0]:.1f} · {os.cpu_count()} cores\n| trials | plan s | s/trial |\n|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="scale") as temporary:
+        folder = Path(temporary)
+        root = copy_of_repo(folder, {f"scale{size}": study_file(f"scale{size}", size) for size in sizes})
+        for size in sizes:
+            seconds = timed([sys.executable, "-m", "sweeps", "plan", f"scale{size}", *overrides], folder, root)
+            print(f"| {size:,} | {seconds:.1f} | {seconds / size:.5f} |", flush=True)
+    if 10000 in sizes:
+        print(f"goal: plan of 10,000 ≤ {GOALS_10K['plan']:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000], help="trial counts (default: 100 1000 10000)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per trial; 0: evaluation-only trials")
+    parser.add_argument("--plan-only", action="store_true", help="only `sweep plan` of each size, before any run (no store)")
     args = parser.parse_args()
     overrides = [*OVERRIDES, f"trainer.epochs={args.epochs}"]
+    if args.plan_only:
+        plan_only(args.sizes, overrides)
+        return
     results: dict[int, dict[str, float]] = {}
     print(f"load {os.getloadavg()[0]:.1f} · {os.cpu_count()} cores · epochs {args.epochs}")
     header = " | ".join(f"{step} s (s/trial)" for step in STEPS)
