@@ -157,8 +157,8 @@ def _plan(args: argparse.Namespace) -> int:
     estimate = estimate_plan(plan, study_runs)
     if args.json:
         document = plan.to_json()
-        pack_of = {member.id: pack.id for pack in pending_packs(plan) for member in pack.members}
         continued = prefixes(plan.trials)
+        pack_of = {member.id: pack.id for pack in pending_packs(plan, continued) for member in pack.members}
         for trial in document["trials"]:
             if trial["id"] in pack_of:
                 trial["pack"] = pack_of[trial["id"]]  # the Ray trial it would train in (its own id: alone)

@@ -81,16 +81,16 @@ def form_packs(trials: Sequence[PlannedTrial], limit: int, key: Callable[[Planne
     return [Pack(pack_id([member.id for member in pack]), tuple(pack)) for pack in packs]
 
 
-def grid_packs(plan: Plan, trials: Sequence[PlannedTrial]) -> list[Pack]:
+def grid_packs(plan: Plan, trials: Sequence[PlannedTrial], continued: dict[str, PlannedTrial] | None = None) -> list[Pack]:
     """The packs a grid of `trials` trains in, in order: a trial that continues another (sweeps.plan.prefixes)
-    a step after it, never in its pack."""
-    continued = prefixes(plan.trials)
+    a step after it, never in its pack. `continued`: `prefixes(plan.trials)`, if the caller has it already."""
+    continued = prefixes(plan.trials) if continued is None else continued
     return [pack for step in reuse_steps(trials, continued) for pack in packs_of(step, plan.runtime.resources)]
 
 
-def pending_packs(plan: Plan) -> list[Pack]:
+def pending_packs(plan: Plan, continued: dict[str, PlannedTrial] | None = None) -> list[Pack]:
     """The packs the plan's unfinished grid trials would train in (`sweep plan` shows them)."""
-    return grid_packs(plan, [trial for trial in plan.trials if trial.status not in DONE])
+    return grid_packs(plan, [trial for trial in plan.trials if trial.status not in DONE], continued)
 
 
 def describe_packs(packs: Sequence[Pack]) -> str:
