@@ -86,13 +86,13 @@ def study_file(name: str, repeats: int) -> str:
     return "# @package _global_\n" + yaml.safe_dump(config, sort_keys=False)
 
 
-def copy_of_repo(folder: Path) -> Path:
-    """The package and conf/ with two extra studies (20 and 40 trials), so `sweep` finds them by name."""
+def copy_of_repo(folder: Path, studies: dict[str, str]) -> Path:
+    """The package and conf/ with extra studies (name → study file), so `sweep` finds them by name."""
     root = folder / "repo"
     for part in ("sweeps", "trainables", "conf"):
         shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
-    (root / "conf" / "study" / "overhead20.yaml").write_text(study_file("overhead20", 1))
-    (root / "conf" / "study" / "overhead40.yaml").write_text(study_file("overhead40", 2))
+    for name, text in studies.items():
+        (root / "conf" / "study" / f"{name}.yaml").write_text(text)
     return root
 
 
@@ -105,11 +105,11 @@ def trial_configs(root: Path, study: str, overrides: list[str]) -> list[dict[str
     return [trial.config for trial in plan.trials]
 
 
-def timed(command: list[str], folder: Path, root: Path) -> float:
-    """Seconds of one whole process in a fresh working folder with its own HOME and RAY_TMPDIR."""
-    work = Path(tempfile.mkdtemp(prefix="ovw", dir=folder))
+def timed(command: list[str], folder: Path, root: Path, work: Path | None = None) -> float:
+    """Seconds of one whole process in a working folder (`work`, else a fresh one) with its own HOME and RAY_TMPDIR."""
+    work = work or Path(tempfile.mkdtemp(prefix="ovw", dir=folder))
     ray_tmp = Path(tempfile.mkdtemp(prefix="ovr", dir="/tmp"))
-    (work / "home").mkdir()
+    (work / "home").mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(root), "HOME": str(work / "home"), "RAY_TMPDIR": str(ray_tmp)}
     started = time.perf_counter()
     result = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
@@ -131,7 +131,7 @@ def main() -> None:
     overrides = ["offline=true", f"trainer.epochs={args.epochs}"]
     with tempfile.TemporaryDirectory(prefix="overhead") as temporary:
         folder = Path(temporary)
-        root = copy_of_repo(folder)
+        root = copy_of_repo(folder, {"overhead20": study_file("overhead20", 1), "overhead40": study_file("overhead40", 2)})
         sizes = (20,) if args.smoke else (20, 40)
         configs = {}
         for size in sizes:

@@ -175,12 +175,12 @@ def _plan(args: argparse.Namespace) -> int:
     plan = plan_study(args.study, args.overrides, _question_ids(args), course=course_folder(args.conf))
     check_local_resources(plan.runtime.resources)
     check_store(plan.runtime.tracking.uri, write=False)
-    complete_plan(plan)  # statuses, a search's samples, a stage's trials: read from the store
-    estimate = estimate_plan(plan)
+    study_runs = complete_plan(plan)  # statuses, a search's samples, a stage's trials: read from the store
+    estimate = estimate_plan(plan, study_runs)
     if args.json:
         document = plan.to_json()
-        pack_of = {member.id: pack.id for pack in pending_packs(plan) for member in pack.members}
         continued = prefixes(plan.trials)
+        pack_of = {member.id: pack.id for pack in pending_packs(plan, continued) for member in pack.members}
         for trial in document["trials"]:
             if trial["id"] in pack_of:
                 trial["pack"] = pack_of[trial["id"]]  # the Ray trial it would train in (its own id: alone)
@@ -207,13 +207,13 @@ def _run(args: argparse.Namespace) -> int:
     check_cluster(plan.runtime.resources.address)
     check_store(plan.runtime.tracking.uri, write=True)
     check_folder(plan.runtime.paths.storage, "paths.storage")
-    apply_statuses(plan)
+    known = apply_statuses(plan)
     keep_ray_on_loopback(plan.runtime.resources.address)
     from sweeps.run.phases import prepare_data, run_plan  # imports Ray: only once the plan is valid
 
     quiet_optuna()
     prepare_data(plan)
-    summary = run_plan(plan, rerun_stale=args.rerun == "stale")
+    summary = run_plan(plan, rerun_stale=args.rerun == "stale", known=known)
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED_TRIALS if summary.failed else 0

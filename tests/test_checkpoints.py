@@ -9,7 +9,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from sweeps.record.checkpoints import PREVIOUS, STATE, WEIGHTS, load_state, read_state, read_weights, remove_state, save_state, save_weights
+from sweeps.record.checkpoints import (
+    PREVIOUS,
+    STATE,
+    WEIGHTS,
+    load_state,
+    prune_finished,
+    read_state,
+    read_weights,
+    remove_state,
+    save_state,
+    save_weights,
+)
 
 
 @pytest.fixture(params=["folder", "uri"])
@@ -37,6 +48,17 @@ def test_the_latest_state_and_the_one_before_it_are_kept(folder: str) -> None:
     assert _epochs(read.state) == 3 and read.unreadable == []
     assert sorted(path.name for path in _path(folder).iterdir()) == [PREVIOUS, STATE]
     assert torch.equal(read.state["model"]["w"], torch.full((64,), 3.0))
+
+
+def test_a_finished_trial_keeps_only_its_latest_state(folder: str) -> None:
+    for epochs in (1, 2):
+        save_state(folder, _state(epochs))
+    save_weights(folder, _state(2)["model"])
+    sizes = {path.name: path.stat().st_size for path in _path(folder).iterdir()}
+    assert prune_finished(folder) == sizes[PREVIOUS] + sizes[WEIGHTS]
+    assert [path.name for path in _path(folder).iterdir()] == [STATE]
+    assert _epochs(load_state(folder)) == 2  # what a longer trial continues from
+    assert prune_finished(folder) == 0
 
 
 @pytest.mark.parametrize(

@@ -100,3 +100,44 @@ def test_image_grid_is_square_and_warning_free(tmp_path: Path) -> None:
     figure = figures.image_grid(images, list(range(16)), "samples")
     sizes = _axes_sizes(figure, tmp_path / "grid.png")
     assert len(sizes) == 16 and all(width > 0.5 and height > 0.5 for width, height in sizes)
+
+
+def _lines(figure: Figure) -> list[int]:
+    return [len(axes.get_lines()) for axes in figure.axes]
+
+
+def _legend_labels(figure: Figure) -> list[str]:
+    return [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+
+
+def test_many_repeats_draw_their_mean_and_band_not_a_line_each() -> None:
+    def one_variant(repeats: int) -> Figure:
+        variant = PlannedVariant([f"t{i}" for i in range(repeats)], "g", {}, False)
+        row = VariantRow(variant, "x1", [_run(i) for i in range(repeats)], 1000, {})
+        return figures.curves([row], "repeats")
+
+    assert _lines(one_variant(3)) == [2 * (3 + 1)] * 2  # train and val: each repeat thin, and the mean
+    assert _lines(one_variant(1000)) == [2] * 2  # the means only (their bands are filled areas)
+    assert all(len(axes.collections) == 2 for axes in one_variant(1000).axes)
+
+
+def test_a_legend_names_a_dozen_variants_and_counts_the_rest() -> None:
+    labels = _legend_labels(_curves(40))
+    assert len(labels) == figures.LEGEND_ENTRIES + 1 + 2  # the variants named, the count, train and val
+    assert f"… {40 - figures.LEGEND_ENTRIES} more variants (see the table)" in labels
+
+
+def test_a_thousand_overlaid_runs_name_the_first_and_grey_the_rest(tmp_path: Path) -> None:
+    figure = _overlaid(1000)
+    labels = _legend_labels(figure)
+    assert labels[-1] == f"{1000 - figures.LEGEND_ENTRIES} more runs" and len(labels) == figures.LEGEND_ENTRIES + 1
+    assert LABEL.format(0) in labels[0].replace("\n", " ")  # the emphasised run is named first
+    assert len(figure.axes[0].get_lines()) == 1000
+    figures.save(figure, tmp_path / "overlaid.png")
+
+
+def test_a_search_of_a_thousand_samples_is_drawn(tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = figures.save(_trials(1000), tmp_path / "trials.png")
+    assert path.stat().st_size > 0

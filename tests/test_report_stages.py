@@ -245,6 +245,12 @@ def test_benchmark_has_one_row_per_run_search_samples_and_stages_included(store:
     assert f"{len(runs)} runs on 2 machine(s)" in benchmark  # the test store tags only q01's run with its machine
 
 
+def test_the_header_counts_samples_the_scheduler_stopped_as_stopped_early(report: Path) -> None:
+    stopped = sum(len(sample.val_acc) < EPOCHS for sample in SAMPLES)
+    header = (report / "report.md").read_text().split("\n## ")[0]
+    assert stopped and f"{stopped} stopped early" in header and "killed" not in header
+
+
 def test_an_offline_report_names_its_stand_ins_once_at_the_top(report: Path) -> None:
     markdown = (report / "report.md").read_text()
     page = (report / "index.html").read_text()

@@ -17,6 +17,8 @@ import pytest
 from helpers.sweep_cli import SweepCli, wait_for_first_epoch
 from mlflow.tracking import MlflowClient
 
+from sweeps.record.store import question_filter
+
 pytestmark = pytest.mark.slow
 
 STUDY = "jhu_fashion"
@@ -151,6 +153,10 @@ def test_repeats_are_ten_runs_in_one_group_and_not_rerun(sweep: SweepCli) -> Non
     assert sorted(int(run.data.params["seed"]) for run in runs) == list(range(1, 11))
     losses = {run.data.metrics["train_loss"] for run in runs}
     assert len(losses) > 1  # fresh weights each time: the seeds really differ
+    assert len(client.search_runs([experiment], filter_string=question_filter("q01"))) == 10
+    folders = list((sweep.workdir / "sweeps_storage" / "syde522" / "checkpoints").iterdir())
+    assert len(folders) == 10  # finished: only the latest state is kept (a longer trial would continue it)
+    assert all([path.name for path in folder.iterdir()] == ["state.pt"] for folder in folders)
 
     second = sweep("run", "syde522", *overrides)
     assert second.returncode == 0 and "0 trials to run" in second.stdout

@@ -148,7 +148,7 @@ def test_sweep_ui_serves_the_runs_on_loopback_only(store: Store, ui: tuple[int, 
     printed = log.read_text()
     assert f"sweep ui: MLflow UI for {store.uri} at http://127.0.0.1:{port}" in printed
     assert f"  {STUDY}: {runs}" in printed
-    assert "tags.`sweeps.questions` LIKE '%q05%'" in printed
+    assert "tags.`sweeps.answers.q05` = 'true'" in printed
     dom = _chromium(runs, tmp_path, "mlflow-ui")
     for name in [trial.name for trial in store.plan.trials] + [f"{q} summary" for q in QUESTIONS]:
         assert html.escape(name, quote=False) in dom, name

@@ -55,6 +55,6 @@ def test_sweep_ui_prints_its_url_and_hint_and_then_only_errors(tmp_path: Path) -
     assert lines == [
         f"sweep ui: MLflow UI for {uri} at http://127.0.0.1:{port}",
         f"  {STUDY}: http://127.0.0.1:{port}/#/experiments/1/runs",
-        "A question's runs (search box): tags.`sweeps.questions` LIKE '%q05%'",
+        "A question's runs (search box): tags.`sweeps.answers.q05` = 'true'",
     ]
     assert not _listening(port), "sweep ui left its server behind"

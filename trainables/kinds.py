@@ -38,7 +38,8 @@ class Kind:
     # Plan time: model fits the data (files under the data root, where a kind reads its shape from them)? trainable parameters
     parameters: Callable[[Mapping[str, Any], Path], int]
     ensure_available: Callable[[Mapping[str, Any], str | Path], None]  # before trials: fetch or check data files
-    # Plan time: trials with the same key can train as one pack (None: this trial trains alone).
+    # Plan time: trials with the same key can train as one pack (None: this trial trains alone). Neither
+    # this nor packs_pay_on_cpu may depend on the seed: the planner asks once per group of repeats.
     pack_key: Callable[[Mapping[str, Any]], str | None] = lambda config: None
     pack_trainer: str | None = None  # "module:function" of its TrainPack, if the kind packs
     # Plan time: whether this trial trains faster in a pack than alone on a CPU (benchmarks/pack_speed.py);

@@ -150,12 +150,13 @@ def add_repeats(
 ) -> list[str]:
     """The ids of `first`'s repeats (seeds seed … seed+repeats-1), each added to `trials` once."""
     ids = []
+    group = group_id(first)  # blind to the seed: the same for every repeat
     for repeat in range(question.repeats):
         trial = first.model_copy(update={"seed": first.seed + repeat})
         tid = trial_id(trial)
         if tid not in trials:
             suffix = f" seed={trial.seed}" if question.repeats > 1 else ""
-            trials[tid] = PlannedTrial(tid, trial.model_dump(mode="json"), name + suffix, parameters, group_id(trial))
+            trials[tid] = PlannedTrial(tid, trial.model_dump(mode="json"), name + suffix, parameters, group)
         if question.id not in trials[tid].questions:
             trials[tid].questions.append(question.id)
         ids.append(tid)

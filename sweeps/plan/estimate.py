@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeps.machine import machine_cpus, machine_gpus
-from sweeps.record.store import client_for, flatten, store_exists, superseded
+from sweeps.record.store import all_experiments, client_for, flatten, search_all, store_exists, superseded
 from sweeps.record.tags import QUESTIONS, RUN_ROLE, SEARCH_ROLE, TRIAL_ROLE
 from sweeps.trials import DONE, Plan, PlannedTrial
 from sweeps.words import clock, plural
@@ -113,31 +113,52 @@ class Estimate:
         return line
 
 
-def estimate_plan(plan: Plan) -> Estimate:
-    """The estimate for `plan` (statuses applied) from its store's earlier runs."""
-    runs = _finished_trial_runs(plan.runtime.tracking.uri)
+def estimate_plan(plan: Plan, study_runs: Mapping[str, Any] | None = None) -> Estimate:
+    """The estimate for `plan` (statuses applied) from its store's earlier runs. `study_runs`: the study's trial
+    runs as `complete_plan` just read them (trial id → run); else they are read again if needed."""
+    costed = [trial for trial in plan.trials if trial.status not in DONE or trial.stale]
+    runs = _finished_trial_runs(plan.runtime.tracking.uri) if costed else []  # a finished study reads no runs
     here = _this_machine()
     gpu = plan.runtime.resources.gpus_per_trial > 0
     by_key: dict[tuple[Any, ...], list[Any]] = {}
     for run in runs:
         by_key.setdefault(cost_key(run.data.params), []).append(run)
-    partial = _epochs_logged(plan, [trial for trial in plan.trials if trial.status == "partial"])
+    partial = _epochs_logged(plan, [trial for trial in plan.trials if trial.status == "partial"], study_runs)
+
+    rates: dict[str, _Rate | None] = {}  # by group: repeats differ only in seed, which costs nothing
 
     def cost(trial: PlannedTrial, epochs: int) -> TrialCost:
-        matches = by_key.get(cost_key(flatten(trial.config)), [])
-        local = [run for run in matches if _same_machine(run.data.tags, here, gpu)]
-        chosen = local or matches
-        per_epoch = [_epoch_seconds(run) for run in chosen]
-        per_epoch = [value for value in per_epoch if value is not None]
-        if not per_epoch:
+        if trial.group not in rates:
+            rates[trial.group] = _rate(by_key.get(cost_key(flatten(trial.config)), []), here, gpu)
+        rate = rates[trial.group]
+        if rate is None:
             return TrialCost(trial.id, epochs, None, None, 0)
-        overhead = statistics.median([sum(run.data.metrics.get(key, 0.0) for key in _OVERHEAD) for run in chosen])
-        seconds = overhead + epochs * statistics.median(per_epoch)
-        return TrialCost(trial.id, epochs, seconds, "this" if local else "other", len(per_epoch))
+        return TrialCost(trial.id, epochs, rate.overhead + epochs * rate.per_epoch, rate.machine, rate.runs)
 
     todo = [cost(trial, _epochs_left(trial, partial.get(trial.id, 0))) for trial in plan.trials if trial.status not in DONE]
     stale = [cost(trial, trial.config["trainer"]["epochs"]) for trial in plan.trials if trial.status == "finished" and trial.stale]
     return Estimate(todo, stale, _parallel(plan), _not_estimated(plan))
+
+
+@dataclass(frozen=True)
+class _Rate:
+    """What the matching runs say a trial costs: seconds outside its epochs, seconds per epoch."""
+
+    overhead: float
+    per_epoch: float
+    machine: str  # "this", or "other" when no run of this machine matches
+    runs: int
+
+
+def _rate(matches: list[Any], here: Mapping[str, str], gpu: bool) -> _Rate | None:
+    """The median cost of the runs matching a trial (this machine's if any); None without one."""
+    local = [run for run in matches if _same_machine(run.data.tags, here, gpu)]
+    chosen = local or matches
+    per_epoch = [value for value in map(_epoch_seconds, chosen) if value is not None]
+    if not per_epoch:
+        return None
+    overhead = statistics.median([sum(run.data.metrics.get(key, 0.0) for key in _OVERHEAD) for run in chosen])
+    return _Rate(overhead, statistics.median(per_epoch), "this" if local else "other", len(per_epoch))
 
 
 def cost_key(params: Mapping[str, str]) -> tuple[Any, ...]:
@@ -212,31 +233,21 @@ def _finished_trial_runs(uri: str) -> list[Any]:
     if not store_exists(uri):
         return []
     client = client_for(uri)
-    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
-    found: list[Any] = []
-    token = None
-    while experiments:
-        page = client.search_runs(
-            experiments,
-            filter_string=f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'",
-            max_results=1000,
-            page_token=token,
-        )
-        found += [run for run in page if not superseded(run)]
-        token = page.token
-        if not token:
-            break
-    return found
+    experiments = [experiment.experiment_id for experiment in all_experiments(client)]
+    if not experiments:
+        return []
+    runs = search_all(client, experiments, f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'")
+    return [run for run in runs if not superseded(run)]
 
 
-def _epochs_logged(plan: Plan, partial: list[PlannedTrial]) -> dict[str, int]:
+def _epochs_logged(plan: Plan, partial: list[PlannedTrial], study_runs: Mapping[str, Any] | None) -> dict[str, int]:
     """The last epoch each partial trial's run logged."""
     if not partial:
         return {}
     from sweeps.record.store import read_trial_runs
 
     client = client_for(plan.runtime.tracking.uri)
-    runs = read_trial_runs(plan.runtime.tracking.uri, plan.study)
+    runs = study_runs if study_runs is not None else read_trial_runs(plan.runtime.tracking.uri, plan.study)
     logged = {}
     for trial in partial:
         run = runs.get(trial.id)
@@ -271,5 +282,5 @@ def _finished_searches(plan: Plan) -> set[str]:
     experiment = client.get_experiment_by_name(plan.study)
     if experiment is None:
         return set()
-    parents = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{RUN_ROLE}` = '{SEARCH_ROLE}'", max_results=1000)
+    parents = search_all(client, [experiment.experiment_id], f"tags.`{RUN_ROLE}` = '{SEARCH_ROLE}'")
     return {run.data.tags.get(QUESTIONS, "") for run in parents if run.info.status == "FINISHED" and not superseded(run)}

@@ -8,6 +8,7 @@ MLflow run. A trial whose kind cannot pack it (key None) is a pack of one, named
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from trainables.function.resolve import trainable_kind
 # `pack_size: auto`, by device: on a CPU only the trials their kind says pack faster there
 # (Kind.packs_pay_on_cpu, from benchmarks/pack_speed.py); on a GPU every trial that can (benchmarks/gpu_study.py).
 AUTO_PACK_SIZE = {"cpu": 16, "cuda": 64}
+LISTED_PACKS = 12  # `sweep plan` lists each pack's size up to this many packs, then counts each size
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,14 @@ def pack_limit(resources: ResourcesConfig) -> int:
 
 def packs_of(trials: Sequence[PlannedTrial], resources: ResourcesConfig) -> list[Pack]:
     """`trials` in packs, as their kinds' pack keys and the resources' pack size allow."""
-    return form_packs(trials, pack_limit(resources), lambda trial: _key(trial, resources))
+    keys: dict[str, str | None] = {}  # by group: a pack key never holds the seed, so one per variant
+
+    def key(trial: PlannedTrial) -> str | None:
+        if trial.group not in keys:
+            keys[trial.group] = _key(trial, resources)
+        return keys[trial.group]
+
+    return form_packs(trials, pack_limit(resources), key)
 
 
 def _key(trial: PlannedTrial, resources: ResourcesConfig) -> str | None:
@@ -72,16 +81,16 @@ def form_packs(trials: Sequence[PlannedTrial], limit: int, key: Callable[[Planne
     return [Pack(pack_id([member.id for member in pack]), tuple(pack)) for pack in packs]
 
 
-def grid_packs(plan: Plan, trials: Sequence[PlannedTrial]) -> list[Pack]:
+def grid_packs(plan: Plan, trials: Sequence[PlannedTrial], continued: dict[str, PlannedTrial] | None = None) -> list[Pack]:
     """The packs a grid of `trials` trains in, in order: a trial that continues another (sweeps.plan.prefixes)
-    a step after it, never in its pack."""
-    continued = prefixes(plan.trials)
+    a step after it, never in its pack. `continued`: `prefixes(plan.trials)`, if the caller has it already."""
+    continued = prefixes(plan.trials) if continued is None else continued
     return [pack for step in reuse_steps(trials, continued) for pack in packs_of(step, plan.runtime.resources)]
 
 
-def pending_packs(plan: Plan) -> list[Pack]:
+def pending_packs(plan: Plan, continued: dict[str, PlannedTrial] | None = None) -> list[Pack]:
     """The packs the plan's unfinished grid trials would train in (`sweep plan` shows them)."""
-    return grid_packs(plan, [trial for trial in plan.trials if trial.status not in DONE])
+    return grid_packs(plan, [trial for trial in plan.trials if trial.status not in DONE], continued)
 
 
 def describe_packs(packs: Sequence[Pack]) -> str:
@@ -92,5 +101,8 @@ def describe_packs(packs: Sequence[Pack]) -> str:
         return f"packs: none, every trial trains alone ({plural(alone, 'trial')})"
     members = sum(len(pack.members) for pack in shared)
     sizes = ", ".join(str(len(pack.members)) for pack in shared)
+    if len(shared) > LISTED_PACKS:  # e.g. `of 16 (×62), 8`: each size once, in order of first appearance
+        counted = Counter(len(pack.members) for pack in shared)
+        sizes = ", ".join(f"{size} (×{count})" if count > 1 else str(size) for size, count in counted.items())
     return f"packs: {plural(members, 'trial')} in {plural(len(shared), 'pack')} (of {sizes}), {alone} alone"
 

@@ -72,8 +72,9 @@ def print_plan(plan: Plan, out: TextIO) -> None:
         + (f"; then {', '.join(later)}" if later else ""),
         file=out,
     )
-    print(describe_packs(pending_packs(plan)), file=out)
-    continued = [trial for trial in plan.trials if trial.status not in DONE and trial.id in prefixes(plan.trials)]
+    longer = prefixes(plan.trials)  # once: each trial's prefix key is a JSON dump of its config
+    print(describe_packs(pending_packs(plan, longer)), file=out)
+    continued = [trial for trial in plan.trials if trial.status not in DONE and trial.id in longer]
     if continued:
         print(f"prefix reuse: {plural(len(continued), 'trial')} continue a shorter trial's last checkpoint", file=out)
     print(f"MLflow: {plan.runtime.tracking.uri} · experiment {plan.study}", file=out)

@@ -10,6 +10,7 @@ that file as it is, so it never imports torch to take the weights out of a state
 records its payload's length and SHA-256, and is written beside its place and then moved there, so a kill
 mid-write leaves the previous file whole. A file that fails its check (truncated, overwritten, from a
 full disk) is set aside as `*.unreadable` and the previous state is used, or none: the trial starts again.
+Once a trial's run is finished in MLflow, `sweep run` keeps only its latest state (`prune_finished`).
 """
 
 from __future__ import annotations
@@ -159,11 +160,28 @@ def take_failure(folder: str) -> str | None:
 
 def remove_state(folder: str) -> None:
     """Forget the trial's checkpoints and final weights (any there are): its next start trains from scratch."""
+    _remove(folder, (STATE, PREVIOUS, WEIGHTS, FAILURE))
+
+
+def prune_finished(folder: str) -> int:
+    """Remove what a finished trial, its run closed in MLflow, no longer needs; returns the bytes removed.
+
+    PREVIOUS only stands in for an unreadable STATE while the trial trains, and WEIGHTS is now its run's
+    artifact (`checkpoint/model.pt`, which stages and the model registry read). STATE stays: a longer trial
+    added later continues it (sweeps.plan.prefixes).
+    """
+    return _remove(folder, (PREVIOUS, WEIGHTS))
+
+
+def _remove(folder: str, names: tuple[str, ...]) -> int:
     filesystem, path = resolve(folder)
-    for name in (STATE, PREVIOUS, WEIGHTS, FAILURE):
-        target = join(path, name)
-        if filesystem.get_file_info(target).type != fs.FileType.NotFound:
-            filesystem.delete_file(target)
+    removed = 0
+    for name in names:
+        info = filesystem.get_file_info(join(path, name))
+        if info.type != fs.FileType.NotFound:
+            filesystem.delete_file(info.path)
+            removed += info.size or 0
+    return removed
 
 
 @functools.lru_cache(maxsize=256)  # a trial saves every epoch: resolve its folder (an S3 region lookup) once

@@ -22,9 +22,42 @@ from pathlib import Path
 from typing import Any
 
 from sweeps.config.locations import sqlite_path
-from sweeps.record.tags import CODE_HASH, DIVERGED_AT, OUTCOME, QUESTIONS, RUN_ROLE, SUPERSEDED, TRIAL_ID, TRIAL_ROLE
+from sweeps.record.tags import CODE_HASH, DIVERGED_AT, OUTCOME, QUESTIONS, RUN_ROLE, SUPERSEDED, TRIAL_ID, TRIAL_ROLE, answers
 from sweeps.trials import Plan, Status
 from trainables.code import trial_code_hash
+
+# Runs (or experiments) asked for in one MLflow search request; every search here pages with
+# `page_token` until the last page, so no count of runs is ever cut off. Tests lower it.
+PAGE_SIZE = 1000
+
+
+def search_all(client: Any, experiment_ids: list[str], filter_string: str) -> list[Any]:
+    """Every run of `experiment_ids` matching `filter_string`, page after page."""
+    found: list[Any] = []
+    token = None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string=filter_string, max_results=PAGE_SIZE, page_token=token)
+        found += page
+        token = page.token
+        if not token:
+            return found
+
+
+def all_experiments(client: Any) -> list[Any]:
+    """Every active experiment of the store, page after page."""
+    found: list[Any] = []
+    token = None
+    while True:
+        page = client.search_experiments(max_results=PAGE_SIZE, page_token=token)
+        found += page
+        token = page.token
+        if not token:
+            return found
+
+
+def question_filter(question: str) -> str:
+    """The MLflow search filter (the UI's search box) that selects exactly the runs answering `question`."""
+    return f"tags.`{answers(question)}` = 'true'"
 
 
 def store_exists(uri: str) -> bool:
@@ -48,8 +81,9 @@ def read_trial_runs(uri: str, study: str) -> dict[str, Any]:
     return {} if found is None else trial_runs(*found)
 
 
-def apply_statuses(plan: Plan) -> None:
-    """Fill each planned trial's status, and for a finished one the code it was trained by, from the store."""
+def apply_statuses(plan: Plan) -> dict[str, Any]:
+    """Fill each planned trial's status, and for a finished one the code it was trained by, from the store;
+    returns the runs read (trial id → its current run)."""
     runs = read_trial_runs(plan.runtime.tracking.uri, plan.study)
     for trial in plan.trials:
         run = runs.get(trial.id)
@@ -57,6 +91,7 @@ def apply_statuses(plan: Plan) -> None:
         trial.diverged_at_epoch = diverged_at_epoch(run)
         trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
         trial.stale = trial.status == "finished" and is_stale(run, trial.config)
+    return runs
 
 
 def is_stale(run: Any, config: Mapping[str, Any] | None = None) -> bool:
@@ -91,18 +126,10 @@ def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
     most epochs logged: a run holding only a tail of the epochs never stands for the trial. None is
     ever dropped from the store."""
     found: dict[str, list[Any]] = {}
-    token = None
-    while True:
-        page = client.search_runs(
-            [experiment_id], filter_string=f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'", max_results=1000, page_token=token
-        )
-        for run in page:
-            trial_id = run.data.tags.get(TRIAL_ID)
-            if trial_id and not superseded(run):
-                found.setdefault(trial_id, []).append(run)
-        token = page.token
-        if not token:
-            break
+    for run in search_all(client, [experiment_id], f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'"):
+        trial_id = run.data.tags.get(TRIAL_ID)
+        if trial_id and not superseded(run):
+            found.setdefault(trial_id, []).append(run)
     return {
         trial_id: runs[0] if len(runs) == 1 else max(runs, key=lambda run: (status_of(run) == "finished", _epochs(client, run)))
         for trial_id, runs in found.items()
@@ -132,9 +159,7 @@ def best_trial(client: Any, experiment_id: str, question: str, metric: str, mode
 
     Early-stopped trials (KILLED) and failures never count: only runs trained to their end.
     """
-    runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'", max_results=5000
-    )
+    runs = search_all(client, [experiment_id], f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'")
     answering = [
         r for r in runs
         if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics and not superseded(r)

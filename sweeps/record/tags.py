@@ -15,6 +15,19 @@ SEARCH_ROLE = "search"  # a search question's parent run
 SUMMARY_ROLE = "summary"  # a report's summary of one question
 GROUP = "sweeps.group"  # trials that differ only in seed (a question's repeats) share it
 
+
+
+def answers(question: str) -> str:
+    """The tag, set to "true", of every run that answers `question` (trials, a search's parent, a summary):
+    the MLflow UI's filter for one question's runs. `sweeps.questions` holds all of a run's ids, and a
+    LIKE pattern on it cannot tell q1 from q10; MLflow's filters have no OR to list the four positions."""
+    return f"sweeps.answers.{question}"
+
+
+def answer_tags(questions: list[str]) -> dict[str, str]:
+    return {answers(question): "true" for question in questions}
+
+
 # What a trial run records about itself.
 PARAMETERS = "sweeps.parameters"  # the model's trainable parameters
 DATA_SOURCE = "sweeps.data_source"  # the source a run read

@@ -22,7 +22,7 @@ from sweeps.config.locations import sqlite_path
 from sweeps.config.sources import CHECKOUT, FROM_CHECKOUT
 from sweeps.record.outbox import OutageLimits, Outbox
 from sweeps.record.reachability import answers
-from sweeps.record.store import best_trial, client_for, flatten, read_trial_config, status_of, superseded, trial_runs
+from sweeps.record.store import best_trial, client_for, flatten, read_trial_config, search_all, status_of, superseded, trial_runs
 from sweeps.record.tags import (
     CODE_HASH,
     DATA_SOURCE,
@@ -42,6 +42,7 @@ from sweeps.record.tags import (
     SUPERSEDED,
     TRIAL_ID,
     TRIAL_ROLE,
+    answer_tags,
 )
 from sweeps.trials import PlannedTrial, Status
 from trainables.code import trial_code_hash
@@ -63,8 +64,14 @@ class StudyRuns:
     """
 
     def __init__(
-        self, uri: str, study: str, limits: OutageLimits = OutageLimits(), notify: Callable[[str], None] = lambda line: None
+        self,
+        uri: str,
+        study: str,
+        limits: OutageLimits = OutageLimits(),
+        notify: Callable[[str], None] = lambda line: None,
+        known: Mapping[str, Any] | None = None,
     ) -> None:
+        """`known`: the study's trial runs just read (`store.apply_statuses`); else they are read now."""
         path = sqlite_path(uri)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +85,12 @@ class StudyRuns:
             experiment = self._outbox.call(lambda: _create_experiment(self.client, study, artifacts))
         self.experiment_id = experiment.experiment_id
         self._runs: dict[str, str] = {}
-        self.statuses()
+        self._read: dict[str, Any] = {}  # trial id → its run as `statuses` last read it
+        if known is None:
+            self.statuses()
+        else:
+            self._read = dict(known)
+            self._runs = {trial_id: run.info.run_id for trial_id, run in known.items()}
 
     def open(self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}) -> tuple[str, int]:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
@@ -86,12 +98,13 @@ class StudyRuns:
         run_id = self._runs.get(trial.id)
         code = trial_code_hash(trial.config)
         if run_id is not None:
-            self.set_tags(run_id, {QUESTIONS: ",".join(trial.questions), CODE_HASH: code})
+            self.set_tags(run_id, {QUESTIONS: ",".join(trial.questions), CODE_HASH: code, **answer_tags(trial.questions)})
             self._outbox.send(lambda: self.client.update_run(run_id, status="RUNNING"))
             return run_id, self._outbox.call(lambda: _last_epoch(self.client, run_id))
         tags = {
             TRIAL_ID: trial.id,
             QUESTIONS: ",".join(trial.questions),
+            **answer_tags(trial.questions),
             STUDY: self.study,
             RUN_ROLE: TRIAL_ROLE,
             GROUP: trial.group,
@@ -110,9 +123,7 @@ class StudyRuns:
 
     def _create_run(self, trial: PlannedTrial, tags: dict[str, str]) -> str:
         """A new run for `trial`; tried again after a lost answer, it finds the run the server did create."""
-        found = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'", max_results=100
-        )
+        found = search_all(self.client, [self.experiment_id], f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'")
         created = next((run for run in found if not superseded(run)), None)  # a superseded run is the old code's
         if created is not None:
             return created.info.run_id
@@ -130,11 +141,7 @@ class StudyRuns:
 
     def _search_parent(self, question: str) -> Any | None:
         """The current (not superseded) parent run of a question's search, if any."""
-        found = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{RUN_ROLE}` = '{SEARCH_ROLE}' and tags.`{QUESTIONS}` = '{question}'",
-            max_results=100,
-        )
+        found = search_all(self.client, [self.experiment_id], f"tags.`{RUN_ROLE}` = '{SEARCH_ROLE}' and tags.`{QUESTIONS}` = '{question}'")
         return next((run for run in found if not superseded(run)), None)
 
     def search_run(self, question: str) -> tuple[str, bool]:
@@ -145,7 +152,7 @@ class StudyRuns:
         found = self._search_parent(question)
         if found is not None:
             return found.info.run_id, found.info.status == "FINISHED"
-        tags = {RUN_ROLE: SEARCH_ROLE, QUESTIONS: question, STUDY: self.study, **_git_tags()}
+        tags = {RUN_ROLE: SEARCH_ROLE, QUESTIONS: question, **answer_tags([question]), STUDY: self.study, **_git_tags()}
         return self.client.create_run(self.experiment_id, run_name=f"{question} search", tags=tags).info.run_id, False
 
     def search_done(self, question: str) -> bool:
@@ -200,18 +207,24 @@ class StudyRuns:
         self._outbox.call(lambda: self._update_questions(listed))
 
     def _update_questions(self, trials: list[PlannedTrial]) -> None:
+        from mlflow.entities import RunTag
+
         for trial in trials:
-            run_id = self._runs.get(trial.id)
-            if run_id is not None:
-                tagged = self.client.get_run(run_id).data.tags.get(QUESTIONS, "")
+            run = self._read.get(trial.id)  # as `statuses` last read them: no request per trial
+            if run is not None:
+                tagged = run.data.tags.get(QUESTIONS, "")
                 merged = sorted(set(tagged.split(",")) - {""} | set(trial.questions))
                 if merged != sorted(tagged.split(",")):
-                    self.client.set_tag(run_id, QUESTIONS, ",".join(merged))
+                    self.client.set_tag(run.info.run_id, QUESTIONS, ",".join(merged))
+                missing = [RunTag(key, value) for key, value in answer_tags(merged).items() if key not in run.data.tags]
+                if missing:  # a run recorded before the per-question tags
+                    self.client.log_batch(run.info.run_id, tags=missing)
 
     def statuses(self) -> dict[str, Status]:
         """Trial id → status of its run, after every held write. The study's runs are read again: one that
         another `sweep run` created since this one started is the one `open` continues."""
         found = self._outbox.call(lambda: trial_runs(self.client, self.experiment_id))
+        self._read = found
         self._runs = {trial_id: run.info.run_id for trial_id, run in found.items()}
         return {trial_id: status_of(run) for trial_id, run in found.items()}
 

@@ -25,6 +25,9 @@ from sweeps.report.stats import Stat, VariantRow
 DPI = 110  # dots per inch: a 10-inch-wide figure is 1100 pixels
 _SPLITS: tuple[tuple[str, Literal["-", "--"]], ...] = (("train", "-"), ("val", "--"))  # metric prefix, line style
 _LEGEND_SHARE = 0.95  # of the figure's width a legend may take
+THIN_RUNS = 30  # a variant's repeats drawn one thin line each up to this many; beyond, only their mean and band
+LEGEND_ENTRIES = 12  # variants (or runs) named in a legend; the rest are counted in one entry
+MANY_POINTS = 200  # a scatter of more points draws smaller markers
 
 
 def save(figure: Figure, path: Path) -> Path:
@@ -95,7 +98,9 @@ def curves(rows: Sequence[VariantRow], title: str) -> Figure:
         axes.set_ylabel(name)
         axes.grid(alpha=0.3)
         axes.xaxis.get_major_locator().set_params(integer=True)
-    handles = [Line2D([], [], color=_colour(i, len(rows)), label=row.label) for i, row in enumerate(rows)]
+    handles = [Line2D([], [], color=_colour(i, len(rows)), label=row.label) for i, row in enumerate(rows[:LEGEND_ENTRIES])]
+    if len(rows) > LEGEND_ENTRIES:
+        handles.append(Line2D([], [], color="none", label=f"… {len(rows) - LEGEND_ENTRIES} more variants (see the table)"))
     handles += [Line2D([], [], color="grey", linestyle=style, label=split) for split, style in _SPLITS]
     if any(not run.finished for row in rows for run in row.runs):
         handles.append(Line2D([], [], color="grey", linestyle=":", label="not finished"))
@@ -109,15 +114,16 @@ def _draw_metric(axes: Axes, row: VariantRow, key: str, colour: Any, style: str)
     if len(finished) == 1:
         axes.plot(_epochs(finished[0]), finished[0], color=colour, linestyle=style, marker="o", markersize=3)
     elif finished:
-        for values in finished:
+        for values in finished if len(finished) <= THIN_RUNS else []:
             axes.plot(_epochs(values), values, color=colour, linestyle=style, linewidth=0.7, alpha=0.35)
         length = min(map(len, finished))  # finished repeats have the same epochs
         stacked = np.array([values[:length] for values in finished])
         mean, std = stacked.mean(axis=0), stacked.std(axis=0, ddof=1)
         axes.plot(_epochs(mean), mean, color=colour, linestyle=style, linewidth=2)
         axes.fill_between(_epochs(mean), mean - std, mean + std, color=colour, alpha=0.15, linewidth=0)
-    for run in row.runs:
-        if not run.finished and run.curves.get(key):
+    unfinished = [run for run in row.runs if not run.finished]
+    for run in unfinished if len(unfinished) <= THIN_RUNS else []:
+        if run.curves.get(key):
             axes.plot(_epochs(run.curves[key]), run.curves[key], color=colour, linestyle=":", marker="x", markersize=3)
 
 
@@ -212,10 +218,11 @@ def trials_over_time(points: Sequence[TrialPoint], metric: str, title: str) -> F
     """A search's final metric per trial in the order they started: finished as dots, stopped as crosses."""
     figure = _figure(6.5, 4.2)
     axes = figure.subplots()
+    size = 8 if len(points) > MANY_POINTS else None  # square points; matplotlib's default is 36
     for stopped, marker, label in ((False, "o", "finished"), (True, "x", "stopped early")):
         chosen = [point for point in points if point.stopped == stopped]
         if chosen:
-            axes.scatter([p.order for p in chosen], [p.value for p in chosen], marker=marker, color="C0", label=label)
+            axes.scatter([p.order for p in chosen], [p.value for p in chosen], marker=marker, s=size, color="C0", label=label)
     for point in points:
         if point.best:
             axes.scatter([point.order], [point.value], marker="*", s=220, color="C3", zorder=3, label="best")
@@ -237,18 +244,29 @@ class Curve:
 
 
 def overlaid_curves(lines: Sequence[Curve], ylabel: str, title: str) -> Figure:
-    """One metric per epoch, a line per run; emphasised ones thick, the rest thin."""
+    """One metric per epoch, a line per run; emphasised ones thick, the rest thin. Past LEGEND_ENTRIES lines,
+    the first ones (and every emphasised one) keep a colour and a legend entry, the rest are thin and grey."""
     figure = _figure(7, 4.2)
     axes = figure.subplots()
-    for index, line in enumerate(lines):
+    named = list(lines)
+    if len(lines) > LEGEND_ENTRIES:
+        named = [line for line in lines if line.thick] + [line for line in lines if not line.thick]
+        named = named[: max(LEGEND_ENTRIES, sum(line.thick for line in lines))]
+    for index, line in enumerate(named):
         thin = {"linewidth": 0.8, "alpha": 0.6, "marker": "o", "markersize": 2.5}  # a marker: one epoch is a point
         style = {"linewidth": 2.5, "marker": "o", "markersize": 4} if line.thick else thin
-        axes.plot(line.epochs, line.values, color=_colour(index, len(lines)), label=line.label, **style)
+        axes.plot(line.epochs, line.values, color=_colour(index, len(named)), label=line.label, zorder=2, **style)
+    rest = [line for line in lines if not any(line is kept for kept in named)]
+    for line in rest:
+        axes.plot(line.epochs, line.values, color="grey", linewidth=0.5, alpha=0.3, zorder=1)
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.set_xlabel("epoch")
     axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)
     axes.set_title(title)
     if lines:
-        _legend_below(figure, axes.get_legend_handles_labels()[0])
+        handles = axes.get_legend_handles_labels()[0]
+        if rest:
+            handles.append(Line2D([], [], color="grey", linewidth=0.5, label=f"{len(rest)} more runs"))
+        _legend_below(figure, handles)
     return figure

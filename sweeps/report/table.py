@@ -19,6 +19,7 @@ REFERENCE = "reference"  # the role of the row the others are compared with
 STATUS = "status"
 N = "n"  # finished runs of a row
 CODE = "code"  # the code hash(es) a row's runs were trained by (sweeps.code_hash)
+SHOWN_ROWS = 25  # rows the report's table shows (the first ones, and any reference or best); the rest counted
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,11 @@ class QuestionTable:
                 *([str(row.n)] if self.repeats else []),
                 code_cell([run for run in row.runs if run.finished] or row.runs),
             ]
-            for row in self.rows
+            for row in self.rows[:SHOWN_ROWS] + [row for row in self.rows[SHOWN_ROWS:] if row.role]
         ]
+        hidden = sum(not row.role for row in self.rows[SHOWN_ROWS:])
+        if hidden:  # `sweeps.load(STUDY).table(QUESTION)` has every row
+            body.append([f"… {hidden} more {self.label}s", *[""] * (len(header) - 1)])
         return Table(header, body)
 
 

@@ -6,9 +6,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeps.record.tags import QUESTIONS
+from sweeps.record.store import question_filter
+from sweeps.record.tags import OUTCOME
 from sweeps.report.benchmark import benchmark_blocks
-from sweeps.report.collect import StudyRecord, read_study
+from sweeps.report.collect import RunRecord, StudyRecord, read_study
 from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Heading, Image, Paragraph
 from sweeps.report.render import to_html, to_markdown
@@ -24,7 +25,7 @@ INDEX, MARKDOWN, BENCHMARK = "index.html", "report.md", "benchmark.md"
 class WrittenReport:
     folder: Path
     questions: int
-    trial_status: Counter[str]  # finished, running, killed, failed, missing → trials
+    trial_status: Counter[str]  # finished, stopped early, running, killed, failed, diverged, missing → trials
     figures: list[Path]
     summary_runs: dict[str, str]  # question id → its summary run's id
 
@@ -41,7 +42,7 @@ def write_report(plan: Plan, folder: Path) -> WrittenReport:
     study = read_study(plan)  # completes the plan: a search's samples and a stage's trials count too
     context = ReportContext(study, folder)
     trials = [*plan.trials, *plan.resolved]
-    status = Counter(study.runs[trial.id].status if trial.id in study.runs else "missing" for trial in trials)
+    status = Counter(_ended(study.runs[trial.id]) if trial.id in study.runs else "missing" for trial in trials)
     sets = data_sets(study)
     opening = [*_header(study, status), *banner(study, sets), *data_section(sets, context)]
     sections = {question.id: question_section(question, context) for question in plan.questions}
@@ -68,9 +69,15 @@ def _header(study: StudyRecord, status: Counter[str]) -> list[Block]:
             f"{len(plan.questions)} questions, {trial_counts(status)}, read from "
             f"{plan.runtime.tracking.uri}, experiment {plan.study}. "
             f"Benchmark: {BENCHMARK}. A question's runs in the MLflow UI (`sweep ui`): "
-            f"tags.`{QUESTIONS}` LIKE '%{plan.questions[0].id}%'."
+            f"{question_filter(plan.questions[0].id)}."
         ),
     ]
+
+
+def _ended(run: RunRecord) -> str:
+    """How a run ended for the header: `stopped early` for a search's sample the scheduler stopped (a KILLED
+    run in MLflow, as is one interrupted, which stays `killed`); else its status."""
+    return "stopped early" if run.tags.get(OUTCOME) == "early_stopped" else run.status
 
 
 def trial_counts(status: Counter[str]) -> str:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 from sweeps.config.compose import Composer
 from sweeps.errors import SweepError
+from sweeps.record.checkpoints import checkpoint_dir, prune_finished
 from sweeps.record.model_registry import register_best
 from sweeps.record.outbox import OutageLimits
 from sweeps.record.store import is_stale, read_trial_runs, status_of
@@ -34,16 +35,17 @@ from trainables.errors import DataUnavailableError
 from trainables.function.resolve import trainable_kind
 
 
-def run_plan(plan: Plan, out: TextIO = sys.stdout, rerun_stale: bool = False) -> RunSummary:
+def run_plan(plan: Plan, out: TextIO = sys.stdout, rerun_stale: bool = False, known: dict[str, Any] | None = None) -> RunSummary:
     """Every phase that has work, in order; stops at an interruption. Progress on `out`: live on a terminal.
 
     `rerun_stale`: finished trials (and searches) trained by other code are trained again (`sweeps.run.rerun`);
-    without it they are kept, and the run says how many.
+    without it they are kept, and the run says how many. `known`: the study's runs as `apply_statuses` just
+    read them (trial id → run), so a large study's store is not read twice before anything starts.
     """
     tracking = plan.runtime.tracking
     with open_console(plan.study, out) as console:
         limits = OutageLimits(tracking.hold_epochs, tracking.wait_seconds)
-        runs = StudyRuns(tracking.uri, plan.study, limits, lambda line: console.note(f"{plan.study}: {line}"))
+        runs = StudyRuns(tracking.uri, plan.study, limits, lambda line: console.note(f"{plan.study}: {line}"), known)
         runs.update_questions(trial for trial in plan.trials if trial.status == "finished")
         leases = Leases(plan.runtime.paths.storage, plan.study)
         recorder = Recorder(plan, runs, console, leases)
@@ -66,6 +68,8 @@ def run_plan(plan: Plan, out: TextIO = sys.stdout, rerun_stale: bool = False) ->
             runs.release()  # on an error or an interruption: one last try, without waiting
         if not recorder.interrupted():
             runs.finish()  # a server away at the end: wait for it (within tracking.wait_seconds)
+            for trial_id in recorder.finished_ids():  # their runs and weights are in MLflow now
+                prune_finished(checkpoint_dir(plan.runtime.paths.storage, plan.study, trial_id))
     if not recorder.started() and not recorder.skipped:
         print(f"{plan.study}: all {plural(len(plan.trials), 'planned trial')} (and any searches and stages) are done "
               f"in {plan.runtime.tracking.uri}; 0 trials to run.", file=out)

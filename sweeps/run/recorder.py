@@ -208,6 +208,10 @@ class Recorder(tune.Callback):
     def close_search(self, parent_run: str) -> None:
         self._runs.close(parent_run, "FINISHED")
 
+    def finished_ids(self) -> set[str]:
+        """The trials this invocation trained to their last epoch and closed as finished."""
+        return set(self._finished)
+
     def started(self) -> bool:
         return bool(self._run_ids)
 

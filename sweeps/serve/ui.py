@@ -19,8 +19,7 @@ from sweeps.config.locations import sqlite_path
 from sweeps.config.schema import TrackingConfig, describe_validation_error
 from sweeps.config.sources import Configs
 from sweeps.errors import SweepError
-from sweeps.record.store import client_for, store_exists
-from sweeps.record.tags import QUESTIONS
+from sweeps.record.store import all_experiments, client_for, question_filter, store_exists
 from sweeps.run.preflight import check_port_free, check_store
 from sweeps.serve.server import ServerOptions, ServerProcess, server_process
 
@@ -49,7 +48,7 @@ def experiment_links(uri: str, port: int) -> dict[str, str]:
     client = client_for(uri)
     return {
         experiment.name: f"http://{HOST}:{port}/#/experiments/{experiment.experiment_id}/runs"
-        for experiment in client.search_experiments()
+        for experiment in all_experiments(client)
         if experiment.name != "Default"  # MLflow's own, empty unless something logged outside sweeps
     }
 
@@ -68,7 +67,7 @@ def start(uri: str, port: int, out: TextIO) -> int:
     print(f"sweep ui: MLflow UI for {uri} at http://{HOST}:{port}", file=out)
     for name, link in experiment_links(uri, port).items():
         print(f"  {name}: {link}", file=out)
-    print(f"A question's runs (search box): tags.`{QUESTIONS}` LIKE '%q05%'", file=out)
+    print(f"A question's runs (search box): {question_filter('q05')}", file=out)
     out.flush()
     options = ServerOptions(host=HOST, port=port, backend_store_uri=uri, artifacts_destination=str(artifacts), quiet=True)
     return serve_quietly(server_process(options, os.environ), sys.stderr)

@@ -91,9 +91,11 @@ def search_section(question: PlannedQuestion, table: QuestionTable, context: Rep
     relative = context.figure(f"{question.id}_trials.png", lambda: figures.trials_over_time(points, search.metric, title))
     blocks.append(Image(relative, f"{question.id}: final {search.metric} of each sample in the order it started; "
                                   "dots finished, crosses were stopped early, the star is the best."))
-    lines = [
+    sign = 1.0 if search.mode == "max" else -1.0
+    ordered = runs if len(runs) <= figures.LEGEND_ENTRIES else sorted(runs, key=lambda run: _rank(run, search.metric, sign))
+    lines = [  # past a legend's worth, best first: the best samples are the ones named
         val_acc_curve(run, run.name + (f" ({BEST})" if run is best else ""), run is best)
-        for run in runs
+        for run in ordered
         if run.curves.get("val_acc")
     ]
     blocks.append(val_acc_overlay(question, lines, context, "every sample's val accuracy per epoch; the best thick."))
