@@ -47,14 +47,14 @@ class Kind:
     @property
     def train(self) -> Train:
         """The kind's training function, its module imported now (and torch with it)."""
-        return _imported(self.trainer)  # type: ignore[no-any-return]
+        return _imported(self.trainer)
 
     @property
     def train_pack(self) -> TrainPack:
         """The kind's pack training function (imported now); only for a kind with a pack_trainer."""
         if self.pack_trainer is None:
             raise ValueError("this kind of trainable trains every trial alone")
-        return _imported(self.pack_trainer)  # type: ignore[no-any-return]
+        return _imported(self.pack_trainer)
 
 
 def _imported(path: str) -> Any:
@@ -65,4 +65,4 @@ def _imported(path: str) -> Any:
 def kind(name: str) -> Kind:
     if name not in KINDS:
         raise ValueError(f"trainable: unknown trainable {name!r}; allowed: {', '.join(KINDS)}")
-    return importlib.import_module(KINDS[name]).KIND  # type: ignore[no-any-return]
+    return importlib.import_module(KINDS[name]).KIND

@@ -12,10 +12,10 @@ import copy
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from hydra import compose, initialize_config_dir
@@ -149,7 +149,8 @@ def _named_options(study_file: DictConfig, conf_dir: Path) -> list[tuple[str, st
 
     written: list[Any] = []
     questions = OmegaConf.select(study_file, "study.questions", default=None)
-    for question in OmegaConf.to_container(questions) if isinstance(questions, ListConfig) else []:  # else: the schema names it
+    listed = cast(list[Any], OmegaConf.to_container(questions)) if isinstance(questions, ListConfig) else []  # else: the schema names it
+    for question in listed:
         if not isinstance(question, dict):
             continue
         written += [{key: value} for key, values in (question.get("grid") or {}).items() for value in values]
@@ -198,7 +199,7 @@ def _study_baseline(study_file: DictConfig, study_choices: Mapping[str, str], us
         for override, _ in user
         if override.key_or_group in CONFIG_GROUPS and override.value() != study_choices.get(override.key_or_group)
     }
-    baseline = OmegaConf.to_container(values, resolve=True)
+    baseline = cast(dict[str, Any], OmegaConf.to_container(values, resolve=True))  # `study.baseline:` is written as a mapping
     return [f"{key}={json.dumps(value)}" for key, value in baseline.items() if not _under_any(key, switched)]
 
 
@@ -258,7 +259,7 @@ _GRAMMAR = "write KEY=VALUE in Hydra's override grammar, e.g. optim.lr=0.05, opt
 def load_yaml(path: Path) -> DictConfig:
     """A config file as OmegaConf loads it; a YAML syntax error is one line naming the file and line."""
     try:
-        return OmegaConf.load(path)  # type: ignore[return-value]
+        return OmegaConf.load(path)  # type: ignore[return-value]  # a config file is a mapping (a list fails on first use)
     except yaml.YAMLError as error:
         raise SweepError(yaml_error(error)) from None
 
@@ -274,7 +275,7 @@ def yaml_error(error: yaml.YAMLError) -> str:
     return f"{mark.name}:{mark.line + 1}: YAML syntax error: {problem}{where}"
 
 
-def _under_any(key: str, groups: Mapping[str, Any]) -> bool:
+def _under_any(key: str, groups: Iterable[str]) -> bool:
     return any(key == group or key.startswith(f"{group}.") for group in groups)
 
 

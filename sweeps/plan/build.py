@@ -110,12 +110,14 @@ def _plan_question(
     if question.form == "search":
         from sweeps.config.search_space import search_space  # checks the grammar now, before anything runs
 
-        search_space(question.search.space, f"{question.id}.search.space")  # type: ignore[union-attr]
-        composer.variant(question.search.fixed, f"{question.id}.search.fixed")  # type: ignore[union-attr]
+        search = question.search
+        assert search is not None  # the form says so
+        search_space(search.space, f"{question.id}.search.space")
+        composer.variant(search.fixed, f"{question.id}.search.fixed")
         return PlannedQuestion(question.id, question.text, question.note, [], question)
     if question.form == "stage":  # resolved against its source's best trial when that is done
-        written = [PlannedVariant([], "", variant, reference=False) for variant in variants_of(question)]
-        return PlannedQuestion(question.id, question.text, question.note, written, question)
+        unresolved = [PlannedVariant([], "", variant, reference=False) for variant in variants_of(question)]
+        return PlannedQuestion(question.id, question.text, question.note, unresolved, question)
     variants = []
     for written in variants_of(question):
         context = f"{question.id} " + " ".join(f"{key}={value}" for key, value in written.items())

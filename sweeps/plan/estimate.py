@@ -127,8 +127,7 @@ def estimate_plan(plan: Plan) -> Estimate:
         matches = by_key.get(cost_key(flatten(trial.config)), [])
         local = [run for run in matches if _same_machine(run.data.tags, here, gpu)]
         chosen = local or matches
-        per_epoch = [_epoch_seconds(run) for run in chosen]
-        per_epoch = [value for value in per_epoch if value is not None]
+        per_epoch = [value for value in map(_epoch_seconds, chosen) if value is not None]
         if not per_epoch:
             return TrialCost(trial.id, epochs, None, None, 0)
         overhead = statistics.median([sum(run.data.metrics.get(key, 0.0) for key in _OVERHEAD) for run in chosen])

@@ -49,7 +49,7 @@ def complete_plan(plan: Plan) -> dict[str, Any]:
             assert source is not None
             best = best_trial(client, experiment_id, source.question, source.metric, source.mode)
             base = _config(client, best) if best is not None else None
-            if base is None:
+            if best is None or base is None:
                 continue  # shown as waiting for its source
             if not composer:
                 composer.append(Composer(plan.study, plan.overrides, plan.conf_dir))

@@ -44,7 +44,7 @@ def stage_trial(
             config[key] = trial_config(composed, plan.runtime, context).model_dump(mode="json")[key]
         else:
             *parents, leaf = key.split(".")
-            node = config
+            node: Any = config  # a dict, or None past a missing key
             for part in parents:
                 node = node.get(part) if isinstance(node, dict) else None
             if not isinstance(node, dict) or leaf not in node:

@@ -47,7 +47,7 @@ def print_plan(plan: Plan, out: TextIO) -> None:
         for variant in question.variants:
             label = " ".join(f"{key}={value}" for key, value in variant.overrides.items()) or "(baseline)"
             if not variant.trials:
-                print(f"     {label:<{LABEL}} (resolved once {config.from_.question} has a finished trial)", file=out)  # type: ignore[union-attr]
+                print(f"     {label:<{LABEL}} (resolved once {question.depends_on[0]} has a finished trial)", file=out)
                 continue
             reference = "  ← compared with" if variant.reference else ""
             if len(variant.trials) > 1:

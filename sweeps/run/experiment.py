@@ -7,6 +7,7 @@ writes each member's MLflow run.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -37,13 +38,13 @@ def start_ray(plan: Plan) -> bool:
     resources = plan.runtime.resources
     if resources.address:
         try:
-            ray.init(address=resources.address, logging_level="ERROR", log_to_driver=False)
+            ray.init(address=resources.address, logging_level=logging.ERROR, log_to_driver=False)
         except ConnectionError as error:  # `auto` and no cluster here (HOST:PORT is checked before: preflight)
             first = str(error).strip().splitlines()[0]
             remedy = "Start one (ray start --head), or run without resources=cluster"
             raise SweepError(f"resources.address={resources.address}: {first} {remedy}") from None
     else:
-        ray.init(num_cpus=resources.num_cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        ray.init(num_cpus=resources.num_cpus, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     return True
 
 

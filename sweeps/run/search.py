@@ -6,8 +6,9 @@ with a content-hash id, an MLflow run under the search's parent run, and a resum
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import Any
 
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
@@ -58,7 +59,7 @@ def _tune_domain(domain: Domain) -> Any:
 
 
 def run_search(
-    plan: Plan, question: PlannedQuestion, composer: Composer, recorder: Recorder, parent_run: str, out: TextIO
+    plan: Plan, question: PlannedQuestion, composer: Composer, recorder: Recorder, parent_run: str, out: io.TextIOBase
 ) -> None:
     """Run `question`'s search to its end; its parent run is marked FINISHED unless interrupted."""
     search = question.config.search
@@ -87,7 +88,7 @@ def run_search(
             reduction_factor=search.scheduler.reduction_factor,
         )
     print(f"{plan.study}: {question.id} searches {search.num_samples} samples for the best {search.metric}.", file=out, flush=True)
-    options = {"search_alg": searcher, "scheduler": scheduler, "num_samples": search.num_samples}
+    options: dict[str, Any] = {"search_alg": searcher, "scheduler": scheduler, "num_samples": search.num_samples}
     options |= {"metric": search.metric, "mode": search.mode}
     fit(plan, recorder, space, options)
     if not recorder.interrupted():
