@@ -21,8 +21,9 @@ from sweeps.config.schema import ResourcesConfig
 from sweeps.errors import StudyStopped, SweepError, found_in
 from sweeps.machine import machine_cpus
 from sweeps.plan.packs import grid_packs, pack_id
-from sweeps.plan.prefixes import continues, prefixes
+from sweeps.plan.prefixes import Continues, continues, prefixes
 from sweeps.record.checkpoints import checkpoint_dir, join
+from sweeps.run.payload import MemberPayload, PackPayload
 from sweeps.run.pending import PendingWatch
 from sweeps.run.recorder import Recorder
 from sweeps.run.worker import trial_main
@@ -120,7 +121,7 @@ def pack_payload(
     parent_run: str | None = None,
     continued: Mapping[str, PlannedTrial] = MappingProxyType({}),
     cpus: float | None = None,
-) -> dict[str, Any]:
+) -> PackPayload:
     """What a Ray trial's worker gets: where it computes, and each member trial's payload (`continued`:
     trial id → the shorter trial it continues, `sweeps.plan.prefixes.prefixes`; `cpus`: the Ray trial's CPUs,
     if not resources.cpus_per_trial)."""
@@ -138,15 +139,15 @@ def pack_payload(
 
 
 def _member(
-    plan: Plan, trial: PlannedTrial, init: str | None, parent_run: str | None, continued: dict[str, Any] | None
-) -> dict[str, Any]:
+    plan: Plan, trial: PlannedTrial, init: str | None, parent_run: str | None, continued: Continues | None
+) -> MemberPayload:
     """One trial of a pack (what the driver's recorder also reads back about it)."""
     return {
         "id": trial.id,
         "config": trial.config,
         "planned": {"name": trial.name, "parameters": trial.parameters, "group": trial.group, "questions": trial.questions},
         "checkpoint_dir": checkpoint_dir(plan.runtime.paths.storage, plan.study, trial.id),
-        "init": init,  # a stage's starting weights: a folder in the shared storage (sweeps.plan.stages.stage_weights)
-        "continues": continued,  # the shorter trial whose last checkpoint it starts from (sweeps.plan.prefixes)
-        "parent_run": parent_run,  # the search this trial is a sample of
+        "init": init,
+        "continues": continued,
+        "parent_run": parent_run,
     }

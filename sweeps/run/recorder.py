@@ -25,6 +25,7 @@ from sweeps.record.tags import CONTINUED_FROM, DIVERGED_AT, ERROR_FILE, NODE_ID,
 from sweeps.record.tracking import StudyRuns
 from sweeps.run.console import Console
 from sweeps.run.leases import Leases, Owner
+from sweeps.run.payload import MemberPayload, PackPayload
 from sweeps.run.worker import DIVERGED, MEMBER
 from sweeps.trials import Plan, PlannedTrial
 from sweeps.words import clock, plural
@@ -104,6 +105,7 @@ class Recorder(tune.Callback):
         for member in _members(trial):
             if member["id"] not in self._run_ids:  # a search's sample: known only now
                 planned = PlannedTrial(member["id"], member["config"], **member["planned"])
+                assert member["parent_run"] is not None  # a grid's trials were all registered before it started
                 self._register(planned, planned.questions[0], {"mlflow.parentRunId": member["parent_run"]})
             self._running.add(member["id"])
             self._console.start(member["id"])
@@ -255,9 +257,10 @@ class _TakenOver(tune.Stopper):
         return False
 
 
-def _members(trial: Any) -> list[dict[str, Any]]:
+def _members(trial: Any) -> list[MemberPayload]:
     """The member trials' payloads of a Ray trial (`sweeps.run.experiment.pack_payload`)."""
-    return list(trial.config["pack"]["members"])
+    pack: PackPayload = trial.config["pack"]
+    return list(pack["members"])
 
 
 def trial_artifacts(

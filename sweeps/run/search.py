@@ -19,6 +19,7 @@ from sweeps.config.compose import Composer
 from sweeps.config.search_space import Choice, Domain, search_space
 from sweeps.plan.build import planned_trial, trial_config
 from sweeps.run.experiment import fit, pack_payload
+from sweeps.run.payload import PackPayload
 from sweeps.run.recorder import Recorder
 from sweeps.trials import Plan, PlannedQuestion
 
@@ -26,7 +27,7 @@ from sweeps.trials import Plan, PlannedQuestion
 class _ComposingSearcher(Searcher):
     """Wraps Optuna's searcher: each suggested sample becomes a whole Ray trial's payload (a pack of one)."""
 
-    def __init__(self, inner: Searcher, compose: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, inner: Searcher, compose: Callable[[dict[str, Any]], PackPayload]) -> None:
         super().__init__(metric=inner.metric, mode=inner.mode)
         self._inner = inner
         self._compose = compose
@@ -68,7 +69,7 @@ def run_search(
     fixed, _ = composer.variant(search.fixed, f"{question.id}.search.fixed")
     epochs = int(fixed.trainer.epochs)
 
-    def compose(sample: dict[str, Any]) -> dict[str, Any]:
+    def compose(sample: dict[str, Any]) -> PackPayload:
         written = {**search.fixed, **sample}
         context = f"{question.id} sample " + " ".join(f"{key}={value}" for key, value in sample.items())
         config, absolute = composer.variant(written, context)
