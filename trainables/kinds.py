@@ -15,7 +15,7 @@ from typing import Any
 
 from trainables.callback import Checkpoint, Report
 from trainables.placement import Placement
-from trainables.schema import TrialBase
+from trainables.schema import DEFAULT_TRAINABLE, TrialBase
 
 # Kind name → the module that defines `KIND` (imported when first used).
 KINDS: dict[str, str] = {
@@ -60,6 +60,11 @@ class Kind:
 def _imported(path: str) -> Any:
     module, _, function = path.partition(":")
     return getattr(importlib.import_module(module), function)
+
+
+def trainable_of(config: Mapping[str, Any]) -> str:
+    """The kind a trial config names (or its run's params, where `trainable` is a top-level key too)."""
+    return config.get("trainable", DEFAULT_TRAINABLE)
 
 
 def kind(name: str) -> Kind:

@@ -23,8 +23,8 @@ from sweeps.config.compose import CONF_DIR, Composer
 from sweeps.config.locations import absolute_location, absolute_tracking_uri
 from sweeps.config.schema import QuestionConfig, RuntimeConfig, StudyConfig, describe_validation_error
 from sweeps.errors import SweepError
-from sweeps.trials import Plan, PlannedQuestion, PlannedTrial, PlannedVariant
-from trainables.kinds import kind
+from sweeps.trials import Plan, PlannedQuestion, PlannedTrial, PlannedVariant, variant_name
+from trainables.kinds import kind, trainable_of
 from trainables.schema import TrialBase
 
 _RUNTIME_KEYS = {"offline", "tracking", "resources", "paths", "study"}
@@ -120,10 +120,10 @@ def _plan_question(
         return PlannedQuestion(question.id, question.text, question.note, unresolved, question)
     variants = []
     for written in variants_of(question):
-        context = f"{question.id} " + " ".join(f"{key}={value}" for key, value in written.items())
+        context = variant_name(question.id, written)
         config, absolute = composer.variant(written, context)
         first = trial_config(config, runtime, context)
-        name = f"{question.id} " + " ".join(f"{key}={value}" for key, value in absolute.items())
+        name = variant_name(question.id, absolute)
         ids = add_repeats(first, question, name, trials, model_parameters(first, context))
         variants.append(PlannedVariant(ids, group_id(first), absolute, reference=False))
     if question.reference is not None:
@@ -161,7 +161,7 @@ def add_repeats(
 def trial_config(config: DictConfig, runtime: RuntimeConfig, context: str) -> TrialBase:
     """The trial config of the trainable the config names, validated by that trainable's schema."""
     try:
-        schema = kind(config.get("trainable", "image")).schema
+        schema = kind(trainable_of(config)).schema
     except ValueError as error:
         raise SweepError(str(error)) from None
     # A key deleted by an override (`~seed`) is left out, so the schema reports it as required.
@@ -210,7 +210,7 @@ def _runtime_data(baseline: DictConfig) -> dict[str, Any]:
 
 def _check_top_level(baseline: DictConfig) -> None:
     try:
-        allowed = _RUNTIME_KEYS | set(kind(baseline.get("trainable", "image")).schema.model_fields)
+        allowed = _RUNTIME_KEYS | set(kind(trainable_of(baseline)).schema.model_fields)
     except ValueError as error:
         raise SweepError(str(error)) from None
     unknown = sorted(set(baseline) - allowed)

@@ -30,6 +30,7 @@ from sweeps.record.store import client_for, flatten, store_exists, superseded
 from sweeps.record.tags import QUESTIONS, RUN_ROLE, SEARCH_ROLE, TRIAL_ROLE
 from sweeps.trials import DONE, Plan, PlannedTrial
 from sweeps.words import clock, plural
+from trainables.kinds import trainable_of
 
 # data.* keys that do not change what an epoch costs.
 _DATA_NOT_COST = {"data.name", "data.standin", "data.download", "data.mean", "data.std", "data.note"}
@@ -151,7 +152,7 @@ def cost_key(params: Mapping[str, str]) -> tuple[Any, ...]:
             kept.append((key, _without_dropout_rates(value) if key == "model.layers" else value))
         elif key.startswith("data.") and key not in _DATA_NOT_COST:
             kept.append((key, value))
-    return (params.get("trainable", "image"), params.get("trainer.batch_size"), tuple(kept))
+    return (trainable_of(params), params.get("trainer.batch_size"), tuple(kept))
 
 
 def _without_dropout_rates(layers: str) -> str:

@@ -14,17 +14,8 @@ from typing import Any
 
 from sweeps.config.compose import Composer
 from sweeps.plan.stages import stage_trials
-from sweeps.record.store import (
-    best_trial,
-    diverged_at_epoch,
-    find_experiment,
-    is_stale,
-    read_trial_config,
-    status_of,
-    trial_runs,
-    unflatten,
-)
-from sweeps.record.tags import CODE_HASH, GROUP, OUTCOME, PARAMETERS, QUESTIONS, TRIAL_ID
+from sweeps.record.store import best_trial, find_experiment, mark_trial, read_trial_config, trial_runs, unflatten
+from sweeps.record.tags import GROUP, PARAMETERS, QUESTIONS, TRIAL_ID
 from sweeps.trials import Plan, PlannedTrial, PlannedVariant
 
 
@@ -36,7 +27,7 @@ def complete_plan(plan: Plan) -> dict[str, Any]:
     client, experiment_id = found
     runs = trial_runs(client, experiment_id)
     for trial in plan.trials:
-        _mark(trial, runs.get(trial.id))
+        mark_trial(trial, runs.get(trial.id))
     composer: list[Composer] = []  # built once, when a stage first needs it (Hydra composes: ~1 s)
     for index, question in enumerate(plan.questions):
         if question.form == "search":
@@ -55,7 +46,7 @@ def complete_plan(plan: Plan) -> dict[str, Any]:
                 composer.append(Composer(plan.study, plan.overrides, plan.conf_dir))
             trials = stage_trials(plan, question, composer[0], base, best.data.tags[TRIAL_ID])
             for trial in trials:
-                _mark(trial, runs.get(trial.id))
+                mark_trial(trial, runs.get(trial.id))
                 _add(plan, trial)
             resolved = [
                 PlannedVariant([trial.id], trial.group, variant.overrides, variant.reference)
@@ -69,16 +60,6 @@ def _answering(runs: dict[str, Any], question_id: str) -> list[Any]:
     return [run for run in runs.values() if question_id in run.data.tags.get(QUESTIONS, "").split(",")]
 
 
-def _mark(trial: PlannedTrial, run: Any | None) -> None:
-    """The trial's status, outcome and code (stale: trained by other code than this checkout's) from its
-    run; no run: `new`."""
-    trial.status = "new" if run is None else status_of(run)
-    trial.outcome = None if run is None else run.data.tags.get(OUTCOME)
-    trial.diverged_at_epoch = diverged_at_epoch(run)
-    trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
-    trial.stale = trial.status == "finished" and is_stale(run, trial.config.get("trainable", "image"))
-
-
 def _from_run(run: Any) -> PlannedTrial:
     """A search's sample as a planned trial, from its run: its config is its params, unflattened."""
     tags = run.data.tags
@@ -90,7 +71,7 @@ def _from_run(run: Any) -> PlannedTrial:
         tags.get(GROUP, ""),
         [question for question in tags.get(QUESTIONS, "").split(",") if question],
     )
-    _mark(trial, run)
+    mark_trial(trial, run)
     return trial
 
 

@@ -42,7 +42,7 @@ class OutageLimits:
 
 @dataclass(frozen=True)
 class _Held:
-    write: Callable[[], None]
+    write: Callable[[], object]  # its answer is not waited for
     epochs: int  # epochs of metrics the write logs
 
 
@@ -78,7 +78,7 @@ class Outbox:
     def away(self) -> bool:
         return self._away_since is not None
 
-    def send(self, write: Callable[[], None], epochs: int = 0) -> None:
+    def send(self, write: Callable[[], object], epochs: int = 0) -> None:
         """`write` now, or (the server away) after the writes held before it. Never blocks for the server."""
         if self.away and not self._stopped and self._clock() - self._last_try >= RETRY_EVERY:
             self._flush()

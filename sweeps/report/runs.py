@@ -13,6 +13,7 @@ from sweeps.report.context import ReportContext
 from sweeps.report.document import Block, Image, Paragraph
 from sweeps.trials import PlannedQuestion
 from trainables.code import code_hash
+from trainables.kinds import trainable_of
 
 
 def run_status(run: RunRecord) -> str:
@@ -32,7 +33,7 @@ def code_cell(runs: list[RunRecord]) -> str:
         recorded = run.tags.get(CODE_HASH)
         if recorded is None:
             continue
-        cell = recorded + ("" if recorded == code_hash(run.params.get("trainable", "image")) else " (stale)")
+        cell = recorded + ("" if recorded == code_hash(trainable_of(run.params)) else " (stale)")
         if cell not in cells:
             cells.append(cell)
     return ", ".join(cells) or "—"

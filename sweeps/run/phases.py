@@ -31,7 +31,7 @@ from sweeps.run.stages import resolve_stage, stage_weights
 from sweeps.trials import DONE, Plan, PlannedQuestion, PlannedTrial
 from sweeps.words import plural
 from trainables.errors import DataUnavailableError
-from trainables.kinds import kind
+from trainables.kinds import kind, trainable_of
 
 
 def run_plan(plan: Plan, out: TextIO = sys.stdout, rerun_stale: bool = False) -> RunSummary:
@@ -159,7 +159,7 @@ def _stage_todo(plan: Plan, runs: StudyRuns, trials: list[PlannedTrial], rerun_s
         if run is not None and status_of(run) == "diverged":
             continue  # done: it would diverge again
         if run is not None and run.info.status == "FINISHED":
-            if not (rerun_stale and is_stale(run, trial.config.get("trainable", "image"))):
+            if not (rerun_stale and is_stale(run, trainable_of(trial.config))):
                 continue
             retire_trial(plan, runs, trial.id)
         todo.append(trial)

@@ -18,6 +18,7 @@ from sweeps.record.tracking import StudyRuns
 from sweeps.trials import Plan, PlannedTrial
 from sweeps.words import plural
 from trainables.code import code_hash
+from trainables.kinds import trainable_of
 
 
 def stale_note(plan: Plan) -> str | None:
@@ -25,7 +26,7 @@ def stale_note(plan: Plan) -> str | None:
     stale = sum(trial.stale for trial in plan.trials)
     if not stale:
         return None
-    kinds = sorted({trial.config.get("trainable", "image") for trial in plan.trials if trial.stale})
+    kinds = sorted({trainable_of(trial.config) for trial in plan.trials if trial.stale})
     current = ", ".join(f"{kind} {code_hash(kind)}" for kind in kinds)
     verb, them = ("was", "it") if stale == 1 else ("were", "them")
     return (

@@ -21,7 +21,7 @@ from sweeps.plan.build import planned_trial, trial_config
 from sweeps.run.experiment import fit, pack_payload
 from sweeps.run.payload import PackPayload
 from sweeps.run.recorder import Recorder
-from sweeps.trials import Plan, PlannedQuestion
+from sweeps.trials import Plan, PlannedQuestion, variant_name
 
 
 class _ComposingSearcher(Searcher):
@@ -71,10 +71,10 @@ def run_search(
 
     def compose(sample: dict[str, Any]) -> PackPayload:
         written = {**search.fixed, **sample}
-        context = f"{question.id} sample " + " ".join(f"{key}={value}" for key, value in sample.items())
+        context = variant_name(f"{question.id} sample", sample)
         config, absolute = composer.variant(written, context)
         trial = trial_config(config, plan.runtime, context)
-        name = f"{question.id} " + " ".join(f"{key}={_short(value)}" for key, value in absolute.items())
+        name = variant_name(question.id, {key: _short(value) for key, value in absolute.items()})
         return pack_payload(plan, (planned_trial(trial, name, question.id, context),), parent_run=parent_run)
 
     searcher: Searcher = _ComposingSearcher(OptunaSearch(seed=search.seed), compose)
