@@ -23,7 +23,7 @@ import os
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeps.machine import machine_cpus, machine_gpus
 from sweeps.record.store import client_for, flatten, store_exists, superseded
@@ -31,6 +31,9 @@ from sweeps.record.tags import QUESTIONS, RUN_ROLE, SEARCH_ROLE, TRIAL_ROLE
 from sweeps.trials import DONE, Plan, PlannedTrial
 from sweeps.words import clock, plural
 from trainables.kinds import trainable_of
+
+if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
+    from mlflow.entities import Run
 
 # data.* keys that do not change what an epoch costs.
 _DATA_NOT_COST = {"data.name", "data.standin", "data.download", "data.mean", "data.std", "data.note"}
@@ -119,7 +122,7 @@ def estimate_plan(plan: Plan) -> Estimate:
     runs = _finished_trial_runs(plan.runtime.tracking.uri)
     here = _this_machine()
     gpu = plan.runtime.resources.gpus_per_trial > 0
-    by_key: dict[tuple[Any, ...], list[Any]] = {}
+    by_key: dict[tuple[Any, ...], list[Run]] = {}
     for run in runs:
         by_key.setdefault(cost_key(run.data.params), []).append(run)
     partial = _epochs_logged(plan, [trial for trial in plan.trials if trial.status == "partial"])
@@ -166,7 +169,7 @@ def _without_dropout_rates(layers: str) -> str:
     return json.dumps(stripped, sort_keys=True)
 
 
-def _epoch_seconds(run: Any) -> float | None:
+def _epoch_seconds(run: Run) -> float | None:
     metrics = run.data.metrics
     if "epoch_seconds" not in metrics:
         return None  # an evaluation-only run
@@ -207,13 +210,13 @@ def _same_machine(tags: Mapping[str, str], here: Mapping[str, str], gpu: bool) -
     return tags.get("sys.cpu") == here["cpu"] and tags.get("sys.cpu_count") == here["cpu_count"] and had_gpu == gpu
 
 
-def _finished_trial_runs(uri: str) -> list[Any]:
+def _finished_trial_runs(uri: str) -> list[Run]:
     """Every finished, current trial run of every study in the store (reading only)."""
     if not store_exists(uri):
         return []
     client = client_for(uri)
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]
-    found: list[Any] = []
+    found: list[Run] = []
     token = None
     while experiments:
         page = client.search_runs(

@@ -10,7 +10,7 @@ from, its config read back from its `config.yaml`, each variant applied; so its 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeps.config.compose import Composer
 from sweeps.plan.stages import stage_trials
@@ -18,8 +18,12 @@ from sweeps.record.store import best_trial, find_experiment, mark_trial, read_tr
 from sweeps.record.tags import GROUP, PARAMETERS, QUESTIONS, TRIAL_ID
 from sweeps.trials import Plan, PlannedTrial, PlannedVariant
 
+if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
 
-def complete_plan(plan: Plan) -> dict[str, Any]:
+
+def complete_plan(plan: Plan) -> dict[str, Run]:
     """Fill `plan` from its store; returns trial id → MLflow run of every trial run of the study ({}: no store)."""
     found = find_experiment(plan.runtime.tracking.uri, plan.study)
     if found is None:
@@ -56,11 +60,11 @@ def complete_plan(plan: Plan) -> dict[str, Any]:
     return runs
 
 
-def _answering(runs: dict[str, Any], question_id: str) -> list[Any]:
+def _answering(runs: dict[str, Run], question_id: str) -> list[Run]:
     return [run for run in runs.values() if question_id in run.data.tags.get(QUESTIONS, "").split(",")]
 
 
-def _from_run(run: Any) -> PlannedTrial:
+def _from_run(run: Run) -> PlannedTrial:
     """A search's sample as a planned trial, from its run: its config is its params, unflattened."""
     tags = run.data.tags
     trial = PlannedTrial(
@@ -81,7 +85,7 @@ def _add(plan: Plan, trial: PlannedTrial) -> None:
         plan.resolved.append(trial)
 
 
-def _config(client: Any, run: Any) -> dict[str, Any] | None:
+def _config(client: MlflowClient, run: Run) -> dict[str, Any] | None:
     """The run's config.yaml; None when the run has none (a store not written by `sweep run`)."""
     from mlflow.exceptions import MlflowException
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
@@ -22,6 +22,9 @@ from sweeps.run.experiment import fit, pack_payload
 from sweeps.run.payload import PackPayload
 from sweeps.run.recorder import Recorder
 from sweeps.trials import Plan, PlannedQuestion, variant_name
+
+if TYPE_CHECKING:
+    from ray.tune.search.sample import Domain as TuneDomain
 
 
 class _ComposingSearcher(Searcher):
@@ -48,12 +51,12 @@ class _ComposingSearcher(Searcher):
         self._inner.on_trial_complete(trial_id, result=result, error=error)
 
 
-def tune_space(space: Mapping[str, Domain]) -> dict[str, Any]:
+def tune_space(space: Mapping[str, Domain]) -> dict[str, TuneDomain]:
     """The plain search space as Ray Tune's domains (which Ray's OptunaSearch turns into Optuna's)."""
     return {key: _tune_domain(domain) for key, domain in space.items()}
 
 
-def _tune_domain(domain: Domain) -> Any:
+def _tune_domain(domain: Domain) -> TuneDomain:
     if isinstance(domain, Choice):
         return tune.choice(list(domain.values))
     return tune.loguniform(domain.low, domain.high) if domain.log else tune.uniform(domain.low, domain.high)
