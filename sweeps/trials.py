@@ -7,6 +7,7 @@ holds; the runner, the report and `sweep plan` read it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,6 +47,17 @@ class PlannedQuestion:
     @property
     def depends_on(self) -> list[str]:
         return [self.config.from_.question] if self.config.from_ else []
+
+
+def overrides_text(values: Mapping[str, Any]) -> str:
+    """A variant's values as written: "optim=adam optim.lr=0.001"."""
+    return " ".join(f"{key}={value}" for key, value in values.items())
+
+
+def variant_name(prefix: str, values: Mapping[str, Any]) -> str:
+    """A variant as a trial's name and an error's context: `prefix` (a question id), then its values,
+    e.g. "q03 optim=adam optim.lr=0.001"."""
+    return f"{prefix} {overrides_text(values)}"
 
 
 @dataclass

@@ -13,12 +13,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import tomllib
 from helpers.shapes_images import write_shapes
 from setuptools import find_namespace_packages, find_packages
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from trainables.callback import Checkpoint, Report
 from trainables.placement import Placement
-from trainables.schema import TrialBase
+from trainables.schema import DEFAULT_TRAINABLE, TrialBase
 
 # Kind name → the module that defines `KIND` (imported when first used).
 KINDS: dict[str, str] = {
@@ -49,14 +49,14 @@ class Kind:
     @property
     def train(self) -> Train:
         """The kind's training function, its module imported now (and torch with it)."""
-        return _imported(self.trainer)  # type: ignore[no-any-return]
+        return _imported(self.trainer)
 
     @property
     def train_pack(self) -> TrainPack:
         """The kind's pack training function (imported now); only for a kind with a pack_trainer."""
         if self.pack_trainer is None:
             raise ValueError("this kind of trainable trains every trial alone")
-        return _imported(self.pack_trainer)  # type: ignore[no-any-return]
+        return _imported(self.pack_trainer)
 
 
 def _imported(path: str) -> Any:
@@ -64,7 +64,12 @@ def _imported(path: str) -> Any:
     return getattr(importlib.import_module(module), function)
 
 
+def trainable_of(config: Mapping[str, Any]) -> str:
+    """The kind a trial config names (or its run's params, where `trainable` is a top-level key too)."""
+    return config.get("trainable", DEFAULT_TRAINABLE)
+
+
 def kind(name: str) -> Kind:
     if name not in KINDS:
         raise ValueError(f"trainable: unknown trainable {name!r}; allowed: {', '.join(KINDS)}")
-    return importlib.import_module(KINDS[name]).KIND  # type: ignore[no-any-return]
+    return importlib.import_module(KINDS[name]).KIND

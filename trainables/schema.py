@@ -77,11 +77,14 @@ OPTIMIZER_NAMES: tuple[str, ...] = tuple(
 )
 
 
+DEFAULT_TRAINABLE = "image"  # the kind of a trial config that names none
+
+
 class TrialBase(Strict):
     """What every kind of trial config has: which trainable runs it, and its seed."""
 
     # Keys that do not change what a trial computes, so they stay out of its id.
     NOT_HASHED: ClassVar[dict[str, Any]] = {"data": {"standin", "download"}}
 
-    trainable: str = "image"
+    trainable: str = DEFAULT_TRAINABLE
     seed: Annotated[int, Field(ge=0)]

@@ -12,9 +12,9 @@ import copy
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from hydra import compose
@@ -160,7 +160,8 @@ def _named_options(study_file: DictConfig, groups: Mapping[str, list[str]]) -> l
 
     written: list[Any] = []
     questions = OmegaConf.select(study_file, "study.questions", default=None)
-    for question in OmegaConf.to_container(questions) if isinstance(questions, ListConfig) else []:  # else: the schema names it
+    listed = cast(list[Any], OmegaConf.to_container(questions)) if isinstance(questions, ListConfig) else []  # else: the schema names it
+    for question in listed:
         if not isinstance(question, dict):
             continue
         written += [{key: value} for key, values in (question.get("grid") or {}).items() for value in values]
@@ -200,7 +201,7 @@ def _study_baseline(
     picked = [override for override, _ in user if override.key_or_group in groups]
     choices = study_choices() if picked else {}
     switched = {override.key_or_group for override in picked if override.value() != choices.get(override.key_or_group)}
-    baseline = OmegaConf.to_container(values, resolve=True)
+    baseline = cast(dict[str, Any], OmegaConf.to_container(values, resolve=True))  # `study.baseline:` is written as a mapping
     return [f"{key}={json.dumps(value)}" for key, value in baseline.items() if not _under_any(key, switched)]
 
 
@@ -272,7 +273,7 @@ def yaml_error(error: yaml.YAMLError) -> str:
     return f"{mark.name}:{mark.line + 1}: YAML syntax error: {problem}{where}"
 
 
-def _under_any(key: str, groups: Mapping[str, Any]) -> bool:
+def _under_any(key: str, groups: Iterable[str]) -> bool:
     return any(key == group or key.startswith(f"{group}.") for group in groups)
 
 

@@ -64,6 +64,7 @@ def _domain(key: str, expression: str, where: str) -> Domain:
             raise SweepError(f"{where}.{key}: every value must be a finite number (got {bad[0]:g})")
         return Choice(values)
     if isinstance(sweep, IntervalSweep):
+        assert sweep.start is not None and sweep.end is not None  # Hydra's grammar: interval(start, end)
         low, high = float(sweep.start), float(sweep.end)
         log = "log" in sweep.tags
         if not (math.isfinite(low) and math.isfinite(high)):

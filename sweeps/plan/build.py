@@ -24,8 +24,9 @@ from sweeps.config.locations import absolute_location, absolute_tracking_uri
 from sweeps.config.schema import QuestionConfig, RuntimeConfig, StudyConfig, describe_validation_error
 from sweeps.config.sources import Configs
 from sweeps.errors import SweepError
-from sweeps.trials import Plan, PlannedQuestion, PlannedTrial, PlannedVariant
+from sweeps.trials import Plan, PlannedQuestion, PlannedTrial, PlannedVariant, variant_name
 from trainables.function.resolve import trainable_kind
+from trainables.kinds import trainable_of
 from trainables.schema import TrialBase
 
 _RUNTIME_KEYS = {"offline", "tracking", "resources", "paths", "study"}
@@ -115,18 +116,20 @@ def _plan_question(
     if question.form == "search":
         from sweeps.config.search_space import search_space  # checks the grammar now, before anything runs
 
-        search_space(question.search.space, f"{question.id}.search.space")  # type: ignore[union-attr]
-        composer.variant(question.search.fixed, f"{question.id}.search.fixed")  # type: ignore[union-attr]
+        search = question.search
+        assert search is not None  # the form says so
+        search_space(search.space, f"{question.id}.search.space")
+        composer.variant(search.fixed, f"{question.id}.search.fixed")
         return PlannedQuestion(question.id, question.text, question.note, [], question)
     if question.form == "stage":  # resolved against its source's best trial when that is done
-        written = [PlannedVariant([], "", variant, reference=False) for variant in variants_of(question)]
-        return PlannedQuestion(question.id, question.text, question.note, written, question)
+        unresolved = [PlannedVariant([], "", variant, reference=False) for variant in variants_of(question)]
+        return PlannedQuestion(question.id, question.text, question.note, unresolved, question)
     variants = []
     for written in variants_of(question):
-        context = f"{question.id} " + " ".join(f"{key}={value}" for key, value in written.items())
+        context = variant_name(question.id, written)
         config, absolute = composer.variant(written, context)
         first = trial_config(config, runtime, context)
-        name = f"{question.id} " + " ".join(f"{key}={value}" for key, value in absolute.items())
+        name = variant_name(question.id, absolute)
         ids = add_repeats(first, question, name, trials, model_parameters(first, runtime, context))
         variants.append(PlannedVariant(ids, group_id(first), absolute, reference=False))
     if question.reference is not None:
@@ -166,7 +169,7 @@ def add_repeats(
 def trial_config(config: DictConfig, runtime: RuntimeConfig, context: str) -> TrialBase:
     """The trial config of the trainable the config names, validated by that trainable's schema."""
     try:
-        schema = trainable_kind(config.get("trainable", "image")).schema
+        schema = trainable_kind(trainable_of(config)).schema
     except ValueError as error:
         raise SweepError(str(error)) from None
     # A key deleted by an override (`~seed`) is left out, so the schema reports it as required. A schema
@@ -217,7 +220,7 @@ def _runtime_data(baseline: DictConfig) -> dict[str, Any]:
 
 def _check_top_level(baseline: DictConfig) -> None:
     try:
-        schema = trainable_kind(baseline.get("trainable", "image")).schema
+        schema = trainable_kind(trainable_of(baseline)).schema
     except ValueError as error:
         raise SweepError(str(error)) from None
     if _open(schema):  # a training function's config: whatever it reads, passed through

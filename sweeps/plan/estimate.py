@@ -23,13 +23,17 @@ import os
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeps.machine import machine_cpus, machine_gpus
 from sweeps.record.store import all_experiments, client_for, flatten, search_all, store_exists, superseded
 from sweeps.record.tags import QUESTIONS, RUN_ROLE, SEARCH_ROLE, TRIAL_ROLE
 from sweeps.trials import DONE, Plan, PlannedTrial
 from sweeps.words import clock, plural
+from trainables.kinds import trainable_of
+
+if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
+    from mlflow.entities import Run
 
 # data.* keys that do not change what an epoch costs.
 _DATA_NOT_COST = {"data.name", "data.standin", "data.download", "data.mean", "data.std", "data.note"}
@@ -120,7 +124,7 @@ def estimate_plan(plan: Plan, study_runs: Mapping[str, Any] | None = None) -> Es
     runs = _finished_trial_runs(plan.runtime.tracking.uri) if costed else []  # a finished study reads no runs
     here = _this_machine()
     gpu = plan.runtime.resources.gpus_per_trial > 0
-    by_key: dict[tuple[Any, ...], list[Any]] = {}
+    by_key: dict[tuple[Any, ...], list[Run]] = {}
     for run in runs:
         by_key.setdefault(cost_key(run.data.params), []).append(run)
     partial = _epochs_logged(plan, [trial for trial in plan.trials if trial.status == "partial"], study_runs)
@@ -173,7 +177,7 @@ def cost_key(params: Mapping[str, str]) -> tuple[Any, ...]:
             kept.append((key, _without_dropout_rates(value) if key == "model.layers" else value))
         elif key.startswith("data.") and key not in _DATA_NOT_COST:
             kept.append((key, value))
-    return (params.get("trainable", "image"), params.get("trainer.batch_size"), tuple(kept))
+    return (trainable_of(params), params.get("trainer.batch_size"), tuple(kept))
 
 
 def _without_dropout_rates(layers: str) -> str:
@@ -187,7 +191,7 @@ def _without_dropout_rates(layers: str) -> str:
     return json.dumps(stripped, sort_keys=True)
 
 
-def _epoch_seconds(run: Any) -> float | None:
+def _epoch_seconds(run: Run) -> float | None:
     metrics = run.data.metrics
     if "epoch_seconds" not in metrics:
         return None  # an evaluation-only run
@@ -228,7 +232,7 @@ def _same_machine(tags: Mapping[str, str], here: Mapping[str, str], gpu: bool) -
     return tags.get("sys.cpu") == here["cpu"] and tags.get("sys.cpu_count") == here["cpu_count"] and had_gpu == gpu
 
 
-def _finished_trial_runs(uri: str) -> list[Any]:
+def _finished_trial_runs(uri: str) -> list[Run]:
     """Every finished, current trial run of every study in the store (reading only)."""
     if not store_exists(uri):
         return []

@@ -10,25 +10,20 @@ from, its config read back from its `config.yaml`, each variant applied; so its 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeps.config.compose import Composer
 from sweeps.plan.stages import stage_trials
-from sweeps.record.store import (
-    best_trial,
-    diverged_at_epoch,
-    find_experiment,
-    is_stale,
-    read_trial_config,
-    status_of,
-    trial_runs,
-    unflatten,
-)
-from sweeps.record.tags import CODE_HASH, GROUP, OUTCOME, PARAMETERS, QUESTIONS, TRIAL_ID
+from sweeps.record.store import best_trial, find_experiment, mark_trial, read_trial_config, trial_runs, unflatten
+from sweeps.record.tags import GROUP, PARAMETERS, QUESTIONS, TRIAL_ID
 from sweeps.trials import Plan, PlannedTrial, PlannedVariant
 
+if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
 
-def complete_plan(plan: Plan) -> dict[str, Any]:
+
+def complete_plan(plan: Plan) -> dict[str, Run]:
     """Fill `plan` from its store; returns trial id → MLflow run of every trial run of the study ({}: no store)."""
     found = find_experiment(plan.runtime.tracking.uri, plan.study)
     if found is None:
@@ -36,7 +31,7 @@ def complete_plan(plan: Plan) -> dict[str, Any]:
     client, experiment_id = found
     runs = trial_runs(client, experiment_id)
     for trial in plan.trials:
-        _mark(trial, runs.get(trial.id))
+        mark_trial(trial, runs.get(trial.id))
     composer: list[Composer] = []  # built once, when a stage first needs it (Hydra composes: ~1 s)
     for index, question in enumerate(plan.questions):
         if question.form == "search":
@@ -49,13 +44,13 @@ def complete_plan(plan: Plan) -> dict[str, Any]:
             assert source is not None
             best = best_trial(client, experiment_id, source.question, source.metric, source.mode)
             base = _config(client, best) if best is not None else None
-            if base is None:
+            if best is None or base is None:
                 continue  # shown as waiting for its source
             if not composer:
                 composer.append(Composer(plan.study, plan.overrides, plan.configs))
             trials = stage_trials(plan, question, composer[0], base, best.data.tags[TRIAL_ID])
             for trial in trials:
-                _mark(trial, runs.get(trial.id))
+                mark_trial(trial, runs.get(trial.id))
                 _add(plan, trial)
             resolved = [
                 PlannedVariant([trial.id], trial.group, variant.overrides, variant.reference)
@@ -65,21 +60,11 @@ def complete_plan(plan: Plan) -> dict[str, Any]:
     return runs
 
 
-def _answering(runs: dict[str, Any], question_id: str) -> list[Any]:
+def _answering(runs: dict[str, Run], question_id: str) -> list[Run]:
     return [run for run in runs.values() if question_id in run.data.tags.get(QUESTIONS, "").split(",")]
 
 
-def _mark(trial: PlannedTrial, run: Any | None) -> None:
-    """The trial's status, outcome and code (stale: trained by other code than this checkout's) from its
-    run; no run: `new`."""
-    trial.status = "new" if run is None else status_of(run)
-    trial.outcome = None if run is None else run.data.tags.get(OUTCOME)
-    trial.diverged_at_epoch = diverged_at_epoch(run)
-    trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
-    trial.stale = trial.status == "finished" and is_stale(run, trial.config)
-
-
-def _from_run(run: Any) -> PlannedTrial:
+def _from_run(run: Run) -> PlannedTrial:
     """A search's sample as a planned trial, from its run: its config is its params, unflattened."""
     tags = run.data.tags
     trial = PlannedTrial(
@@ -90,7 +75,7 @@ def _from_run(run: Any) -> PlannedTrial:
         tags.get(GROUP, ""),
         [question for question in tags.get(QUESTIONS, "").split(",") if question],
     )
-    _mark(trial, run)
+    mark_trial(trial, run)
     return trial
 
 
@@ -100,7 +85,7 @@ def _add(plan: Plan, trial: PlannedTrial) -> None:
         plan.resolved.append(trial)
 
 
-def _config(client: Any, run: Any) -> dict[str, Any] | None:
+def _config(client: MlflowClient, run: Run) -> dict[str, Any] | None:
     """The run's config.yaml; None when the run has none (a store not written by `sweep run`)."""
     from mlflow.exceptions import MlflowException
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sweeps.record.checkpoints import checkpoint_dir, load_state, save_state
 from trainables.kinds import KINDS
@@ -76,7 +76,15 @@ def continue_prefix(own: str, shorter: str, shorter_epochs: int) -> bool:
     return True
 
 
-def continues(plan: Plan, trial: PlannedTrial, continued: Mapping[str, PlannedTrial]) -> dict[str, Any] | None:
+class Continues(TypedDict):
+    """The trial a longer one continues, as its worker gets it (`continues`)."""
+
+    id: str
+    checkpoint_dir: str
+    epochs: int
+
+
+def continues(plan: Plan, trial: PlannedTrial, continued: Mapping[str, PlannedTrial]) -> Continues | None:
     """What a trial's worker needs to continue the trial it only trains longer than (None: it continues none)."""
     shorter = continued.get(trial.id)
     if shorter is None:

@@ -14,7 +14,7 @@ from typing import Any
 from sweeps.config.compose import Composer, absolute
 from sweeps.errors import SweepError
 from sweeps.plan.build import planned_trial, trial_config, validate
-from sweeps.trials import Plan, PlannedQuestion, PlannedTrial
+from sweeps.trials import Plan, PlannedQuestion, PlannedTrial, variant_name
 from trainables.function.resolve import trainable_kind
 from trainables.schema import TrialBase
 
@@ -26,7 +26,7 @@ def stage_trials(
     assert question.config.from_ is not None
     trials = []
     for variant in question.variants:
-        context = f"{question.id} " + " ".join(f"{key}={value}" for key, value in variant.overrides.items())
+        context = variant_name(question.id, variant.overrides)
         trial = stage_trial(base, variant.overrides, composer, plan, source_id, question.config.train, context)
         name = f"{context} from {question.config.from_.question}:{source_id}"
         trials.append(planned_trial(trial, plan.runtime, name, question.id, context))
@@ -44,7 +44,7 @@ def stage_trial(
             config[key] = trial_config(composed, plan.runtime, context).model_dump(mode="json")[key]
         else:
             *parents, leaf = key.split(".")
-            node = config
+            node: Any = config  # a dict, or None past a missing key
             for part in parents:
                 node = node.get(part) if isinstance(node, dict) else None
             if not isinstance(node, dict) or leaf not in node:

@@ -9,7 +9,7 @@ from typing import TextIO
 
 from sweeps.plan.packs import describe_packs, pending_packs
 from sweeps.plan.prefixes import prefixes
-from sweeps.trials import DONE, Plan, PlannedQuestion, PlannedTrial
+from sweeps.trials import DONE, Plan, PlannedQuestion, PlannedTrial, overrides_text
 from sweeps.words import plural
 
 LABEL = 40  # characters of the label column
@@ -45,9 +45,9 @@ def print_plan(plan: Plan, out: TextIO) -> None:
             chosen = f": trial {source}" if source else ""
             print(f"     {action} the {config.from_.select} trial of {config.from_.question} by {config.from_.metric}{chosen}", file=out)
         for variant in question.variants:
-            label = " ".join(f"{key}={value}" for key, value in variant.overrides.items()) or "(baseline)"
+            label = overrides_text(variant.overrides) or "(baseline)"
             if not variant.trials:
-                print(f"     {label:<{LABEL}} (resolved once {config.from_.question} has a finished trial)", file=out)  # type: ignore[union-attr]
+                print(f"     {label:<{LABEL}} (resolved once {question.depends_on[0]} has a finished trial)", file=out)
                 continue
             reference = "  ← compared with" if variant.reference else ""
             if len(variant.trials) > 1:

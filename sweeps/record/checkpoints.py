@@ -97,7 +97,7 @@ class StateRead:
 def read_state(folder: str) -> StateRead:
     """The newest readable state in `folder`; each unreadable file is named, with why, and set aside."""
     filesystem, path = resolve(folder)
-    unreadable = []
+    unreadable: list[str] = []
     for name in (STATE, PREVIOUS):
         target = join(path, name)
         try:
@@ -191,8 +191,8 @@ def resolve(location: str) -> tuple[fs.FileSystem, str]:
     return fs.LocalFileSystem(), os.path.abspath(location)
 
 
-def _torch_load(data: bytes) -> dict[str, Any]:
+def _torch_load(data: bytes | memoryview) -> dict[str, Any]:
     """A state saved with torch.save, read back as plain tensors (weights_only: no code runs)."""
     import torch  # imported here, as in save_state
 
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import yaml
 
 from sweeps.record.tags import QUESTIONS, STUDY, TRIAL_ID
 from sweeps.record.tracking import StudyRuns
+from trainables.kinds import trainable_of
+
+if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
+    from mlflow.entities import Run
+    from mlflow.models.model import ModelInfo
 
 MODEL_NAME = "model"  # the logged model's name (its artifacts in the run are under the logged model)
 EXAMPLES = 4  # test images in the input example; more than 1, so the batch dimension stays dynamic
@@ -28,20 +33,20 @@ def registered_name(study: str, question: str) -> str:
     return f"{study}-{question}"
 
 
-def register_best(runs: StudyRuns, question: str, run: Any, metric: str, data_root: str) -> str:
+def register_best(runs: StudyRuns, question: str, run: Run, metric: str, data_root: str) -> str:
     """Log `run`'s network as an MLflow PyTorch model and register it as `<study>-<question>` (once per run)."""
     client = runs.client
     name = registered_name(runs.study, question)
     if not client.search_registered_models(filter_string=f"name = '{name}'"):
         client.create_registered_model(name, tags={STUDY: runs.study, QUESTIONS: question})
     versions = client.search_model_versions(filter_string=f"name = '{name}' and run_id = '{run.info.run_id}'")
-    if any(not version.source.rstrip("/").endswith("/checkpoint") for version in versions):
+    if any(not (version.source or "").rstrip("/").endswith("/checkpoint") for version in versions):
         return name  # already registered (a version pointing at the bare checkpoint folder predates this)
     log_network(runs, run, name, {metric: str(run.data.metrics[metric]), TRIAL_ID: run.data.tags[TRIAL_ID]}, data_root)
     return name
 
 
-def log_network(runs: StudyRuns, run: Any, registered: str | None, tags: dict[str, str], data_root: str) -> Any:
+def log_network(runs: StudyRuns, run: Run, registered: str | None, tags: dict[str, str], data_root: str) -> ModelInfo:
     """The run's network logged into the run as an MLflow PyTorch model (and registered as `registered`)."""
     import mlflow
     import torch
@@ -57,7 +62,7 @@ def log_network(runs: StudyRuns, run: Any, registered: str | None, tags: dict[st
         )
         weights_file = download_artifacts(run_id=run.info.run_id, artifact_path="checkpoint/model.pt", dst_path=folder, tracking_uri=uri)
         weights = torch.load(weights_file, map_location="cpu", weights_only=True)
-    kind = exporter(config.get("trainable", "image"))
+    kind = exporter(trainable_of(config))
     network = kind.network(config, weights, data_root)
     inputs, _ = kind.labelled_test_set(config, data_root)
     example = inputs[:EXAMPLES].numpy()

@@ -42,7 +42,7 @@ class OutageLimits:
 
 @dataclass(frozen=True)
 class _Held:
-    write: Callable[[], None]
+    write: Callable[[], object]  # its answer is not waited for
     epochs: int  # epochs of metrics the write logs
 
 
@@ -78,7 +78,7 @@ class Outbox:
     def away(self) -> bool:
         return self._away_since is not None
 
-    def send(self, write: Callable[[], None], epochs: int = 0) -> None:
+    def send(self, write: Callable[[], object], epochs: int = 0) -> None:
         """`write` now, or (the server away) after the writes held before it. Never blocks for the server."""
         if self.away and not self._stopped and self._clock() - self._last_try >= RETRY_EVERY:
             self._flush()
@@ -113,7 +113,7 @@ class Outbox:
                 raise self._away_error("the study is stopping")
             if self._flush():
                 return
-            waited = self._clock() - self._away_since  # type: ignore[operator]
+            waited = self._away_seconds()
             if waited >= self._limits.wait_seconds:
                 self._stop(f"the run waited for it {waited:.0f} s, tracking.wait_seconds={self._limits.wait_seconds:g}")
             self._sleep(RETRY_EVERY)
@@ -141,11 +141,16 @@ class Outbox:
             flushed += self._held.popleft().epochs
         self.flushed_epochs += flushed
         self._notify(
-            f"the MLflow server at {self._uri} answers again after {self._clock() - self._away_since:.0f} s: "  # type: ignore[operator]
+            f"the MLflow server at {self._uri} answers again after {self._away_seconds():.0f} s: "
             f"logged the {flushed} epochs held meanwhile, in order"
         )
         self._away_since = None
         return True
+
+    def _away_seconds(self) -> float:
+        """How long the server has been away (only asked while it is)."""
+        assert self._away_since is not None
+        return self._clock() - self._away_since
 
     def _went_away(self) -> None:
         if self._away_since is None:

@@ -19,11 +19,11 @@ import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeps.config.locations import sqlite_path
 from sweeps.record.tags import CODE_HASH, DIVERGED_AT, OUTCOME, QUESTIONS, RUN_ROLE, SUPERSEDED, TRIAL_ID, TRIAL_ROLE, answers
-from sweeps.trials import Plan, Status
+from sweeps.trials import Plan, PlannedTrial, Status
 from trainables.code import trial_code_hash
 
 # Runs (or experiments) asked for in one MLflow search request; every search here pages with
@@ -59,13 +59,17 @@ def question_filter(question: str) -> str:
     """The MLflow search filter (the UI's search box) that selects exactly the runs answering `question`."""
     return f"tags.`{answers(question)}` = 'true'"
 
+if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
 
 def store_exists(uri: str) -> bool:
     path = sqlite_path(uri)
     return path is None or path.exists()
 
 
-def find_experiment(uri: str, study: str) -> tuple[Any, str] | None:
+def find_experiment(uri: str, study: str) -> tuple[MlflowClient, str] | None:
     """A client of the store and the study's experiment id, reading only; None when either does not exist
     (a missing sqlite store is not created)."""
     if not store_exists(uri):
@@ -75,32 +79,38 @@ def find_experiment(uri: str, study: str) -> tuple[Any, str] | None:
     return None if experiment is None else (client, experiment.experiment_id)
 
 
-def read_trial_runs(uri: str, study: str) -> dict[str, Any]:
+def read_trial_runs(uri: str, study: str) -> dict[str, Run]:
     """Trial id → its current run, reading only (a missing sqlite store is not created)."""
     found = find_experiment(uri, study)
     return {} if found is None else trial_runs(*found)
 
 
-def apply_statuses(plan: Plan) -> dict[str, Any]:
-    """Fill each planned trial's status, and for a finished one the code it was trained by, from the store;
-    returns the runs read (trial id → its current run)."""
+def apply_statuses(plan: Plan) -> dict[str, Run]:
+    """Fill each planned trial's status, outcome and code from the store (`mark_trial`); returns the runs
+    read (trial id → its current run)."""
     runs = read_trial_runs(plan.runtime.tracking.uri, plan.study)
     for trial in plan.trials:
-        run = runs.get(trial.id)
-        trial.status = "new" if run is None else status_of(run)
-        trial.diverged_at_epoch = diverged_at_epoch(run)
-        trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
-        trial.stale = trial.status == "finished" and is_stale(run, trial.config)
+        mark_trial(trial, runs.get(trial.id))
     return runs
 
 
-def is_stale(run: Any, config: Mapping[str, Any] | None = None) -> bool:
+def mark_trial(trial: PlannedTrial, run: Run | None) -> None:
+    """The trial's status, outcome and code (stale: trained by other code than this checkout's) from its
+    run; no run: `new`."""
+    trial.status = "new" if run is None else status_of(run)
+    trial.outcome = None if run is None else run.data.tags.get(OUTCOME)
+    trial.diverged_at_epoch = diverged_at_epoch(run)
+    trial.code_hash = None if run is None else run.data.tags.get(CODE_HASH)
+    trial.stale = run is not None and trial.status == "finished" and is_stale(run, trial.config)
+
+
+def is_stale(run: Run, config: Mapping[str, Any] | None = None) -> bool:
     """Whether a trial's run was trained by other code than this checkout's (or by code not recorded);
     `config` is its trial's, else its params say which code trains it."""
     return run.data.tags.get(CODE_HASH) != trial_code_hash(config if config is not None else run.data.params)
 
 
-def client_for(uri: str, create: bool = False) -> Any:
+def client_for(uri: str, create: bool = False) -> MlflowClient:
     """An MLflow client whose store is ready: MlflowClient opens its store, MLflow creates a new sqlite
     store's tables then, and two processes doing so at once collide (`table … already exists`), so on a
     sqlite store the client is made under an exclusive lock on `<store>.lock`. Only a writer (`create`)
@@ -116,16 +126,16 @@ def client_for(uri: str, create: bool = False) -> Any:
         return MlflowClient(tracking_uri=uri)
 
 
-def superseded(run: Any) -> bool:
+def superseded(run: Run) -> bool:
     return run.data.tags.get(SUPERSEDED) == "true"
 
 
-def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
+def trial_runs(client: MlflowClient, experiment_id: str) -> dict[str, Run]:
     """Trial id → its current run. Superseded runs (trained again after a code change) are left out.
     Were there ever two others (two drivers before leases), a finished one wins, then the one with the
     most epochs logged: a run holding only a tail of the epochs never stands for the trial. None is
     ever dropped from the store."""
-    found: dict[str, list[Any]] = {}
+    found: dict[str, list[Run]] = {}
     for run in search_all(client, [experiment_id], f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'"):
         trial_id = run.data.tags.get(TRIAL_ID)
         if trial_id and not superseded(run):
@@ -136,7 +146,7 @@ def trial_runs(client: Any, experiment_id: str) -> dict[str, Any]:
     }
 
 
-def status_of(run: Any) -> Status:
+def status_of(run: Run) -> Status:
     """The plan's status of a trial with this run: finished; diverged (done, never run again); or partial
     (running, killed, failed)."""
     if run.info.status == "FINISHED":
@@ -144,17 +154,17 @@ def status_of(run: Any) -> Status:
     return "diverged" if run.data.tags.get(OUTCOME) == "diverged" else "partial"
 
 
-def diverged_at_epoch(run: Any | None) -> int | None:
+def diverged_at_epoch(run: Run | None) -> int | None:
     """The epoch at which a diverged trial's training loss stopped being finite; None for any other run."""
     return None if run is None or status_of(run) != "diverged" else int(run.data.tags.get(DIVERGED_AT, "0"))
 
 
-def _epochs(client: Any, run: Any) -> int:
+def _epochs(client: MlflowClient, run: Run) -> int:
     """How many epochs a run logged."""
     return len(client.get_metric_history(run.info.run_id, "val_acc"))
 
 
-def best_trial(client: Any, experiment_id: str, question: str, metric: str, mode: str) -> Any | None:
+def best_trial(client: MlflowClient, experiment_id: str, question: str, metric: str, mode: str) -> Run | None:
     """The finished trial run answering `question` with the best final `metric`; None if none yet.
 
     Early-stopped trials (KILLED) and failures never count: only runs trained to their end.
@@ -170,7 +180,7 @@ def best_trial(client: Any, experiment_id: str, question: str, metric: str, mode
     return max(answering, key=lambda run: sign * run.data.metrics[metric])
 
 
-def read_trial_config(client: Any, run: Any) -> dict[str, Any]:
+def read_trial_config(client: MlflowClient, run: Run) -> dict[str, Any]:
     """A finished trial's resolved config, read back from its `config.yaml` artifact (into a temporary folder)."""
     import yaml
     from mlflow.artifacts import download_artifacts

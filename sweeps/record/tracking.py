@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sweeps.config.locations import sqlite_path
 from sweeps.config.sources import CHECKOUT, FROM_CHECKOUT
@@ -46,6 +46,10 @@ from sweeps.record.tags import (
 )
 from sweeps.trials import PlannedTrial, Status
 from trainables.code import trial_code_hash
+
+if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
+    from mlflow.entities import Experiment, Param, Run
+    from mlflow.tracking import MlflowClient
 
 Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 # A diverged trial (a non-finite training loss) is FAILED: no reader that takes FINISHED runs as results
@@ -139,7 +143,7 @@ class StudyRuns:
         self.log_epochs(run_id, missing)
         return max([logged] + [int(epoch["epoch"]) for epoch in missing])
 
-    def _search_parent(self, question: str) -> Any | None:
+    def _search_parent(self, question: str) -> Run | None:
         """The current (not superseded) parent run of a question's search, if any."""
         found = search_all(self.client, [self.experiment_id], f"tags.`{RUN_ROLE}` = '{SEARCH_ROLE}' and tags.`{QUESTIONS}` = '{question}'")
         return next((run for run in found if not superseded(run)), None)
@@ -160,7 +164,7 @@ class StudyRuns:
         found = self._outbox.call(lambda: self._search_parent(question))
         return found is not None and found.info.status == "FINISHED"
 
-    def search_samples(self, question: str) -> tuple[Any | None, list[Any]]:
+    def search_samples(self, question: str) -> tuple[Run | None, list[Run]]:
         """The current parent run of a question's search and the current trial runs under it."""
         parent = self._search_parent(question)
         if parent is None:
@@ -181,11 +185,11 @@ class StudyRuns:
         """The run id of the trial's current run, if it has one."""
         return self._runs.get(trial_id)
 
-    def best_trial(self, question: str, metric: str, mode: str) -> Any | None:
+    def best_trial(self, question: str, metric: str, mode: str) -> Run | None:
         """The finished trial run answering `question` with the best final `metric`; None if none yet."""
         return self._outbox.call(lambda: best_trial(self.client, self.experiment_id, question, metric, mode))
 
-    def trial_config(self, run: Any) -> dict[str, Any]:
+    def trial_config(self, run: Run) -> dict[str, Any]:
         """A finished trial's resolved config, read back from its `config.yaml` artifact."""
         return self._outbox.call(lambda: read_trial_config(self.client, run))
 
@@ -290,7 +294,7 @@ class StudyRuns:
         return self._outbox.release()
 
 
-def _create_experiment(client: Any, study: str, artifacts: str | None) -> Any:
+def _create_experiment(client: MlflowClient, study: str, artifacts: str | None) -> Experiment:
     """The study's experiment, created; or the one another `sweep run` created a moment ago."""
     from mlflow.exceptions import MlflowException
 
@@ -299,16 +303,18 @@ def _create_experiment(client: Any, study: str, artifacts: str | None) -> Any:
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    return client.get_experiment_by_name(study)
+    experiment = client.get_experiment_by_name(study)
+    assert experiment is not None  # created just now, here or by the other `sweep run`
+    return experiment
 
 
-def _last_epoch(client: Any, run_id: str) -> int:
+def _last_epoch(client: MlflowClient, run_id: str) -> int:
     """The last epoch logged (0 is an evaluation-only stage's), -1 if none."""
     history = client.get_metric_history(run_id, "val_acc")
     return max((metric.step for metric in history), default=-1)
 
 
-def _params(config: Mapping[str, Any]) -> list[Any]:
+def _params(config: Mapping[str, Any]) -> list[Param]:
     from mlflow.entities import Param
 
     return [Param(key, value) for key, value in flatten(config).items()]

@@ -16,9 +16,11 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from sweeps.report.stats import Stat, VariantRow
 
@@ -48,13 +50,21 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
+def _integer_ticks(axis: Axis) -> None:
+    """Ticks at whole numbers only (epochs, trials) on a linear axis."""
+    locator = axis.get_major_locator()
+    assert isinstance(locator, MaxNLocator)  # a linear axis's default, AutoLocator, is one
+    locator.set_params(integer=True)
+
+
 def _legend_below(figure: Figure, handles: Sequence[Artist]) -> None:
     """A legend under the axes in as many columns as fit; the figure grows by its height (the axes keep theirs).
 
     Sizes are measured with the canvas's renderer alone, without laying the figure out (a layout with an
     oversized legend is what collapses axes).
     """
-    renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg's
+    assert isinstance(figure.canvas, FigureCanvasAgg)  # as `_figure` made it
+    renderer = figure.canvas.get_renderer()
     width, height = figure.get_size_inches()
     room = _LEGEND_SHARE * width * figure.dpi  # pixels
 
@@ -97,7 +107,7 @@ def curves(rows: Sequence[VariantRow], title: str) -> Figure:
         axes.set_xlabel("epoch")
         axes.set_ylabel(name)
         axes.grid(alpha=0.3)
-        axes.xaxis.get_major_locator().set_params(integer=True)
+        _integer_ticks(axes.xaxis)
     handles = [Line2D([], [], color=_colour(i, len(rows)), label=row.label) for i, row in enumerate(rows[:LEGEND_ENTRIES])]
     if len(rows) > LEGEND_ENTRIES:
         handles.append(Line2D([], [], color="none", label=f"… {len(rows) - LEGEND_ENTRIES} more variants (see the table)"))
@@ -226,7 +236,7 @@ def trials_over_time(points: Sequence[TrialPoint], metric: str, title: str) -> F
     for point in points:
         if point.best:
             axes.scatter([point.order], [point.value], marker="*", s=220, color="C3", zorder=3, label="best")
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    _integer_ticks(axes.xaxis)
     axes.set_xlabel("trial (in the order started)")
     axes.set_ylabel(f"final {metric}")
     axes.grid(alpha=0.3)
@@ -253,13 +263,13 @@ def overlaid_curves(lines: Sequence[Curve], ylabel: str, title: str) -> Figure:
         named = [line for line in lines if line.thick] + [line for line in lines if not line.thick]
         named = named[: max(LEGEND_ENTRIES, sum(line.thick for line in lines))]
     for index, line in enumerate(named):
-        thin = {"linewidth": 0.8, "alpha": 0.6, "marker": "o", "markersize": 2.5}  # a marker: one epoch is a point
+        thin: dict[str, Any] = {"linewidth": 0.8, "alpha": 0.6, "marker": "o", "markersize": 2.5}  # a marker: one epoch is a point
         style = {"linewidth": 2.5, "marker": "o", "markersize": 4} if line.thick else thin
         axes.plot(line.epochs, line.values, color=_colour(index, len(named)), label=line.label, zorder=2, **style)
     rest = [line for line in lines if not any(line is kept for kept in named)]
     for line in rest:
         axes.plot(line.epochs, line.values, color="grey", linewidth=0.5, alpha=0.3, zorder=1)
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    _integer_ticks(axes.xaxis)
     axes.set_xlabel("epoch")
     axes.set_ylabel(ylabel)
     axes.grid(alpha=0.3)

@@ -152,4 +152,5 @@ def format_stat(stat: Stat | None, digits: int) -> str:
 def best_row(rows: Sequence[VariantRow]) -> VariantRow | None:
     """The variant with the highest mean final val accuracy among those with a finished run."""
     scored = [row for row in rows if row.stats[FINAL_VAL_ACC.title] is not None]
+    # union-attr: `scored` holds only rows with a stat, which mypy cannot see through the lambda
     return max(scored, key=lambda row: row.stats[FINAL_VAL_ACC.title].mean, default=None)  # type: ignore[union-attr]

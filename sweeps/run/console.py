@@ -133,7 +133,7 @@ class Console:
         print(text, file=self._out, flush=True)
 
     @property
-    def out(self) -> TextIO:
+    def out(self) -> io.TextIOBase:
         """A text stream whose lines become notes (for code that prints its messages to a stream)."""
         return _NoteStream(self)
 

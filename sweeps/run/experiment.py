@@ -7,6 +7,7 @@ writes each member's MLflow run.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -21,8 +22,9 @@ from sweeps.config.schema import ResourcesConfig
 from sweeps.errors import StudyStopped, SweepError, found_in
 from sweeps.machine import machine_cpus
 from sweeps.plan.packs import grid_packs, pack_id
-from sweeps.plan.prefixes import continues, prefixes
+from sweeps.plan.prefixes import Continues, continues, prefixes
 from sweeps.record.checkpoints import checkpoint_dir, join
+from sweeps.run.payload import MemberPayload, PackPayload
 from sweeps.run.pending import PendingWatch
 from sweeps.run.recorder import Recorder
 from sweeps.run.worker import trial_main
@@ -38,14 +40,18 @@ def start_ray(plan: Plan) -> bool:
     resources = plan.runtime.resources
     if resources.address:
         try:
-            ray.init(address=resources.address, runtime_env=runtime_env(plan), logging_level="ERROR", log_to_driver=False)
+            ray.init(address=resources.address, runtime_env=runtime_env(plan), logging_level=logging.ERROR, log_to_driver=False)
         except ConnectionError as error:  # `auto` and no cluster here (HOST:PORT is checked before: preflight)
             first = str(error).strip().splitlines()[0]
             remedy = "Start one (ray start --head), or run without resources=cluster"
             raise SweepError(f"resources.address={resources.address}: {first} {remedy}") from None
     else:
         ray.init(
-            num_cpus=resources.num_cpus, runtime_env=runtime_env(plan), include_dashboard=False, logging_level="ERROR", log_to_driver=False
+            num_cpus=resources.num_cpus,
+            runtime_env=runtime_env(plan),
+            include_dashboard=False,
+            logging_level=logging.ERROR,
+            log_to_driver=False,
         )
     return True
 
@@ -142,7 +148,7 @@ def pack_payload(
     parent_run: str | None = None,
     continued: Mapping[str, PlannedTrial] = MappingProxyType({}),
     cpus: float | None = None,
-) -> dict[str, Any]:
+) -> PackPayload:
     """What a Ray trial's worker gets: where it computes, and each member trial's payload (`continued`:
     trial id → the shorter trial it continues, `sweeps.plan.prefixes.prefixes`; `cpus`: the Ray trial's CPUs,
     if not resources.cpus_per_trial)."""
@@ -160,15 +166,15 @@ def pack_payload(
 
 
 def _member(
-    plan: Plan, trial: PlannedTrial, init: str | None, parent_run: str | None, continued: dict[str, Any] | None
-) -> dict[str, Any]:
+    plan: Plan, trial: PlannedTrial, init: str | None, parent_run: str | None, continued: Continues | None
+) -> MemberPayload:
     """One trial of a pack (what the driver's recorder also reads back about it)."""
     return {
         "id": trial.id,
         "config": trial.config,
         "planned": {"name": trial.name, "parameters": trial.parameters, "group": trial.group, "questions": trial.questions},
         "checkpoint_dir": checkpoint_dir(plan.runtime.paths.storage, plan.study, trial.id),
-        "init": init,  # a stage's starting weights: a folder in the shared storage (sweeps.plan.stages.stage_weights)
-        "continues": continued,  # the shorter trial whose last checkpoint it starts from (sweeps.plan.prefixes)
-        "parent_run": parent_run,  # the search this trial is a sample of
+        "init": init,
+        "continues": continued,
+        "parent_run": parent_run,
     }

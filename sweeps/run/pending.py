@@ -11,13 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ray import tune
 
 from sweeps.config.schema import ResourcesConfig
 from sweeps.errors import StudyStopped
 from sweeps.trials import Plan
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
 
 
 class PendingTimeout(StudyStopped):
@@ -83,7 +86,7 @@ class PendingWatch(tune.Callback):
         self._clock = clock
         self._waiting_since: float | None = None  # when every trial was first seen waiting, none running
 
-    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         statuses = {trial.status for trial in trials}
         if "RUNNING" in statuses or "PENDING" not in statuses:
             self._waiting_since = None

@@ -119,7 +119,8 @@ def _phases(
             todo = _stage_todo(plan, runs, trials, rerun_stale)
             console.expect(question_id, len(todo), 1)
             if todo:
-                yield lambda t=todo, r=init_run, q=question_id: _run_trials(
+                # mypy infers no type for a lambda with default arguments (they bind this stage's trials)
+                yield lambda t=todo, r=init_run, q=question_id: _run_trials(  # type: ignore[misc]
                     plan, runs, recorder, leases, t, stage_weights(plan, runs, r), q
                 )
 

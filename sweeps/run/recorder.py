@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from ray import tune
@@ -25,9 +25,13 @@ from sweeps.record.tags import CONTINUED_FROM, DIVERGED_AT, ERROR, ERROR_FILE, N
 from sweeps.record.tracking import StudyRuns
 from sweeps.run.console import Console
 from sweeps.run.leases import Leases, Owner
+from sweeps.run.payload import MemberPayload, PackPayload
 from sweeps.run.worker import DIVERGED, MEMBER
 from sweeps.trials import Plan, PlannedTrial
 from sweeps.words import clock, plural
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
 
 
 @dataclass(frozen=True)
@@ -100,15 +104,16 @@ class Recorder(tune.Callback):
         return checkpoint_dir(self._plan.runtime.paths.storage, self._plan.study, trial_id)
 
     # --- tune.Callback hooks -------------------------------------------------------------------
-    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         for member in _members(trial):
             if member["id"] not in self._run_ids:  # a search's sample: known only now
                 planned = PlannedTrial(member["id"], member["config"], **member["planned"])
+                assert member["parent_run"] is not None  # a grid's trials were all registered before it started
                 self._register(planned, planned.questions[0], {"mlflow.parentRunId": member["parent_run"]})
             self._running.add(member["id"])
             self._console.start(member["id"])
 
-    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+    def on_trial_result(self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any) -> None:
         trial_id = result[MEMBER]
         if trial_id in self._leases.lost:  # the driver that took it over writes its run now
             return
@@ -137,16 +142,16 @@ class Recorder(tune.Callback):
         if "confusion_matrix" in result:
             self._confusion[trial_id] = result["confusion_matrix"]
 
-    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         for member in _members(trial):
             self._end(member["id"], error=None)
 
-    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         error = str(getattr(trial, "error_file", "") or "")
         for member in _members(trial):
             self._end(member["id"], error=error)
 
-    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+    def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         """Its worker failed (a crash, a killed process, a lost node) and Tune starts it again: it resumes
         from its last checkpoint, into the same run."""
         failures = trial.run_metadata.num_failures
@@ -266,9 +271,10 @@ class _TakenOver(tune.Stopper):
         return False
 
 
-def _members(trial: Any) -> list[dict[str, Any]]:
+def _members(trial: Trial) -> list[MemberPayload]:
     """The member trials' payloads of a Ray trial (`sweeps.run.experiment.pack_payload`)."""
-    return list(trial.config["pack"]["members"])
+    pack: PackPayload = trial.config["pack"]
+    return list(pack["members"])
 
 
 def trial_artifacts(

@@ -9,7 +9,7 @@ stale sample is searched again: its parent run and every sample run under it are
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sweeps.record.checkpoints import checkpoint_dir, remove_state
 from sweeps.record.store import is_stale
@@ -18,6 +18,10 @@ from sweeps.record.tracking import StudyRuns
 from sweeps.trials import Plan, PlannedTrial
 from sweeps.words import plural
 from trainables.code import trial_code_hash
+from trainables.kinds import trainable_of
+
+if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
+    from mlflow.entities import Run
 
 
 def stale_note(plan: Plan) -> str | None:
@@ -26,7 +30,7 @@ def stale_note(plan: Plan) -> str | None:
     if not stale:
         return None
     current = ", ".join(
-        sorted({f"{trial.config.get('trainable', 'image')} {trial_code_hash(trial.config)}" for trial in plan.trials if trial.stale})
+        sorted({f"{trainable_of(trial.config)} {trial_code_hash(trial.config)}" for trial in plan.trials if trial.stale})
     )
     verb, them = ("was", "it") if stale == 1 else ("were", "them")
     return (
@@ -52,7 +56,7 @@ def retire_stale_trials(plan: Plan, runs: StudyRuns, trials: list[PlannedTrial])
     return stale
 
 
-def stale_search(runs: StudyRuns, question: str) -> tuple[Any, list[Any]] | None:
+def stale_search(runs: StudyRuns, question: str) -> tuple[Run, list[Run]] | None:
     """A finished search with a stale finished sample: (its parent run, its sample runs); else None."""
     parent, samples = runs.search_samples(question)
     if parent is None or parent.info.status != "FINISHED":
@@ -62,7 +66,7 @@ def stale_search(runs: StudyRuns, question: str) -> tuple[Any, list[Any]] | None
     return parent, samples
 
 
-def retire_search(plan: Plan, runs: StudyRuns, parent: Any, samples: list[Any]) -> None:
+def retire_search(plan: Plan, runs: StudyRuns, parent: Run, samples: list[Run]) -> None:
     """The search's parent and every sample retired: the next `search_run` starts a new search."""
     for sample in samples:
         retire_trial(plan, runs, sample.data.tags[TRIAL_ID])

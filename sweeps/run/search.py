@@ -6,8 +6,9 @@ with a content-hash id, an MLflow run under the search's parent run, and a resum
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
@@ -18,14 +19,18 @@ from sweeps.config.compose import Composer
 from sweeps.config.search_space import Choice, Domain, search_space
 from sweeps.plan.build import planned_trial, trial_config
 from sweeps.run.experiment import fit, pack_payload
+from sweeps.run.payload import PackPayload
 from sweeps.run.recorder import Recorder
-from sweeps.trials import Plan, PlannedQuestion
+from sweeps.trials import Plan, PlannedQuestion, variant_name
+
+if TYPE_CHECKING:
+    from ray.tune.search.sample import Domain as TuneDomain
 
 
 class _ComposingSearcher(Searcher):
     """Wraps Optuna's searcher: each suggested sample becomes a whole Ray trial's payload (a pack of one)."""
 
-    def __init__(self, inner: Searcher, compose: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, inner: Searcher, compose: Callable[[dict[str, Any]], PackPayload]) -> None:
         super().__init__(metric=inner.metric, mode=inner.mode)
         self._inner = inner
         self._compose = compose
@@ -46,19 +51,19 @@ class _ComposingSearcher(Searcher):
         self._inner.on_trial_complete(trial_id, result=result, error=error)
 
 
-def tune_space(space: Mapping[str, Domain]) -> dict[str, Any]:
+def tune_space(space: Mapping[str, Domain]) -> dict[str, TuneDomain]:
     """The plain search space as Ray Tune's domains (which Ray's OptunaSearch turns into Optuna's)."""
     return {key: _tune_domain(domain) for key, domain in space.items()}
 
 
-def _tune_domain(domain: Domain) -> Any:
+def _tune_domain(domain: Domain) -> TuneDomain:
     if isinstance(domain, Choice):
         return tune.choice(list(domain.values))
     return tune.loguniform(domain.low, domain.high) if domain.log else tune.uniform(domain.low, domain.high)
 
 
 def run_search(
-    plan: Plan, question: PlannedQuestion, composer: Composer, recorder: Recorder, parent_run: str, out: TextIO
+    plan: Plan, question: PlannedQuestion, composer: Composer, recorder: Recorder, parent_run: str, out: io.TextIOBase
 ) -> None:
     """Run `question`'s search to its end; its parent run is marked FINISHED unless interrupted."""
     search = question.config.search
@@ -67,12 +72,12 @@ def run_search(
     fixed, _ = composer.variant(search.fixed, f"{question.id}.search.fixed")
     epochs = int(fixed.trainer.epochs)
 
-    def compose(sample: dict[str, Any]) -> dict[str, Any]:
+    def compose(sample: dict[str, Any]) -> PackPayload:
         written = {**search.fixed, **sample}
-        context = f"{question.id} sample " + " ".join(f"{key}={value}" for key, value in sample.items())
+        context = variant_name(f"{question.id} sample", sample)
         config, absolute = composer.variant(written, context)
         trial = trial_config(config, plan.runtime, context)
-        name = f"{question.id} " + " ".join(f"{key}={_short(value)}" for key, value in absolute.items())
+        name = variant_name(question.id, {key: _short(value) for key, value in absolute.items()})
         return pack_payload(plan, (planned_trial(trial, plan.runtime, name, question.id, context),), parent_run=parent_run)
 
     searcher: Searcher = _ComposingSearcher(OptunaSearch(seed=search.seed), compose)
@@ -87,7 +92,7 @@ def run_search(
             reduction_factor=search.scheduler.reduction_factor,
         )
     print(f"{plan.study}: {question.id} searches {search.num_samples} samples for the best {search.metric}.", file=out, flush=True)
-    options = {"search_alg": searcher, "scheduler": scheduler, "num_samples": search.num_samples}
+    options: dict[str, Any] = {"search_alg": searcher, "scheduler": scheduler, "num_samples": search.num_samples}
     options |= {"metric": search.metric, "mode": search.mode}
     fit(plan, recorder, space, options)
     if not recorder.interrupted():

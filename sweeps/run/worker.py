@@ -14,6 +14,7 @@ from ray import tune
 
 from sweeps.plan.prefixes import continue_prefix
 from sweeps.record.checkpoints import load_state, save_failure, save_state, save_weights
+from sweeps.run.payload import MemberPayload, PackPayload
 from trainables.callback import Checkpoint, EpochReport, Report
 from trainables.function.checked import TrainingFunctionError
 from trainables.function.resolve import trainable_kind
@@ -30,15 +31,16 @@ def trial_main(params: Mapping[str, Any]) -> None:
 
     from trainables.machine import machine_record
 
-    pack = params["pack"]
+    pack: PackPayload = params["pack"]
     device = "cuda" if pack["gpu"] and torch.cuda.is_available() else "cpu"
     placement = Placement(
         device, pack["threads"], channels_last=pack["channels_last"], capture=pack["capture"], gpu_share=pack["gpu_share"]
     )
     first: dict[str, Any] = {"machine": machine_record(), "node_id": ray.get_runtime_context().get_node_id()}
     members = pack["members"]
-    resumes = [_resume(member) for member in members]
-    reports = [_reporter(member, first, resume) for member, resume in zip(members, resumes, strict=True)]
+    starts = [_start(member) for member in members]
+    resumes = [resume for resume, _ in starts]
+    reports = [_reporter(member, first, *start) for member, start in zip(members, starts, strict=True)]
     trainable = trainable_kind(members[0]["config"]["trainable"])
     if len(members) == 1:
         try:
@@ -49,23 +51,26 @@ def trial_main(params: Mapping[str, Any]) -> None:
         trainable.train_pack([m["config"] for m in members], pack["data_root"], reports, placement, resumes)
 
 
-def _resume(member: Mapping[str, Any]) -> Checkpoint | None:
-    """The member's own last checkpoint — the last one of the trial it continues, copied in now if it never
-    started (sweeps.plan.prefixes) — else a stage's starting weights, else None (a fresh start)."""
+def _start(member: MemberPayload) -> tuple[Checkpoint | None, str | None]:
+    """Where the member starts: its own last checkpoint — the last one of the trial it continues, copied in
+    now if it never started (sweeps.plan.prefixes) — else a stage's starting weights, else None (a fresh
+    start); and the id of the trial it continues when that checkpoint was copied in now."""
     shorter = member["continues"]
+    continued_from = None
     if shorter is not None and continue_prefix(member["checkpoint_dir"], shorter["checkpoint_dir"], shorter["epochs"]):
-        member["continued_from"] = shorter["id"]
-    return load_state(member["checkpoint_dir"]) or (load_state(member["init"]) if member["init"] else None)
+        continued_from = shorter["id"]
+    resume = load_state(member["checkpoint_dir"]) or (load_state(member["init"]) if member["init"] else None)
+    return resume, continued_from
 
 
-def _reporter(member: Mapping[str, Any], first: Mapping[str, Any], resume: Checkpoint | None) -> Report:
-    """The member's report callback: checkpoint, then send the epoch to the driver."""
+def _reporter(member: MemberPayload, first: Mapping[str, Any], resume: Checkpoint | None, continued_from: str | None) -> Report:
+    """The member's report callback: checkpoint, then send the epoch to the driver (`continued_from`: `_start`'s)."""
     extra: dict[str, Any] = dict(first)  # the machine record, node and resume point: with the first result only
     if resume is not None and "history" in resume:
         extra["resumed_from_epoch"] = len(resume["history"])
         extra["history"] = resume["history"]  # the epochs it starts with, for the driver to fill in any its run lacks
-    if "continued_from" in member:
-        extra["continued_from"] = member["continued_from"]
+    if continued_from is not None:
+        extra["continued_from"] = continued_from
     epochs = member["config"]["trainer"]["epochs"]
 
     def on_epoch(report: EpochReport) -> None:

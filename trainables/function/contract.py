@@ -157,7 +157,7 @@ def _stored(state: Any, name: str, epoch: int) -> Checkpoint:
     try:
         torch.save(state, buffer)
         buffer.seek(0)
-        return torch.load(buffer, map_location="cpu", weights_only=True)  # type: ignore[no-any-return]
+        return torch.load(buffer, map_location="cpu", weights_only=True)
     except Exception as error:  # pickling and the weights-only unpickler raise many kinds
         first = (str(error).strip().splitlines() or [""])[0]
         raise ContractViolation(

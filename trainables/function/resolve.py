@@ -75,7 +75,7 @@ def _imported(path: str) -> Callable[..., None]:
     if not callable(found):
         raise ValueError(f"trainable: {path} is not callable (a {type(found).__name__})")
     _check_arguments(path, found)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _check_arguments(path: str, function: Callable[..., Any]) -> None:

@@ -38,6 +38,8 @@ class Dropout(nn.Module):
     captured CUDA graph (a generator registered with the graph advances as it would eagerly).
     """
 
+    mask: torch.Tensor | None  # a registered buffer (below): what nn.Module's attribute lookup returns
+
     def __init__(self, p: float, channelwise: bool) -> None:
         super().__init__()
         self.p = p

@@ -212,7 +212,7 @@ class _Fused:
 
     def _epoch(self) -> list[EpochStats]:
         size, count = self._batch_size, self._count
-        side = tuple(self._x.shape[-2:])
+        side = (self._x.shape[-2], self._x.shape[-1])
         started = time.perf_counter()
         for row, member in enumerate(self._members):
             member.state.model.train()

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Discriminator, Field, Tag
 from trainables.image.sources import SOURCES
 from trainables.schema import OptimConfig, PositiveFloat, PositiveInt, Probability, Strict, TrialBase
 
+# valid-type: a Literal of names known only at run time (pydantic checks against them; mypy cannot).
 DataSource = Literal[SOURCES]  # type: ignore[valid-type]
 
 # trainer.loss: the names of losses.LOSSES.
@@ -88,7 +89,7 @@ class TrainerConfig(Strict):
     epochs: Annotated[int, Field(ge=0)]  # 0: evaluate the starting weights only (a stage with train: false)
     batch_size: PositiveInt
     test_batch_size: PositiveInt
-    loss: Literal[LOSS_NAMES]  # type: ignore[valid-type]
+    loss: Literal[LOSS_NAMES]  # type: ignore[valid-type]  # run-time names, as DataSource
     threshold: Probability = 0.9  # accuracy for the examples-seen-until metrics
     accuracy_window: PositiveInt = 1000  # examples the running train accuracy is taken over
 

@@ -151,7 +151,7 @@ def dataset_class(file_set: FileSet) -> type[Any]:
 def _cifar10_class() -> type[Any]:
     from torchvision.datasets import CIFAR10
 
-    class CIFAR10Files(CIFAR10):  # type: ignore[misc]
+    class CIFAR10Files(CIFAR10):
         """torchvision's reader, the per-file md5s dropped: a download is still checked by its archive's md5."""
 
         train_list = [[name, None] for name, _ in CIFAR10.train_list]

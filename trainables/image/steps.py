@@ -85,7 +85,7 @@ class SoloSteps:
         state.model.train()
         count = len(split)
         started = time.perf_counter()
-        order, offsets = draw_epoch(state, count, self._crop, tuple(split.x.shape[-2:]))
+        order, offsets = draw_epoch(state, count, self._crop, (split.x.shape[-2], split.x.shape[-1]))
         self._order.copy_(order, non_blocking=True)
         if offsets is not None:
             self._offsets.copy_(offsets, non_blocking=True)

@@ -22,6 +22,7 @@ from sweeps.report.samples import SAMPLE_COUNT, class_names, first_images
 from sweeps.trials import PlannedQuestion
 from trainables.errors import DataUnavailableError
 from trainables.image.folder import FOLDER_SOURCE
+from trainables.kinds import trainable_of
 
 IMAGE = "image"  # the trainable whose data sets have sample images (trainables/image/)
 ANCHOR = "data"
@@ -57,13 +58,13 @@ def data_sets(study: StudyRecord) -> list[DataSet]:
     for trial in [*study.plan.trials, *study.plan.resolved]:
         data = trial.config["data"]
         entry = found.setdefault(
-            (data["name"], data["source"]), DataSet(data["name"], data["source"], data, trial.config.get("trainable", IMAGE))
+            (data["name"], data["source"]), DataSet(data["name"], data["source"], data, trainable_of(trial.config))
         )
         entry.questions += [question for question in trial.questions if question not in entry.questions]
     for run in study.runs.values():
         name, source = run.params.get("data.name"), run.tags.get(DATA_SOURCE, run.params.get("data.source"))
         if name and source and (name, source) not in found:
-            found[(name, source)] = DataSet(name, source, {}, run.params.get("trainable", IMAGE))
+            found[(name, source)] = DataSet(name, source, {}, trainable_of(run.params))
     order = [question.id for question in study.plan.questions]
     for entry in found.values():
         entry.questions.sort(key=lambda question: order.index(question) if question in order else len(order))

@@ -54,6 +54,7 @@ def _best(question: PlannedQuestion, runs: list[RunRecord]) -> RunRecord | None:
     assert search is not None
     sign = 1.0 if search.mode == "max" else -1.0
     scored = [run for run in runs if run.finished and final_metric(run, search.metric) is not None]
+    # operator: `scored` holds only runs with a final metric, which mypy cannot see through the lambda
     return max(scored, key=lambda run: sign * final_metric(run, search.metric), default=None)  # type: ignore[operator]
 
 

@@ -98,7 +98,8 @@ def _drawn(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     canvas = Canvas(SIDE)
     labels = balanced_labels(count)
     per_class = [
-        in_chunks(lambda batch, draw=draw: draw(canvas, generator, len(batch)), labels[labels == label])
+        # mypy infers no type for a lambda with default arguments (here: this class's drawing)
+        in_chunks(lambda batch, draw=draw: draw(canvas, generator, len(batch)), labels[labels == label])  # type: ignore[misc]
         for label, draw in enumerate(_CLASSES)
     ]
     images = torch.cat(per_class).unsqueeze(1)

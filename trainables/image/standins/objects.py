@@ -68,7 +68,8 @@ def _drawn(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     images = torch.cat(
         [
             in_chunks(
-                lambda batch, shape=shape, own=own: _scene(canvas, generator, len(batch), shape, own),
+                # mypy infers no type for a lambda with default arguments (here: this class's shape and colour)
+                lambda batch, shape=shape, own=own: _scene(canvas, generator, len(batch), shape, own),  # type: ignore[misc]
                 labels[labels == label],
             )
             for label, (shape, own) in enumerate(zip(_SHAPES, _class_colours(), strict=True))
