@@ -481,6 +481,8 @@ BAD_STUDY_FILES: list[tuple[str, str, str]] = [
      "q13.search.space.optim.lr"),
     ("reversed interval", "- id: q13\n  text: t\n  search: {num_samples: 2, space: {optim.lr: 'interval(1, 0.1)'}}",
      "q13.search.space.optim.lr"),
+    ("float interval, whole number", "- id: q13\n  text: t\n  search: {num_samples: 2, space: {trainer.batch_size: 'interval(32, 256)'}}",
+     "int(interval(32, 256))"),
     ("infinite choice", "- id: q13\n  text: t\n  search: {num_samples: 2, space: {optim.lr: 'choice(0.1, inf)'}}",
      "q13.search.space.optim.lr"),
     ("not a search expression", "- id: q13\n  text: t\n  search: {num_samples: 2, space: {optim.lr: '0.1'}}", "q13.search.space.optim.lr"),
