@@ -9,7 +9,6 @@ written `xN` multiplies the baseline's value by N.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from sweeps.config.override_text import override_value
 from sweeps.errors import SweepError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -199,7 +199,7 @@ def _study_baseline(study_file: DictConfig, study_choices: Mapping[str, str], us
         if override.key_or_group in CONFIG_GROUPS and override.value() != study_choices.get(override.key_or_group)
     }
     baseline = OmegaConf.to_container(values, resolve=True)
-    return [f"{key}={json.dumps(value)}" for key, value in baseline.items() if not _under_any(key, switched)]
+    return [f"{key}={override_value(value)}" for key, value in baseline.items() if not _under_any(key, switched)]
 
 
 def absolute(base: Any, value: Any, where: str) -> Any:
