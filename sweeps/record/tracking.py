@@ -52,6 +52,10 @@ Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 _OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED", "diverged": "FAILED"}
 # Tags that explain one way of ending; a run that later ends another way drops the stale ones.
 _OUTCOME_DETAILS = (ERROR_FILE, STOPPED_AT, DIVERGED_AT)
+# MLflow's UI shows an experiment without this tag as a GenAI app (traces, prompts, judges); a study
+# trains models, which MLflow calls custom model development.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
 
 
 class StudyRuns:
@@ -76,6 +80,8 @@ class StudyRuns:
             artifacts = (path.parent / "mlartifacts" / study).as_uri() if path is not None else None
             experiment = self._outbox.call(lambda: _create_experiment(self.client, study, artifacts))
         self.experiment_id = experiment.experiment_id
+        if EXPERIMENT_KIND not in experiment.tags:  # a study recorded before the tag was set; a user's own kind stays
+            self._outbox.send(lambda: self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING))
         self._runs: dict[str, str] = {}
         self.statuses()
 
@@ -281,7 +287,7 @@ def _create_experiment(client: Any, study: str, artifacts: str | None) -> Any:
     from mlflow.exceptions import MlflowException
 
     try:
-        client.create_experiment(study, artifact_location=artifacts)
+        client.create_experiment(study, artifact_location=artifacts, tags={EXPERIMENT_KIND: MODEL_TRAINING})
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
