@@ -2,7 +2,7 @@
 
 A broken environment is reported like bad input: a `SweepError`, one line naming the path, URI or key
 and the remedy (exit code 2), instead of a traceback halfway through. Checked here: a store that is not
-an MLflow store (garbage, truncated, a folder), a tracking server that does not answer, a folder that
+an MLflow store (garbage, truncated, a folder), a store of another MLflow's schema, a tracking server that does not answer, a folder that
 cannot be written, a port already taken, and trial resources that the machine of a local Ray lacks.
 Nothing here writes anything.
 """
@@ -10,6 +10,7 @@ Nothing here writes anything.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import sqlite3
@@ -46,6 +47,7 @@ def check_store(uri: str, write: bool, key: str = "tracking.uri") -> None:
     problem = store_problem(path)
     if problem is not None:
         raise SweepError(f"{key}: {path} is not a usable MLflow store ({problem}); move it aside (mv {path} {path}.broken) or {elsewhere}")
+    check_schema(uri, path, key, elsewhere)
     if write:  # SQLite writes a journal beside the file
         blocked = path if not os.access(path, os.W_OK, effective_ids=_EFFECTIVE) else _unwritable(path.parent)
         if blocked is not None:
@@ -77,6 +79,40 @@ def store_problem(path: Path) -> str | None:
     except sqlite3.Error as error:
         return str(error)
     return None
+
+
+def check_schema(uri: str, path: Path, key: str, elsewhere: str) -> None:
+    """The store's schema is the one this MLflow's migrations end at: an older one needs `mlflow db upgrade`,
+    one this MLflow has no migration for was written by a newer MLflow. MLflow itself refuses both, later."""
+    with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as connection:
+        found = [row[0] for row in connection.execute("SELECT version_num FROM alembic_version")]
+    if not found:  # a store MLflow is creating at this moment: it stamps the revision last
+        return
+    head, known = _schema_revisions()
+    if found[0] == head:
+        return
+    import mlflow
+
+    if found[0] in known:
+        raise SweepError(
+            f"{key}: {path} has an older MLflow schema (revision {found[0]}; MLflow {mlflow.__version__} needs {head}); "
+            f"back it up, then upgrade it: mlflow db upgrade {uri}"
+        )
+    raise SweepError(
+        f"{key}: {path} was written by an MLflow newer than {mlflow.__version__} (schema revision {found[0]} is unknown "
+        f"to it); use an MLflow at least as new as the one that wrote it, or {elsewhere}"
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_revisions() -> tuple[str, frozenset[str]]:
+    """The revision this MLflow's schema migrations end at, and every revision they pass through."""
+    from alembic.script import ScriptDirectory
+    from mlflow.store.db.utils import _get_alembic_config
+
+    script = ScriptDirectory.from_config(_get_alembic_config(""))
+    (head,) = script.get_heads()
+    return head, frozenset(revision.revision for revision in script.walk_revisions())
 
 
 def check_folder(location: str, key: str, remedy: str | None = None) -> None:
