@@ -85,9 +85,12 @@ class StudyRuns:
         self._runs: dict[str, str] = {}
         self.statuses()
 
-    def open(self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}) -> tuple[str, int]:
+    def open(
+        self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}, start_time: int | None = None
+    ) -> tuple[str, int]:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
-        (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
+        (-1: none yet). `tags` are extra tags, such as the search run it belongs to; `start_time` (ms since
+        the epoch) is a created run's start, when its trial started training (else now)."""
         run_id = self._runs.get(trial.id)
         code = code_hash(trial.config.get("trainable", "image"))
         if run_id is not None:
@@ -107,13 +110,13 @@ class StudyRuns:
             **_git_tags(),
             **tags,
         }
-        new_id = self._outbox.call(lambda: self._create_run(trial, tags))
+        new_id = self._outbox.call(lambda: self._create_run(trial, tags, start_time))
         self._runs[trial.id] = new_id
         params = _params(trial.config)
         self._outbox.send(lambda: self.client.log_batch(new_id, params=params))
         return new_id, -1
 
-    def _create_run(self, trial: PlannedTrial, tags: dict[str, str]) -> str:
+    def _create_run(self, trial: PlannedTrial, tags: dict[str, str], start_time: int | None) -> str:
         """A new run for `trial`; tried again after a lost answer, it finds the run the server did create."""
         found = self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'", max_results=100
@@ -121,7 +124,7 @@ class StudyRuns:
         created = next((run for run in found if not superseded(run)), None)  # a superseded run is the old code's
         if created is not None:
             return created.info.run_id
-        return self.client.create_run(self.experiment_id, run_name=trial.name, tags=tags).info.run_id
+        return self.client.create_run(self.experiment_id, run_name=trial.name, tags=tags, start_time=start_time).info.run_id
 
     def backfill(self, run_id: str, logged: int, history: list[dict[str, Any]], epochs: int) -> int:
         """Epochs a trial's checkpoint holds but its run lacks (a kill between the two) are logged now;
