@@ -74,6 +74,11 @@ class StudyRuns:
         self.client = client_for(uri, create=True)
         self.study = study
         server = uri.startswith(("http://", "https://"))
+        # A local store always answers, so a run may be created mid-study, when its trial starts training. A
+        # server's runs are created up front: an id asked for mid-study would stop a grid during an outage
+        # that the outbox otherwise rides out (writes held, hold_epochs), and MLflow cannot move a run's
+        # start later (UpdateRun sets its status, end time and name only).
+        self.opens_late = not server
         self._outbox = Outbox(uri, limits, functools.partial(answers, uri) if server else lambda: True, notify)
         experiment = self._outbox.call(lambda: self.client.get_experiment_by_name(study))
         if experiment is None:

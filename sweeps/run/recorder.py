@@ -85,8 +85,9 @@ class Recorder(tune.Callback):
     def _register(self, trial: PlannedTrial, phase: str, tags: Mapping[str, str] = {}) -> int:
         """The trial's run continued, with the epochs its checkpoint holds backfilled; its last logged epoch.
 
-        A fresh trial (no run, no checkpoint) gets its run when it starts training (`_run_of`), so that
-        MLflow's start time, and the UI's Duration, leave out its wait in Tune's queue.
+        A fresh trial (no run, no checkpoint) in a local store gets its run when it starts training (`_run_of`),
+        so that MLflow's start time, and the UI's Duration, leave out its wait in Tune's queue; on a tracking
+        server it is opened now (`StudyRuns.opens_late` says why).
         """
         read = read_state(self._folder(trial.id))
         state = read.state or {}
@@ -94,7 +95,7 @@ class Recorder(tune.Callback):
             resumes = f"resuming after epoch {len(state['history'])}" if "history" in state else "starting again from epoch 1"
             self._console.note(f"{trial.name}: checkpoint {unreadable} is unreadable; {resumes} in the same run")
         self._trials[trial.id] = trial
-        if self._runs.current_run(trial.id) is None and not state.get("history"):
+        if self._runs.opens_late and self._runs.current_run(trial.id) is None and not state.get("history"):
             self._unopened[trial.id] = dict(tags)
             logged = -1
         else:
