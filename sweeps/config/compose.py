@@ -9,7 +9,6 @@ written `xN` multiplies the baseline's value by N.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from sweeps.config.override_text import override_value
 from sweeps.config.sources import STUDY_GROUP, Configs
 from sweeps.errors import SweepError
 
@@ -202,7 +202,7 @@ def _study_baseline(
     choices = study_choices() if picked else {}
     switched = {override.key_or_group for override in picked if override.value() != choices.get(override.key_or_group)}
     baseline = cast(dict[str, Any], OmegaConf.to_container(values, resolve=True))  # `study.baseline:` is written as a mapping
-    return [f"{key}={json.dumps(value)}" for key, value in baseline.items() if not _under_any(key, switched)]
+    return [f"{key}={override_value(value)}" for key, value in baseline.items() if not _under_any(key, switched)]
 
 
 def absolute(base: Any, value: Any, where: str) -> Any:

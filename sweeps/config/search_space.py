@@ -2,9 +2,14 @@
 
     choice(a, b, c)             → Choice((a, b, c))          (any values: numbers, group options, …)
     range(start, stop[, step])  → Choice(values)             (Hydra's range: stop excluded)
-    interval(low, high)         → Interval(low, high)
-    tag(log, interval(lo, hi))  → Interval(lo, hi, log=True)
+    interval(low, high)         → Interval(low, high)                   (floats: Hydra parses bounds as floats)
+    int(interval(low, high))    → Interval(low, high, integer=True)     (whole numbers, both bounds included)
+    tag(log, interval(lo, hi))  → Interval(lo, hi, log=True)            (also with int(…): a log-scaled integer)
 
+The interval rules are those of Hydra's Optuna sweeper (`create_optuna_distribution_from_override`):
+integer bounds after Hydra's casts give an integer distribution, the `log` tag its log form. A range
+stays Hydra's own expansion (stop excluded), sampled as categories, so it means the same values in a
+grid and in a search; the sweeper instead reads it as an integer distribution that includes `stop`.
 `sweeps/run/search.py` turns these into Ray Tune domains only when the search runs.
 """
 
@@ -31,11 +36,12 @@ class Choice:
 
 @dataclass(frozen=True)
 class Interval:
-    """A float in [low, high], sampled uniformly (on a log scale with `log`)."""
+    """A number in [low, high], sampled uniformly (on a log scale with `log`); a whole number with `integer`."""
 
     low: float
     high: float
     log: bool = False
+    integer: bool = False
 
 
 Domain = Choice | Interval
@@ -65,7 +71,8 @@ def _domain(key: str, expression: str, where: str) -> Domain:
         return Choice(values)
     if isinstance(sweep, IntervalSweep):
         assert sweep.start is not None and sweep.end is not None  # Hydra's grammar: interval(start, end)
-        low, high = float(sweep.start), float(sweep.end)
+        integer = isinstance(sweep.start, int) and isinstance(sweep.end, int)  # int(interval(…)): Hydra casts both bounds
+        low, high = (sweep.start, sweep.end) if integer else (float(sweep.start), float(sweep.end))
         log = "log" in sweep.tags
         if not (math.isfinite(low) and math.isfinite(high)):
             raise SweepError(f"{where}.{key}: an interval needs finite bounds (got {low:g}, {high:g})")
@@ -73,8 +80,8 @@ def _domain(key: str, expression: str, where: str) -> Domain:
             raise SweepError(f"{where}.{key}: an interval needs its lower bound below its upper one (got {low:g}, {high:g})")
         if log and low <= 0:
             raise SweepError(f"{where}.{key}: a log interval needs a positive lower bound (got {low:g})")
-        return Interval(low, high, log)
+        return Interval(low, high, log, integer)
     raise SweepError(
         f"{where}.{key}: {expression!r} is not a search expression; allowed: choice(…), range(…), "
-        "interval(…), tag(log, interval(…))"
+        "interval(…), int(interval(…)), tag(log, interval(…))"
     )

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from sweeps.config.compose import Composer
 from sweeps.config.locations import absolute_location, absolute_tracking_uri
 from sweeps.config.schema import QuestionConfig, RuntimeConfig, StudyConfig, describe_validation_error
+from sweeps.config.search_space import Domain, Interval, search_space
 from sweeps.config.sources import Configs
 from sweeps.errors import SweepError
 from sweeps.trials import Plan, PlannedQuestion, PlannedTrial, PlannedVariant, variant_name
@@ -110,16 +111,28 @@ def variants_of(question: QuestionConfig) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*question.grid.values())]
 
 
+def _check_whole_numbers(space: Mapping[str, Domain], config: DictConfig, where: str) -> None:
+    """A float interval on a whole-number key (`trainer.batch_size: interval(32, 256)`) would sample 117.4:
+    Hydra parses interval bounds as floats, and only `int(…)` makes them whole, as in Hydra's Optuna sweeper."""
+    for key, domain in space.items():
+        value = OmegaConf.select(config, key, default=None)
+        if isinstance(domain, Interval) and not domain.integer and isinstance(value, int) and not isinstance(value, bool):
+            raise SweepError(
+                f"{where}.{key}: {key} is a whole number ({value}) but interval(…) samples floats; "
+                f"write int(interval({domain.low:g}, {domain.high:g}))"
+            )
+
+
 def _plan_question(
     question: QuestionConfig, composer: Composer, runtime: RuntimeConfig, trials: dict[str, PlannedTrial]
 ) -> PlannedQuestion:
     if question.form == "search":
-        from sweeps.config.search_space import search_space  # checks the grammar now, before anything runs
-
         search = question.search
         assert search is not None  # the form says so
-        search_space(search.space, f"{question.id}.search.space")
-        composer.variant(search.fixed, f"{question.id}.search.fixed")
+        where = f"{question.id}.search.space"
+        space = search_space(search.space, where)  # the grammar checked before anything runs
+        fixed, _ = composer.variant(search.fixed, f"{question.id}.search.fixed")
+        _check_whole_numbers(space, fixed, where)
         return PlannedQuestion(question.id, question.text, question.note, [], question)
     if question.form == "stage":  # resolved against its source's best trial when that is done
         unresolved = [PlannedVariant([], "", variant, reference=False) for variant in variants_of(question)]

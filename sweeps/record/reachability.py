@@ -7,9 +7,7 @@ server here first, in seconds, and the `sweep run` driver asks here whether an a
 
 from __future__ import annotations
 
-import os
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
 from sweeps.errors import SweepError, chain
@@ -22,30 +20,35 @@ _PROBE = "/api/2.0/mlflow/experiments/search?max_results=1"  # MLflow's REST API
 def check_server(uri: str) -> None:
     """A SweepError naming `uri` and the remedy unless an MLflow server answers there and takes our credentials."""
     import requests
+    import urllib3
+    from mlflow.exceptions import MlflowException
 
     start = f"start it (sweep server --port {urlsplit(uri).port or 5000}) or set tracking.uri to a running one"
     try:
-        response = requests.get(f"{uri.rstrip('/')}{_PROBE}", timeout=CHECK_TIMEOUT, **_client_settings())
-    except requests.exceptions.Timeout:
-        raise SweepError(f"tracking.uri: no answer from {uri} in {CHECK_TIMEOUT:g} s; {start}") from None
-    except requests.exceptions.RequestException as error:
-        raise SweepError(f"tracking.uri: no MLflow server answers at {uri} ({reason(error)}); {start}") from None
-    if response.status_code in (401, 403):
+        status = _ask(uri, _PROBE, CHECK_TIMEOUT)
+    except MlflowException as error:
+        timeouts = (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)  # wrapped by MLflow (and urllib3's retry)
+        if any(isinstance(link, timeouts) for link in chain(error)):
+            raise SweepError(f"tracking.uri: no answer from {uri} in {CHECK_TIMEOUT:g} s; {start}") from None
+        if unreachable(error):
+            raise SweepError(f"tracking.uri: no MLflow server answers at {uri} ({reason(error)}); {start}") from None
+        raise SweepError(f"tracking.uri: cannot ask {uri}: {str(error).splitlines()[0]}") from None
+    if status in (401, 403):
         raise SweepError(
-            f"tracking.uri: {uri} refused our credentials (HTTP {response.status_code}); set MLFLOW_TRACKING_USERNAME "
-            "and MLFLOW_TRACKING_PASSWORD to a user of that server"
+            f"tracking.uri: {uri} refused our credentials (HTTP {status}); set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD (or ~/.mlflow/credentials) to a user of that server"
         )
-    if response.status_code != 200:
-        raise SweepError(f"tracking.uri: {uri} is not an MLflow tracking server (HTTP {response.status_code} from its REST API); {start}")
+    if status != 200:
+        raise SweepError(f"tracking.uri: {uri} is not an MLflow tracking server (HTTP {status} from its REST API); {start}")
 
 
 def answers(uri: str) -> bool:
     """Whether the server at `uri` answers its health check now (one try, PROBE_TIMEOUT seconds)."""
-    import requests
+    from mlflow.exceptions import MlflowException
 
     try:
-        return requests.get(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT, **_client_settings()).status_code == 200
-    except requests.exceptions.RequestException:
+        return _ask(uri, "/health", PROBE_TIMEOUT) == 200
+    except MlflowException:
         return False
 
 
@@ -78,16 +81,12 @@ def reason(error: BaseException) -> str:
     return type(error).__name__
 
 
-def _client_settings() -> dict[str, Any]:
-    """Credentials and TLS settings from the environment, the variables MLflow's client reads."""
-    environ = os.environ
-    settings: dict[str, Any] = {}
-    if environ.get("MLFLOW_TRACKING_USERNAME") and environ.get("MLFLOW_TRACKING_PASSWORD"):
-        settings["auth"] = (environ["MLFLOW_TRACKING_USERNAME"], environ["MLFLOW_TRACKING_PASSWORD"])
-    if environ.get("MLFLOW_TRACKING_TOKEN"):
-        settings["headers"] = {"Authorization": f"Bearer {environ['MLFLOW_TRACKING_TOKEN']}"}
-    if environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
-        settings["verify"] = False
-    elif environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"):
-        settings["verify"] = environ["MLFLOW_TRACKING_SERVER_CERT_PATH"]
-    return settings
+def _ask(uri: str, endpoint: str, timeout: float) -> int:
+    """The HTTP status of one GET of `endpoint`, made as MLflow's client makes its requests: the credentials,
+    certificates and auth plugin it would use (environment, ~/.mlflow/credentials), without its retries."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    creds = get_default_host_creds(uri)
+    response = http_request(creds, endpoint, "GET", max_retries=0, backoff_factor=0, timeout=timeout, raise_on_status=False)
+    return int(response.status_code)

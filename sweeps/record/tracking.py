@@ -58,6 +58,10 @@ Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 _OUTCOME_STATUS: dict[str, str] = {"finished": "FINISHED", "early_stopped": "KILLED", "failed": "FAILED", "diverged": "FAILED"}
 # Tags that explain one way of ending; a run that later ends another way drops the stale ones.
 _OUTCOME_DETAILS = (ERROR_FILE, ERROR, STOPPED_AT, DIVERGED_AT)
+# MLflow's UI shows an experiment without this tag as a GenAI app (traces, prompts, judges); a study
+# trains models, which MLflow calls custom model development.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
 
 
 class StudyRuns:
@@ -82,12 +86,19 @@ class StudyRuns:
         self.client = client_for(uri, create=True)
         self.study = study
         server = uri.startswith(("http://", "https://"))
+        # A local store always answers, so a run may be created mid-study, when its trial starts training. A
+        # server's runs are created up front: an id asked for mid-study would stop a grid during an outage
+        # that the outbox otherwise rides out (writes held, hold_epochs), and MLflow cannot move a run's
+        # start later (UpdateRun sets its status, end time and name only).
+        self.opens_late = not server
         self._outbox = Outbox(uri, limits, functools.partial(answers, uri) if server else lambda: True, notify)
         experiment = self._outbox.call(lambda: self.client.get_experiment_by_name(study))
         if experiment is None:
             artifacts = (path.parent / "mlartifacts" / study).as_uri() if path is not None else None
             experiment = self._outbox.call(lambda: _create_experiment(self.client, study, artifacts))
         self.experiment_id = experiment.experiment_id
+        if EXPERIMENT_KIND not in experiment.tags:  # a study recorded before the tag was set; a user's own kind stays
+            self._outbox.send(lambda: self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING))
         self._runs: dict[str, str] = {}
         self._read: dict[str, Any] = {}  # trial id → its run as `statuses` last read it
         if known is None:
@@ -96,9 +107,12 @@ class StudyRuns:
             self._read = dict(known)
             self._runs = {trial_id: run.info.run_id for trial_id, run in known.items()}
 
-    def open(self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}) -> tuple[str, int]:
+    def open(
+        self, trial: PlannedTrial, offline: bool, tags: Mapping[str, str] = {}, start_time: int | None = None
+    ) -> tuple[str, int]:
         """The run of `trial` (created, or the interrupted one continued) and its last logged epoch
-        (-1: none yet). `tags` are extra tags, such as the search run it belongs to."""
+        (-1: none yet). `tags` are extra tags, such as the search run it belongs to; `start_time` (ms since
+        the epoch) is a created run's start, when its trial started training (else now)."""
         run_id = self._runs.get(trial.id)
         code = trial_code_hash(trial.config)
         if run_id is not None:
@@ -119,19 +133,19 @@ class StudyRuns:
             **_git_tags(),
             **tags,
         }
-        new_id = self._outbox.call(lambda: self._create_run(trial, tags))
+        new_id = self._outbox.call(lambda: self._create_run(trial, tags, start_time))
         self._runs[trial.id] = new_id
         params = _params(trial.config)
         self._outbox.send(lambda: self.client.log_batch(new_id, params=params))
         return new_id, -1
 
-    def _create_run(self, trial: PlannedTrial, tags: dict[str, str]) -> str:
+    def _create_run(self, trial: PlannedTrial, tags: dict[str, str], start_time: int | None) -> str:
         """A new run for `trial`; tried again after a lost answer, it finds the run the server did create."""
         found = search_all(self.client, [self.experiment_id], f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'")
         created = next((run for run in found if not superseded(run)), None)  # a superseded run is the old code's
         if created is not None:
             return created.info.run_id
-        return self.client.create_run(self.experiment_id, run_name=trial.name, tags=tags).info.run_id
+        return self.client.create_run(self.experiment_id, run_name=trial.name, tags=tags, start_time=start_time).info.run_id
 
     def backfill(self, run_id: str, logged: int, history: list[dict[str, Any]], epochs: int) -> int:
         """Epochs a trial's checkpoint holds but its run lacks (a kill between the two) are logged now;
@@ -299,7 +313,7 @@ def _create_experiment(client: MlflowClient, study: str, artifacts: str | None) 
     from mlflow.exceptions import MlflowException
 
     try:
-        client.create_experiment(study, artifact_location=artifacts)
+        client.create_experiment(study, artifact_location=artifacts, tags={EXPERIMENT_KIND: MODEL_TRAINING})
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise

@@ -26,7 +26,7 @@ from sweeps.record.tracking import StudyRuns
 from sweeps.run.console import Console
 from sweeps.run.leases import Leases, Owner
 from sweeps.run.payload import MemberPayload, PackPayload
-from sweeps.run.worker import DIVERGED, MEMBER
+from sweeps.run.worker import DIVERGED, MEMBER, STARTED_AT
 from sweeps.trials import Plan, PlannedTrial
 from sweeps.words import clock, plural
 
@@ -54,8 +54,9 @@ class Recorder(tune.Callback):
         self._runs = runs
         self._console = console
         self._leases = leases
-        self._trials: dict[str, PlannedTrial] = {}
-        self._run_ids: dict[str, str] = {}
+        self._trials: dict[str, PlannedTrial] = {}  # every trial this run registered
+        self._run_ids: dict[str, str] = {}  # trial id → its MLflow run, once it has one
+        self._unopened: dict[str, dict[str, str]] = {}  # a fresh trial → the tags its run gets when it starts training
         self._logged: dict[str, int] = {}  # trial id → last epoch in MLflow (-1: none)
         self._final: set[str] = set()  # trials that reported their last epoch
         self._confusion: dict[str, list[list[int]]] = {}
@@ -86,19 +87,37 @@ class Recorder(tune.Callback):
         )
 
     def _register(self, trial: PlannedTrial, phase: str, tags: Mapping[str, str] = {}) -> int:
-        """The trial's run, opened or continued, with the epochs its checkpoint holds backfilled; its last logged epoch."""
-        run_id, logged = self._runs.open(trial, self._plan.runtime.offline, tags)
+        """The trial's run continued, with the epochs its checkpoint holds backfilled; its last logged epoch.
+
+        A fresh trial (no run, no checkpoint) in a local store gets its run when it starts training (`_run_of`),
+        so that MLflow's start time, and the UI's Duration, leave out its wait in Tune's queue; on a tracking
+        server it is opened now (`StudyRuns.opens_late` says why).
+        """
         read = read_state(self._folder(trial.id))
         state = read.state or {}
         for unreadable in read.unreadable:
             resumes = f"resuming after epoch {len(state['history'])}" if "history" in state else "starting again from epoch 1"
             self._console.note(f"{trial.name}: checkpoint {unreadable} is unreadable; {resumes} in the same run")
-        logged = self._runs.backfill(run_id, logged, state.get("history", []), trial.config["trainer"]["epochs"])
         self._trials[trial.id] = trial
-        self._run_ids[trial.id] = run_id
+        if self._runs.opens_late and self._runs.current_run(trial.id) is None and not state.get("history"):
+            self._unopened[trial.id] = dict(tags)
+            logged = -1
+        else:
+            run_id, logged = self._runs.open(trial, self._plan.runtime.offline, tags)
+            logged = self._runs.backfill(run_id, logged, state.get("history", []), trial.config["trainer"]["epochs"])
+            self._run_ids[trial.id] = run_id
         self._logged[trial.id] = logged
         self._console.add(trial.id, trial.name, trial.config["trainer"]["epochs"], logged, phase)
         return logged
+
+    def _run_of(self, trial_id: str, started_at: int | None = None) -> str:
+        """The trial's run; a fresh trial's is created now, started at `started_at` (ms since the epoch, the
+        time its worker started it), else now."""
+        if trial_id not in self._run_ids:
+            tags = self._unopened.pop(trial_id)
+            run_id, _ = self._runs.open(self._trials[trial_id], self._plan.runtime.offline, tags, start_time=started_at)
+            self._run_ids[trial_id] = run_id
+        return self._run_ids[trial_id]
 
     def _folder(self, trial_id: str) -> str:
         return checkpoint_dir(self._plan.runtime.paths.storage, self._plan.study, trial_id)
@@ -106,7 +125,7 @@ class Recorder(tune.Callback):
     # --- tune.Callback hooks -------------------------------------------------------------------
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         for member in _members(trial):
-            if member["id"] not in self._run_ids:  # a search's sample: known only now
+            if member["id"] not in self._trials:  # a search's sample: known only now
                 planned = PlannedTrial(member["id"], member["config"], **member["planned"])
                 assert member["parent_run"] is not None  # a grid's trials were all registered before it started
                 self._register(planned, planned.questions[0], {"mlflow.parentRunId": member["parent_run"]})
@@ -117,7 +136,7 @@ class Recorder(tune.Callback):
         trial_id = result[MEMBER]
         if trial_id in self._leases.lost:  # the driver that took it over writes its run now
             return
-        run_id = self._run_ids[trial_id]
+        run_id = self._run_of(trial_id, result.get(STARTED_AT))
         if "machine" in result:
             self._machine[trial_id] = result["machine"]
             tags = {f"sys.{key}": value for key, value in result["machine"].items()}
@@ -157,9 +176,12 @@ class Recorder(tune.Callback):
         failures = trial.run_metadata.num_failures
         for member in _members(trial):
             trial_id = member["id"]
-            if trial_id not in self._run_ids:  # a search's sample that failed before it ever started
+            if trial_id not in self._trials:  # a search's sample that failed before it ever started
                 continue
-            self._runs.set_tags(self._run_ids[trial_id], {RETRIES: str(failures)})
+            if trial_id in self._unopened:  # failed before its first epoch: its run, when opened, says so
+                self._unopened[trial_id][RETRIES] = str(failures)
+            else:
+                self._runs.set_tags(self._run_ids[trial_id], {RETRIES: str(failures)})
             self._console.note(
                 f"{self._trials[trial_id].name}: its worker failed (failure {failures} of at most "
                 f"{self._plan.runtime.resources.max_failures}; see {trial.error_file}); retrying from its checkpoint "
@@ -173,12 +195,12 @@ class Recorder(tune.Callback):
     def _end(self, trial_id: str, error: str | None) -> None:
         """End a member's run: finished if it reported its last epoch, diverged, else failed (`error`) or
         stopped early; not at all if another driver took it over."""
-        run_id = self._run_ids[trial_id]
         self._running.discard(trial_id)
         if trial_id in self._leases.lost:
             self._handed_over.add(trial_id)
             self._console.note(f"{self._trials[trial_id].name}: taken over by another sweep while this one was paused; left to it")
             return
+        run_id = self._run_of(trial_id)  # one that ends before its first epoch (a failure) gets its run now
         failure = None if trial_id in self._final else take_failure(self._folder(trial_id))
         if failure is not None:  # its training function broke its contract: one line, recorded once
             self._runs.end_trial(run_id, "failed", details={ERROR: failure})
@@ -218,17 +240,17 @@ class Recorder(tune.Callback):
         return set(self._finished)
 
     def started(self) -> bool:
-        return bool(self._run_ids)
+        return bool(self._trials)
 
     def interrupted(self) -> bool:
         return bool(self._unfinished())
 
     def _unfinished(self) -> set[str]:
-        return set(self._run_ids) - self._finished - self._stopped - self._failed - set(self._diverged) - self._handed_over
+        return set(self._trials) - self._finished - self._stopped - self._failed - set(self._diverged) - self._handed_over
 
     def close_unfinished(self) -> None:
         """Runs left open by an interruption are KILLED: `partial`, continued by the next run."""
-        for trial_id in self._unfinished():
+        for trial_id in self._unfinished() & set(self._run_ids):  # one that never started training has no run
             self._runs.close(self._run_ids[trial_id], "KILLED")
 
     def summary(self) -> RunSummary:
@@ -243,12 +265,12 @@ class Recorder(tune.Callback):
         stopped = f", {len(self._stopped)} stopped early" if self._stopped else ""
         diverged = f", {len(self._diverged)} diverged" if self._diverged else ""
         self._console.note(
-            f"{self._plan.study}: {len(self._finished)}/{plural(len(self._run_ids), 'trial')} finished{stopped}{diverged}, "
+            f"{self._plan.study}: {len(self._finished)}/{plural(len(self._trials), 'trial')} finished{stopped}{diverged}, "
             f"{len(self._failed)} failed in {clock(self._console.progress.elapsed())}{elsewhere}; {verdict}."
         )
         return RunSummary(
             len(self._plan.trials),
-            len(self._run_ids),
+            len(self._trials),
             len(self._finished),
             len(self._stopped),
             len(self._failed),

@@ -59,6 +59,9 @@ def tune_space(space: Mapping[str, Domain]) -> dict[str, TuneDomain]:
 def _tune_domain(domain: Domain) -> TuneDomain:
     if isinstance(domain, Choice):
         return tune.choice(list(domain.values))
+    if domain.integer:  # Tune's randint/lograndint exclude `upper`; the interval includes `high`
+        upper = int(domain.high) + 1
+        return tune.lograndint(int(domain.low), upper) if domain.log else tune.randint(int(domain.low), upper)
     return tune.loguniform(domain.low, domain.high) if domain.log else tune.uniform(domain.low, domain.high)
 
 

@@ -1,12 +1,13 @@
 """What runs inside a Ray trial's worker: train its pack's trials, checkpointing each epoch before reporting it.
 
 Workers never talk to MLflow: each member's epoch metrics travel to the driver through `tune.report`
-(tagged with the member's trial id), and the driver's recorder writes them. The checkpoint goes to
+(tagged with the member's trial id and its checkpoint folder), and the driver's recorder writes them. The checkpoint goes to
 the member's folder in the shared storage first, so an epoch the driver has seen can always be resumed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,8 @@ from trainables.placement import Placement
 
 MEMBER = "member"  # result key: the trial id of the pack member an epoch belongs to
 DIVERGED = "diverged"  # result key: the epoch's training loss was not finite; the member trains no further
+CHECKPOINT_DIR = "checkpoint_dir"  # result key: the member's checkpoint folder, for readers of Tune's results
+STARTED_AT = "started_at"  # first result's key: ms since the epoch when the worker started training the member
 
 
 def trial_main(params: Mapping[str, Any]) -> None:
@@ -40,6 +43,7 @@ def trial_main(params: Mapping[str, Any]) -> None:
     members = pack["members"]
     starts = [_start(member) for member in members]
     resumes = [resume for resume, _ in starts]
+    first[STARTED_AT] = int(time.time() * 1000)  # its run's start: its data and model are made from here on
     reports = [_reporter(member, first, *start) for member, start in zip(members, starts, strict=True)]
     trainable = trainable_kind(members[0]["config"]["trainable"])
     if len(members) == 1:
@@ -82,7 +86,7 @@ def _reporter(member: MemberPayload, first: Mapping[str, Any], resume: Checkpoin
         result: dict[str, Any] = {**report.metrics, "metric_names": sorted(report.metrics), "final": final, DIVERGED: report.diverged}
         if report.confusion_matrix is not None:
             result["confusion_matrix"] = report.confusion_matrix
-        result.update(extra, **{MEMBER: member["id"]})
+        result.update(extra, **{MEMBER: member["id"], CHECKPOINT_DIR: member["checkpoint_dir"]})
         extra.clear()
         tune.report(result)
 

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from trainables.errors import DataUnavailableError
 from trainables.image.folder import image_shape, labelled_files, read_images
 from trainables.image.sources import (
     FILE_SETS,
@@ -122,8 +123,14 @@ def _load_torchvision(cfg: Mapping[str, Any], root: Path) -> _RawSplits:
     file_set = FILE_SETS[cfg["source"]]
     ensure_files(file_set, root, download=bool(cfg.get("download", False)))
     dataset_cls = dataset_class(file_set)
-    train = dataset_cls(str(root), train=True, download=False)
-    test = dataset_cls(str(root), train=False, download=False)
+    try:
+        train = dataset_cls(str(root), train=True, download=False)
+        test = dataset_cls(str(root), train=False, download=False)
+    except RuntimeError as err:  # torchvision's "Dataset not found or corrupted": a file's md5 is not the published one
+        raise DataUnavailableError(
+            f"{root / file_set.folder}: torchvision finds a file corrupted ({str(err).splitlines()[0]}); "
+            "move the folder aside, then copy the files again or set data.download=true to fetch them"
+        ) from err
     return _RawSplits(_images_to_unit(train.data), _labels(train.targets), _images_to_unit(test.data), _labels(test.targets))
 
 

@@ -140,25 +140,10 @@ def ensure_files(file_set: FileSet, root: Path, download: bool) -> None:
 
 
 def dataset_class(file_set: FileSet) -> type[Any]:
-    """The torchvision class that downloads and reads `file_set`."""
+    """The torchvision class that downloads and reads `file_set` (CIFAR-10's checks each file's md5 as it reads)."""
     import torchvision  # imported here: it costs ~2 s, imports torch, and only on-disk sources need it
 
-    if file_set.dataset == "CIFAR10":
-        return _cifar10_class()
     return getattr(torchvision.datasets, file_set.dataset)
-
-
-def _cifar10_class() -> type[Any]:
-    from torchvision.datasets import CIFAR10
-
-    class CIFAR10Files(CIFAR10):
-        """torchvision's reader, the per-file md5s dropped: a download is still checked by its archive's md5."""
-
-        train_list = [[name, None] for name, _ in CIFAR10.train_list]
-        test_list = [[name, None] for name, _ in CIFAR10.test_list]
-        meta = {**CIFAR10.meta, "md5": None}
-
-    return CIFAR10Files
 
 
 def _missing_files(folder: Path, files: tuple[str, ...]) -> list[str]:
