@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 QUESTIONS = [f"q{n:02d}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12)]  # there is no Q11
 COMPARED = ("train_loss", "train_acc", "val_loss", "val_acc")
-GOAL_TRIAL_SECONDS = 15.0  # issue 13: Q1–Q12's 220 model-epochs on one H200
+GOAL_TRIAL_SECONDS = 15.0  # Q1–Q12's 220 model-epochs on one H200
 GOAL_PER_MODEL_EPOCH = 0.04  # seconds, the baseline net
 
 

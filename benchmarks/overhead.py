@@ -32,8 +32,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTIONS = ("q01", "q02", "q03", "q04", "q05", "q06", "q07", "q08", "q09", "q10", "q12")
-GOAL_RATIO = 1.5  # sweeps / pool, issue 13
-GOAL_MARGINAL = 0.15  # seconds per trial beyond the pool's, issue 13
+GOAL_RATIO = 1.5  # sweeps / pool: the service's cost over a bare process pool
+GOAL_MARGINAL = 0.15  # seconds per trial beyond the pool's
 
 POOL = """
 import json, sys, torch

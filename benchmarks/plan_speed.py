@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-GOAL_SECONDS = 2.0  # issue 10: `sweep plan jhu_fashion` on the idle 2-core reference machine
+GOAL_SECONDS = 2.0  # `sweep plan jhu_fashion` on the idle 2-core reference machine
 HEAVY = ("torch", "ray", "mlflow", "sklearn", "torchvision")  # each costs a second or more to import
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""The course material's other question sets (issue 3): they plan, and each runs end to end offline."""
+"""The course material's other question sets: they plan, and each runs end to end offline."""
 
 from __future__ import annotations
 

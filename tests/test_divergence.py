@@ -1,4 +1,4 @@
-"""A diverging trial (issue 12, item 3): both kinds' loops stop at the first epoch whose training loss is
+"""A diverging trial: both kinds' loops stop at the first epoch whose training loss is
 not finite, report that epoch as diverged and send no final report; resumed from that state, they report
 it again rather than train on NaN weights."""
 

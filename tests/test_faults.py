@@ -1,4 +1,4 @@
-"""Faults at run time (issue 12): nothing lost, nothing duplicated, nothing hangs.
+"""Faults at run time: nothing lost, nothing duplicated, nothing hangs.
 
 Each case injects its fault into a real `sweep run` (a subprocess against a real local Ray and a real
 sqlite MLflow store, or a `sweep server` in front of one; HOME and RAY_TMPDIR isolated by the `sweep`

@@ -1,4 +1,4 @@
-"""A fused pack trains each member exactly as the member would train alone (issue 13's equivalence).
+"""A fused pack trains each member exactly as the member would train alone (the packs' equivalence).
 
 Members differ in optimizer (every one of conf/optim/), learning rate, dropout, seed and epochs; each
 member's per-epoch metrics, final test metrics and final weights must equal its solo run's within

@@ -1,4 +1,4 @@
-"""Trials no node can place (issue 12 item 7). A local Ray is refused at plan time (tests/test_bad_input.py);
+"""Trials no node can place. A local Ray is refused at plan time (tests/test_bad_input.py);
 on a cluster `sweep run` warns, naming the largest node, and stops cleanly after `resources.pending_timeout`.
 
 The watch and the warning with a fake clock and fake nodes; then for real: a one-CPU Ray head on 127.0.0.1

@@ -1,4 +1,4 @@
-"""The tracking server goes away while `sweep run` runs (issue 12 item 5), for real: a `sweep server` on
+"""The tracking server goes away while `sweep run` runs, for real: a `sweep server` on
 127.0.0.1 that the test kills mid-run and starts again on the same port and store.
 
 - Back in time: the trials keep training, the driver holds what it could not log and sends it when the server
