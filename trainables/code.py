@@ -71,8 +71,7 @@ def trainable_code_hash(name: str) -> str:
     it: editing that file makes its recorded runs stale (the modules it imports are not covered)."""
     if name in KINDS:
         return code_hash(name)
-    path = module_file(trainable_kind(name))
-    digest = hashlib.sha256(b"module\0" + source_tokens(path.read_text(encoding="utf-8")).encode())
+    digest = hashlib.sha256(b"module\0" + _file_tokens(module_file(trainable_kind(name))).encode())
     return digest.hexdigest()[:12]
 
 
@@ -113,7 +112,7 @@ def module_code(name: str) -> str:
     folders = [Path(folder) for folder in spec.submodule_search_locations or []]
     location = folders[0] if folders else Path(str(spec.origin))
     if {"site-packages", "dist-packages"} & set(location.parts):
-        distributions = importlib.metadata.packages_distributions().get(name, [])
+        distributions = _distributions().get(name, [])
         return ",".join(f"{dist}=={importlib.metadata.version(dist)}" for dist in sorted(distributions)) or "installed"
     files = sorted({path for folder in folders for path in folder.rglob("*.py")}) if folders else [location]
     digest = hashlib.sha256()
@@ -122,9 +121,24 @@ def module_code(name: str) -> str:
     return digest.hexdigest()[:12]
 
 
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    """Top-level module → the installed distributions providing it: a scan of every installed package's
+    metadata, made once a process (a plan or a report asks it for each trial)."""
+    return importlib.metadata.packages_distributions()
+
+
 def _file_tokens(path: Path) -> str:
-    """A user's file as its tokens; as written where it does not tokenize (the import will say why), and a
-    compiled extension as its bytes' hash."""
+    """A user's file as its tokens, read once per version of the file (its modification time and size):
+    a plan or a report hashes each trial's code, thousands of times for one unchanged file."""
+    stat = path.stat()
+    return _tokens_of(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tokens_of(path: Path, mtime_ns: int, size: int) -> str:
+    """`path`'s tokens; as written where it does not tokenize (the import will say why), and a compiled
+    extension as its bytes' hash. `mtime_ns` and `size` only key the cache: an edited file is read again."""
     if path.suffix != ".py":
         return hashlib.sha256(path.read_bytes()).hexdigest()
     source = path.read_text(encoding="utf-8", errors="replace")
