@@ -47,6 +47,9 @@ class ResourcesConfig(Strict):
     pack_size: PositiveInt | Literal["auto"] = "auto"
     capture: bool = True  # on a GPU: each full batch's step replayed from a captured CUDA graph
     max_failures: Annotated[int, Field(ge=0)] = 2  # times a trial whose worker died is started again
+    # This machine's own Ray without GPUs: once fewer trials are left than can run at once, the running
+    # ones raise their torch threads to the idle cores after each epoch (sweeps/run/cores.py).
+    share_idle_cores: bool = True
 
     @field_validator("address")
     @classmethod

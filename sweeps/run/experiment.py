@@ -24,6 +24,7 @@ from sweeps.machine import machine_cpus
 from sweeps.plan.packs import grid_packs, pack_id
 from sweeps.plan.prefixes import Continues, continues, prefixes
 from sweeps.record.checkpoints import checkpoint_dir, join
+from sweeps.run.cores import CoreShare, core_share
 from sweeps.run.payload import MemberPayload, PackPayload
 from sweeps.run.pending import PendingWatch
 from sweeps.run.recorder import Recorder
@@ -77,10 +78,16 @@ def runtime_env(plan: Plan) -> dict[str, Any] | None:
 
 
 def fit(
-    plan: Plan, recorder: Recorder, param_space: dict[str, Any], options: dict[str, Any], cpus_per_trial: float | None = None
+    plan: Plan,
+    recorder: Recorder,
+    param_space: dict[str, Any],
+    options: dict[str, Any],
+    cpus_per_trial: float | None = None,
+    share: CoreShare | None = None,
 ) -> None:
     """One Ray Tune experiment: a grid of known trials, or a search's samples (`options`: its searcher).
-    `cpus_per_trial`: what each Ray trial asks for (a grid's `Grid.cpus_per_trial`); else resources'."""
+    `cpus_per_trial`: what each Ray trial asks for (a grid's `Grid.cpus_per_trial`); else resources'.
+    `share`: the experiment's idle-core share its payloads name (removed when it ends)."""
     resources = plan.runtime.resources
     cpus = resources.cpus_per_trial if cpus_per_trial is None else cpus_per_trial
     trainable = tune.with_resources(trial_main, {"cpu": cpus, "gpu": resources.gpus_per_trial})
@@ -99,7 +106,7 @@ def fit(
         run_config=tune.RunConfig(
             name=f"{plan.study}-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=join(plan.runtime.paths.storage, plan.study, "ray"),
-            callbacks=[recorder, PendingWatch(resources)],  # a study whose trials never start stops
+            callbacks=[recorder, PendingWatch(resources), *([share] if share else [])],  # PendingWatch: trials never placed stop it
             stop=recorder.stopper(),
             # A worker that dies (killed, out of memory, its node lost) is started again, on any node, and
             # resumes from its last checkpoint in the shared storage.
@@ -114,11 +121,15 @@ def fit(
         if stopped is None:
             raise
         raise stopped from None
+    finally:
+        if share is not None:
+            share.close()
 
 
 class Grid(NamedTuple):
     space: dict[str, Any]  # Tune's param space: one pack payload per Ray trial
     cpus_per_trial: float  # what each of its Ray trials asks for, and its torch threads
+    share: CoreShare | None  # the idle cores its last trials take (sweeps.run.cores)
 
 
 def grid(plan: Plan, trials: list[PlannedTrial], init: str | None) -> Grid:
@@ -126,8 +137,9 @@ def grid(plan: Plan, trials: list[PlannedTrial], init: str | None) -> Grid:
     continued = prefixes(plan.trials)
     packs = grid_packs(plan, trials)
     cpus = phase_cpus(plan.runtime.resources, len(packs))
-    payloads = [pack_payload(plan, pack.members, init, continued=continued, cpus=cpus) for pack in packs]
-    return Grid({"pack": tune.grid_search(payloads)}, cpus)
+    share = core_share(plan.runtime.resources, cpus, len(packs), None)
+    payloads = [pack_payload(plan, pack.members, init, continued=continued, cpus=cpus, share=share) for pack in packs]
+    return Grid({"pack": tune.grid_search(payloads)}, cpus, share)
 
 
 def phase_cpus(resources: ResourcesConfig, ray_trials: int) -> float:
@@ -148,16 +160,18 @@ def pack_payload(
     parent_run: str | None = None,
     continued: Mapping[str, PlannedTrial] = MappingProxyType({}),
     cpus: float | None = None,
+    share: CoreShare | None = None,
 ) -> PackPayload:
     """What a Ray trial's worker gets: where it computes, and each member trial's payload (`continued`:
     trial id → the shorter trial it continues, `sweeps.plan.prefixes.prefixes`; `cpus`: the Ray trial's CPUs,
-    if not resources.cpus_per_trial)."""
+    if not resources.cpus_per_trial; `share`: its experiment's idle-core share)."""
     resources = plan.runtime.resources
     return {
         "id": pack_id([member.id for member in members]),
         "members": [_member(plan, member, init, parent_run, continues(plan, member, continued)) for member in members],
         "data_root": plan.runtime.paths.data_root,
         "threads": max(1, math.floor(resources.cpus_per_trial if cpus is None else cpus)),
+        "share": None if share is None else str(share.path),
         "gpu": resources.gpus_per_trial > 0,
         "gpu_share": min(1.0, resources.gpus_per_trial) or 1.0,
         "channels_last": resources.channels_last,

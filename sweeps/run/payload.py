@@ -41,6 +41,7 @@ class PackPayload(TypedDict):
     members: list[MemberPayload]
     data_root: str
     threads: int  # torch threads: the Ray trial's CPUs
+    share: str | None  # the file of the threads it may raise them to once cores idle (sweeps.run.cores)
     gpu: bool
     gpu_share: float  # the fraction of a GPU the Ray trial holds (1.0 without GPUs)
     channels_last: bool

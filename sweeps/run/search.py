@@ -18,6 +18,7 @@ from ray.tune.search.optuna import OptunaSearch
 from sweeps.config.compose import Composer
 from sweeps.config.search_space import Choice, Domain, search_space
 from sweeps.plan.build import planned_trial, trial_config
+from sweeps.run.cores import core_share
 from sweeps.run.experiment import fit, pack_payload
 from sweeps.run.payload import PackPayload
 from sweeps.run.recorder import Recorder
@@ -74,6 +75,7 @@ def run_search(
     space = tune_space(search_space(search.space, f"{question.id}.search.space"))
     fixed, _ = composer.variant(search.fixed, f"{question.id}.search.fixed")
     epochs = int(fixed.trainer.epochs)
+    share = core_share(plan.runtime.resources, plan.runtime.resources.cpus_per_trial, search.num_samples, search.max_concurrent)
 
     def compose(sample: dict[str, Any]) -> PackPayload:
         written = {**search.fixed, **sample}
@@ -81,7 +83,8 @@ def run_search(
         config, absolute = composer.variant(written, context)
         trial = trial_config(config, plan.runtime, context)
         name = variant_name(question.id, {key: _short(value) for key, value in absolute.items()})
-        return pack_payload(plan, (planned_trial(trial, plan.runtime, name, question.id, context),), parent_run=parent_run)
+        member = planned_trial(trial, plan.runtime, name, question.id, context)
+        return pack_payload(plan, (member,), parent_run=parent_run, share=share)
 
     searcher: Searcher = _ComposingSearcher(OptunaSearch(seed=search.seed), compose)
     if search.max_concurrent:
@@ -97,7 +100,7 @@ def run_search(
     print(f"{plan.study}: {question.id} searches {search.num_samples} samples for the best {search.metric}.", file=out, flush=True)
     options: dict[str, Any] = {"search_alg": searcher, "scheduler": scheduler, "num_samples": search.num_samples}
     options |= {"metric": search.metric, "mode": search.mode}
-    fit(plan, recorder, space, options)
+    fit(plan, recorder, space, options, share=share)
     if not recorder.interrupted():
         recorder.close_search(parent_run)
 

@@ -15,6 +15,7 @@ from ray import tune
 
 from sweeps.plan.prefixes import continue_prefix
 from sweeps.record.checkpoints import load_state, save_failure, save_state, save_weights
+from sweeps.run.cores import raise_threads, read_share
 from sweeps.run.payload import MemberPayload, PackPayload
 from trainables.callback import Checkpoint, EpochReport, Report
 from trainables.function.checked import TrainingFunctionError
@@ -36,15 +37,16 @@ def trial_main(params: Mapping[str, Any]) -> None:
 
     pack: PackPayload = params["pack"]
     device = "cuda" if pack["gpu"] and torch.cuda.is_available() else "cpu"
+    threads = max(pack["threads"], read_share(pack["share"]))  # a trial that starts in its experiment's tail
     placement = Placement(
-        device, pack["threads"], channels_last=pack["channels_last"], capture=pack["capture"], gpu_share=pack["gpu_share"]
+        device, threads, channels_last=pack["channels_last"], capture=pack["capture"], gpu_share=pack["gpu_share"]
     )
     first: dict[str, Any] = {"machine": machine_record(), "node_id": ray.get_runtime_context().get_node_id()}
     members = pack["members"]
     starts = [_start(member) for member in members]
     resumes = [resume for resume, _ in starts]
     first[STARTED_AT] = int(time.time() * 1000)  # its run's start: its data and model are made from here on
-    reports = [_reporter(member, first, *start) for member, start in zip(members, starts, strict=True)]
+    reports = [_reporter(member, first, pack["share"], *start) for member, start in zip(members, starts, strict=True)]
     trainable = trainable_kind(members[0]["config"]["trainable"])
     if len(members) == 1:
         try:
@@ -67,8 +69,11 @@ def _start(member: MemberPayload) -> tuple[Checkpoint | None, str | None]:
     return resume, continued_from
 
 
-def _reporter(member: MemberPayload, first: Mapping[str, Any], resume: Checkpoint | None, continued_from: str | None) -> Report:
-    """The member's report callback: checkpoint, then send the epoch to the driver (`continued_from`: `_start`'s)."""
+def _reporter(
+    member: MemberPayload, first: Mapping[str, Any], share: str | None, resume: Checkpoint | None, continued_from: str | None
+) -> Report:
+    """The member's report callback: checkpoint, send the epoch to the driver, then take any cores its
+    experiment has left idle (`share`, sweeps.run.cores; `continued_from`: `_start`'s)."""
     extra: dict[str, Any] = dict(first)  # the machine record, node and resume point: with the first result only
     if resume is not None and "history" in resume:
         extra["resumed_from_epoch"] = len(resume["history"])
@@ -89,5 +94,6 @@ def _reporter(member: MemberPayload, first: Mapping[str, Any], resume: Checkpoin
         result.update(extra, **{MEMBER: member["id"], CHECKPOINT_DIR: member["checkpoint_dir"]})
         extra.clear()
         tune.report(result)
+        raise_threads(share)
 
     return on_epoch

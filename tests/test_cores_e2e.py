@@ -1,0 +1,31 @@
+"""End to end: the idle cores of a grid's tail go to its last trial (sweeps/run/cores.py). Two trials start
+at once on a 2-CPU Ray, one of 1 epoch and one of 6; the course's training function reports the torch
+threads of each epoch. With `resources.share_idle_cores` on, the long trial trains its last epochs on both
+cores; off, on one throughout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.sweep_cli import SweepCli
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+COURSE = Path(__file__).parent / "courses" / "cores"
+
+
+@pytest.mark.parametrize(("share", "last_threads"), [("true", 2), ("false", 1)])
+def test_the_last_trial_takes_the_cores_the_others_leave(sweep: SweepCli, share: str, last_threads: int) -> None:
+    overrides = ("offline=true", "resources.num_cpus=2", "resources.pack_size=1", f"resources.share_idle_cores={share}")
+    run = sweep("run", "--conf", str(COURSE), "cores", *overrides, f"tracking.uri={sweep.uri}")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    client = MlflowClient(sweep.uri)
+    threads = {}
+    for trial in sweep.runs("cores"):
+        history = sorted(client.get_metric_history(trial.info.run_id, "threads"), key=lambda metric: metric.step)
+        threads[int(trial.data.params["trainer.epochs"])] = [int(metric.value) for metric in history]
+    assert threads[1] == [1]  # two trials on two cores: one thread each
+    assert threads[6][0] == 1 and threads[6][-1] == last_threads
