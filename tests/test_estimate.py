@@ -108,3 +108,29 @@ def test_a_dropout_rate_does_not_change_the_cost(tmp_path: Path) -> None:
     estimate = estimate_plan(plan)  # q05's other four dropout rates, from q03's reference run (dropout 0.5)
     assert len(estimate.trials) == 4 and not estimate.unestimated
     assert estimate.seconds == pytest.approx(4 * PER_TRIAL)
+
+
+def test_with_the_study_runs_just_read_only_other_studies_are_searched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    uri, _ = _store(tmp_path)
+    client = MlflowClient(uri)
+    client.create_experiment("another_study")
+    own = client.get_experiment_by_name(STUDY).experiment_id
+    plan = _plan(uri)
+    study_runs = apply_statuses(plan)
+    import sweeps.plan.estimate as estimate_module
+
+    searched: list[str] = []  # the experiments whose trial runs were searched
+    search_all = estimate_module.search_all
+
+    def counted(client: MlflowClient, experiment_ids: list[str], filter_string: str) -> list[object]:
+        if "'trial'" in filter_string:
+            searched.extend(experiment_ids)
+        return search_all(client, experiment_ids, filter_string)
+
+    monkeypatch.setattr(estimate_module, "search_all", counted)
+    estimate = estimate_plan(plan, study_runs)
+    assert searched and own not in searched  # the study's own runs came from `study_runs`
+    assert estimate.seconds == pytest.approx(2 * PER_TRIAL) and estimate.machine == "this"
+    searched.clear()
+    assert estimate_plan(plan).seconds == estimate.seconds
+    assert own in searched  # without them: every study's, its own included

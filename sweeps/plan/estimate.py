@@ -121,7 +121,7 @@ def estimate_plan(plan: Plan, study_runs: Mapping[str, Any] | None = None) -> Es
     """The estimate for `plan` (statuses applied) from its store's earlier runs. `study_runs`: the study's trial
     runs as `complete_plan` just read them (trial id → run); else they are read again if needed."""
     costed = [trial for trial in plan.trials if trial.status not in DONE or trial.stale]
-    runs = _finished_trial_runs(plan.runtime.tracking.uri) if costed else []  # a finished study reads no runs
+    runs = _finished_trial_runs(plan, study_runs) if costed else []  # a finished study reads no runs
     here = _this_machine()
     gpu = plan.runtime.resources.gpus_per_trial > 0
     by_key: dict[tuple[Any, ...], list[Run]] = {}
@@ -232,16 +232,17 @@ def _same_machine(tags: Mapping[str, str], here: Mapping[str, str], gpu: bool) -
     return tags.get("sys.cpu") == here["cpu"] and tags.get("sys.cpu_count") == here["cpu_count"] and had_gpu == gpu
 
 
-def _finished_trial_runs(uri: str) -> list[Run]:
-    """Every finished, current trial run of every study in the store (reading only)."""
-    if not store_exists(uri):
+def _finished_trial_runs(plan: Plan, study_runs: Mapping[str, Run] | None) -> list[Run]:
+    """Every finished, current trial run of every study in the store (reading only). With `study_runs` (the
+    study's own, just read) only the other studies' runs are read: a large study is not read twice."""
+    if not store_exists(plan.runtime.tracking.uri):
         return []
-    client = client_for(uri)
-    experiments = [experiment.experiment_id for experiment in all_experiments(client)]
-    if not experiments:
-        return []
-    runs = search_all(client, experiments, f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'")
-    return [run for run in runs if not superseded(run)]
+    client = client_for(plan.runtime.tracking.uri)
+    known = plan.study if study_runs is not None else None
+    experiments = [experiment.experiment_id for experiment in all_experiments(client) if experiment.name != known]
+    runs = search_all(client, experiments, f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'") if experiments else []
+    own = [run for run in (study_runs or {}).values() if run.info.status == "FINISHED"]
+    return [run for run in runs if not superseded(run)] + own
 
 
 def _epochs_logged(plan: Plan, partial: list[PlannedTrial], study_runs: Mapping[str, Any] | None) -> dict[str, int]:
