@@ -7,7 +7,7 @@ import io
 import pytest
 
 from sweeps.run.console import Console, render_text, status_line
-from sweeps.run.progress import RunProgress
+from sweeps.run.progress import Outcome, RunProgress
 from sweeps.words import clock, plural
 
 
@@ -178,3 +178,33 @@ def test_a_plain_console_prints_one_line_per_trial_that_ends(time: FakeClock) ->
 def test_clock_format() -> None:
     assert clock(46) == "0:46"
     assert clock(3725) == "1:02:05"
+
+
+def test_the_counts_kept_as_events_arrive_match_the_trials_they_count() -> None:
+    """The counts a console line reads are kept as events arrive (a line costs the same at any study size);
+    after every event of a random run of many trials they equal the counts taken over every trial."""
+    import random
+
+    chance = random.Random(7)
+    progress = RunProgress("study", clock=iter(range(100_000)).__next__)
+    progress.expect("grid", 300, 3)
+    outcomes: list[Outcome] = ["finished", "early_stopped", "failed", "diverged"]
+    for step in range(3000):
+        trial_id = f"t{chance.randrange(300)}"
+        if trial_id not in progress.trials:
+            progress.add(trial_id, f"q1 seed={trial_id}", chance.choice([0, 3]), chance.choice([-1, 0, 1]), "grid")
+        else:
+            trial = progress.trials[trial_id]
+            event = chance.random()
+            if event < 0.3:
+                progress.start(trial_id)
+            elif event < 0.8:
+                progress.epoch(trial_id, trial.logged + 1, 0.5)
+            else:
+                progress.end(trial_id, chance.choice(outcomes))
+        trials = progress.trials.values()
+        assert progress.ended == sum(trial.outcome is not None for trial in trials), step
+        assert all(progress.count(outcome) == sum(trial.outcome == outcome for trial in trials) for outcome in outcomes)
+        assert progress.running == sorted((t for t in trials if t.running), key=lambda t: t.started_at or 0.0)
+        open_units = sum(t.units - t.units_done for t in trials if t.outcome is None)
+        assert progress.units_left == open_units + (300 - len(progress.trials)) * 3, step

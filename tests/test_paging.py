@@ -55,7 +55,7 @@ def test_the_estimate_reads_every_finished_run_of_every_study(stored: tuple[Plan
     plan, client, experiment_id = stored
     client.create_experiment("another study")  # two experiments besides Default: more than one page of them
     finished = _all(client, experiment_id, f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'")
-    runs = estimate._finished_trial_runs(plan.runtime.tracking.uri)
+    runs = estimate._finished_trial_runs(plan, None)
     assert len(finished) > 1 and {run.info.run_id for run in runs} == {run.info.run_id for run in finished}
 
 

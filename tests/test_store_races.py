@@ -48,3 +48,27 @@ def test_two_processes_create_one_fresh_store_and_experiment(tmp_path: Path) -> 
     assert [process.returncode for process in opening] == [0, 0], results  # no `table … already exists`
     assert len({stdout.strip() for stdout, _ in results}) == 1  # one experiment, found by both
     assert StudyRuns(uri, "study").experiment_id == results[0][0].strip()
+
+
+def test_a_run_whose_creation_answer_was_lost_is_found_not_created_twice(tmp_path: Path) -> None:
+    """The store created the run but its answer never came back (a connection dropped): the outbox asks
+    again, and the second try finds that run by its trial id instead of creating a twin."""
+    from sweeps.plan.build import plan_study
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    trial = plan_study("jhu_fashion", ["offline=true", "trainer.epochs=1"], ["q08"]).trials[0]
+    runs = StudyRuns(uri, "study")
+    create_run = runs.client.create_run
+    answers_lost = [ConnectionError("connection reset by peer")]
+
+    def lose_first_answer(*args: object, **kwargs: object) -> object:
+        created = create_run(*args, **kwargs)  # type: ignore[arg-type]
+        if answers_lost:
+            raise answers_lost.pop()
+        return created
+
+    runs.client.create_run = lose_first_answer  # type: ignore[method-assign]
+    run_id, _ = runs.open(trial, offline=True)
+    found = trial_runs(MlflowClient(uri), runs.experiment_id)
+    assert list(found) == [trial.id] and found[trial.id].info.run_id == run_id
+    assert len(MlflowClient(uri).search_runs([runs.experiment_id])) == 1

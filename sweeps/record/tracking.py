@@ -11,6 +11,7 @@ each time it trains. A run trained again by `sweep run --rerun stale` is tagged 
 from __future__ import annotations
 
 import functools
+import itertools
 import subprocess
 import tempfile
 import time
@@ -133,18 +134,22 @@ class StudyRuns:
             **_git_tags(),
             **tags,
         }
-        new_id = self._outbox.call(lambda: self._create_run(trial, tags, start_time))
+        attempts = itertools.count()  # the outbox calls again after a lost answer
+        new_id = self._outbox.call(lambda: self._create_run(trial, tags, start_time, retried=next(attempts) > 0))
         self._runs[trial.id] = new_id
         params = _params(trial.config)
         self._outbox.send(lambda: self.client.log_batch(new_id, params=params))
         return new_id, -1
 
-    def _create_run(self, trial: PlannedTrial, tags: dict[str, str], start_time: int | None) -> str:
-        """A new run for `trial`; tried again after a lost answer, it finds the run the server did create."""
-        found = search_all(self.client, [self.experiment_id], f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'")
-        created = next((run for run in found if not superseded(run)), None)  # a superseded run is the old code's
-        if created is not None:
-            return created.info.run_id
+    def _create_run(self, trial: PlannedTrial, tags: dict[str, str], start_time: int | None, retried: bool) -> str:
+        """A new run for `trial`; `retried` after a lost answer, it finds the run the server did create. (Only
+        then: the search scans every trial run's tags, a cost per trial that grows with the study.)"""
+        if retried:
+            mine = f"tags.`{TRIAL_ID}` = '{trial.id}' and tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'"
+            found = search_all(self.client, [self.experiment_id], mine)
+            created = next((run for run in found if not superseded(run)), None)  # a superseded run is the old code's
+            if created is not None:
+                return created.info.run_id
         return self.client.create_run(self.experiment_id, run_name=trial.name, tags=tags, start_time=start_time).info.run_id
 
     def backfill(self, run_id: str, logged: int, history: list[dict[str, Any]], epochs: int) -> int:

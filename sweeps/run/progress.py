@@ -14,7 +14,7 @@ here prints: `sweeps.run.console` renders it, and tests feed it events with a fa
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -73,6 +73,11 @@ class RunProgress:
     _units: deque[float] = field(default_factory=deque)  # when each unit of this invocation finished
     units_done: int = 0  # finished in this invocation
     work_started: float | None = None  # the first trial's start
+    # Kept as the events arrive, so a console line costs the same at the 10,000th trial as at the first:
+    _registered: Counter[str] = field(default_factory=Counter)  # phase → its trials added
+    _outcomes: Counter[Outcome] = field(default_factory=Counter)
+    _running: dict[str, TrialProgress] = field(default_factory=dict)
+    _open_units: int = 0  # units left of the trials added and not ended
 
     def __post_init__(self) -> None:
         self.started = self.clock()
@@ -85,11 +90,16 @@ class RunProgress:
     def add(self, trial_id: str, name: str, epochs: int, logged: int, phase: str) -> None:
         """A trial of `phase` with its run open, `logged` epochs already in MLflow (-1: none)."""
         if trial_id not in self.trials:
-            self.trials[trial_id] = TrialProgress(trial_id, name, epochs, phase, logged)
+            trial = self.trials[trial_id] = TrialProgress(trial_id, name, epochs, phase, logged)
+            self._registered[phase] += 1
+            self._open_units += trial.units - trial.units_done
 
     def start(self, trial_id: str) -> None:
         now = self.clock()
-        self.trials[trial_id].started_at = now
+        trial = self.trials[trial_id]
+        trial.started_at = now
+        if trial.outcome is None:
+            self._running[trial_id] = trial
         if self.work_started is None:
             self.work_started = now
 
@@ -101,11 +111,20 @@ class RunProgress:
         if epoch > trial.logged:
             before = trial.units_done
             trial.logged = epoch
+            if trial.outcome is None:
+                self._open_units -= trial.units_done - before
             for _ in range(trial.units_done - before):
                 self._unit()
 
     def end(self, trial_id: str, outcome: Outcome) -> None:
-        self.trials[trial_id].outcome = outcome
+        trial = self.trials[trial_id]
+        if trial.outcome is None:
+            self._open_units -= trial.units - trial.units_done
+        else:
+            self._outcomes[trial.outcome] -= 1
+        trial.outcome = outcome
+        self._outcomes[outcome] += 1
+        self._running.pop(trial_id, None)
 
     def _unit(self) -> None:
         now = self.clock()
@@ -116,10 +135,7 @@ class RunProgress:
 
     # --- what a console shows -------------------------------------------------------------------
     def _placeholders(self) -> dict[str, int]:
-        registered: dict[str, int] = {}
-        for trial in self.trials.values():
-            registered[trial.phase] = registered.get(trial.phase, 0) + 1
-        return {key: max(0, phase.trials - registered.get(key, 0)) for key, phase in self._phases.items()}
+        return {key: max(0, phase.trials - self._registered[key]) for key, phase in self._phases.items()}
 
     @property
     def total_trials(self) -> int:
@@ -127,20 +143,19 @@ class RunProgress:
 
     @property
     def ended(self) -> int:
-        return sum(trial.outcome is not None for trial in self.trials.values())
+        return sum(self._outcomes.values())
 
     def count(self, outcome: Outcome) -> int:
-        return sum(trial.outcome == outcome for trial in self.trials.values())
+        return self._outcomes[outcome]
 
     @property
     def running(self) -> list[TrialProgress]:
-        return sorted((t for t in self.trials.values() if t.running), key=lambda t: t.started_at or 0.0)
+        return sorted(self._running.values(), key=lambda t: t.started_at or 0.0)
 
     @property
     def units_left(self) -> int:
-        open_trials = sum(t.units - t.units_done for t in self.trials.values() if t.outcome is None)
         waiting = sum(count * self._phases[key].units_per_trial for key, count in self._placeholders().items())
-        return open_trials + waiting
+        return self._open_units + waiting
 
     @property
     def units_total(self) -> int:
