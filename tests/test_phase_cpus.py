@@ -29,8 +29,8 @@ def test_a_grid_with_fewer_trials_than_cpus_shares_them(resources: ResourcesConf
 
 def test_the_payloads_threads_are_the_cpus_the_grid_asks_for() -> None:
     plan = plan_study("jhu_fashion", ["offline=true", "resources.num_cpus=4"], questions=["q08"])  # two trials
-    space, cpus, share = grid(plan, plan.trials, None)
-    payloads = space["pack"]["grid_search"]
+    options, cpus, share = grid(plan, plan.trials, None)
+    payloads = [options["search_alg"].suggest(str(index))["pack"] for index in range(options["num_samples"])]
     assert cpus == 2.0 and [payload["threads"] for payload in payloads] == [2, 2]
     assert share is not None and {payload["share"] for payload in payloads} == {str(share.path)}  # their tail's cores
     share.close()

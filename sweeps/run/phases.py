@@ -261,8 +261,8 @@ def _run_trials(
     try:
         recorder.begin(mine, phase)
         if mine:
-            space, cpus_per_trial, share = grid(plan, mine, init)
-            fit(plan, recorder, space, {}, cpus_per_trial, share)
+            options, cpus_per_trial, share = grid(plan, mine, init)
+            fit(plan, recorder, {}, options, cpus_per_trial, share)
     finally:
         if not recorder.interrupted():
             for trial in mine:
