@@ -1,11 +1,13 @@
 """Seconds per training epoch of each model Q13's search can pick, to state the search's budget.
 
-    python benchmarks/search_epoch_time.py [--size 6000] [--threads 2] [--batch-size 128]
+    python benchmarks/search_epoch_time.py [--size 6000] [--threads 2 [1 …]] [--batch-size 128]
 
 Each candidate (the `model: choice(…)` of jhu_fashion's q13) trains one epoch of `--size` synthetic
 28×28 images through the sweeps trainable with Adam, side by side in one process; the table gives the
 measured seconds and the same scaled to a 60,000-image Fashion-MNIST epoch, and the ratio to the
-fastest candidate.
+fastest candidate. With several `--threads`, each candidate trains once at each count, interleaved, and
+the last column is its speed-up from the first count to the last (what a search's last sample gains
+when it takes the cores the others leave: sweeps/run/cores.py).
 """
 
 from __future__ import annotations
@@ -42,15 +44,22 @@ def epoch_seconds(model: str, size: int, threads: int, batch_size: int) -> float
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=6000, help="synthetic training images per epoch")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (the reference machine has 2 cores)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[2], help="torch threads (the reference machine has 2 cores)")
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args(argv)
-    times = {model: epoch_seconds(model, args.size, args.threads, args.batch_size) for model in candidates()}
-    fastest = min(times.values())
-    print(f"{args.size} synthetic images, batch {args.batch_size}, {args.threads} threads, Adam")
-    print(f"{'model':<16} {'s/epoch':>8} {'s per 60k':>10} {'× fastest':>10}")
-    for model, seconds in times.items():
-        print(f"{model:<16} {seconds:8.2f} {seconds * FASHION_TRAIN / args.size:10.1f} {seconds / fastest:10.2f}")
+    models = candidates()
+    times = {(model, threads): epoch_seconds(model, args.size, threads, args.batch_size) for model in models for threads in args.threads}
+    print(f"{args.size} synthetic images, batch {args.batch_size}, Adam")
+    print(f"{'model':<16} {'threads':>7} {'s/epoch':>8} {'s per 60k':>10} {'× fastest':>10}")
+    for threads in args.threads:
+        fastest = min(times[model, threads] for model in models)
+        for model in models:
+            seconds = times[model, threads]
+            print(f"{model:<16} {threads:7d} {seconds:8.2f} {seconds * FASHION_TRAIN / args.size:10.1f} {seconds / fastest:10.2f}")
+    first, last = args.threads[0], args.threads[-1]
+    if first != last:
+        for model in models:
+            print(f"{model}: {first} → {last} threads: {times[model, first] / times[model, last]:.2f}× as fast")
     return 0
 
 
