@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sweeps.machine import machine_cpus
 from trainables.image.schema import MODEL_FORMS
 from trainables.schema import OPTIMIZER_NAMES, NonNegativeFloat, PositiveFloat, PositiveInt, Strict
 
@@ -50,6 +51,16 @@ class ResourcesConfig(Strict):
     # This machine's own Ray without GPUs: once fewer trials are left than can run at once, the running
     # ones raise their torch threads to the idle cores after each epoch (sweeps/run/cores.py).
     share_idle_cores: bool = True
+
+    @property
+    def local_cpus(self) -> int:
+        """The CPUs a Ray started for the run has: `num_cpus`, else this machine's (cgroup-aware)."""
+        return self.num_cpus or machine_cpus()
+
+    @property
+    def local_cpu_only(self) -> bool:
+        """Trials on a Ray started for the run, without GPUs: their threads are this machine's cores."""
+        return self.address is None and self.gpus_per_trial == 0
 
     @field_validator("address")
     @classmethod

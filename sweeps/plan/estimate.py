@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sweeps.machine import machine_cpus, machine_gpus
+from sweeps.machine import machine_gpus
 from sweeps.record.store import all_experiments, client_for, flatten, search_all, store_exists, superseded
 from sweeps.record.tags import QUESTIONS, RUN_ROLE, SEARCH_ROLE, TRIAL_ROLE
 from sweeps.trials import DONE, Plan, PlannedTrial
@@ -213,7 +213,7 @@ def _wall(costs: Iterable[TrialCost], parallel: int) -> float | None:
 def _parallel(plan: Plan) -> int:
     """Trials at a time on this machine: its CPUs (and GPUs) over each trial's share."""
     resources = plan.runtime.resources
-    cpus = resources.num_cpus or machine_cpus()
+    cpus = resources.local_cpus
     slots = max(1, math.floor(cpus / resources.cpus_per_trial))
     if resources.gpus_per_trial > 0:
         slots = min(slots, max(1, math.floor(machine_gpus() / resources.gpus_per_trial)))

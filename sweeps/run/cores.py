@@ -4,7 +4,7 @@ On this machine's own Ray without GPUs each Ray trial asks Ray for `cpus_per_tri
 that many torch threads. Once an experiment has fewer trials left to train than it can run at once (a
 grid's last trials, a search's last samples, a search whose `max_concurrent` is below the cores), cores
 would idle until it ends. The driver's `CoreShare` callback writes the threads each of its running trials
-may use to a small file; each worker reads it after every epoch (`follow_share`) and raises its torch
+may use to a small file; each worker reads it after every epoch (`raise_threads`) and raises its torch
 threads to it. The share only grows while an experiment runs (its trials left only fall), so a trial that
 starts later never finds the cores taken by threads it was not counted in. Threads change the result only
 beyond floating-point order (`trainables.placement.Placement`); `resources.share_idle_cores=false` keeps
@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from ray import tune
 
 from sweeps.config.schema import ResourcesConfig
-from sweeps.machine import machine_cpus
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -65,9 +64,9 @@ def core_share(resources: ResourcesConfig, cpus_per_trial: float, trials: int, c
     """The share of one experiment of `trials` Ray trials, each asking for `cpus_per_trial` CPUs, at most
     `concurrent` at once; None on a cluster, with GPUs or with `share_idle_cores` off (threads stay as started).
     The file is in this machine's temporary folder: only this machine's own Ray's workers read it."""
-    if not resources.share_idle_cores or resources.address is not None or resources.gpus_per_trial > 0:
+    if not (resources.share_idle_cores and resources.local_cpu_only):
         return None
-    cores = resources.num_cpus or machine_cpus()
+    cores = resources.local_cpus
     base = max(1, int(cpus_per_trial))
     slots = max(1, int(cores // cpus_per_trial))
     if concurrent:

@@ -22,7 +22,6 @@ from ray.tune.search import Searcher
 
 from sweeps.config.schema import ResourcesConfig
 from sweeps.errors import StudyStopped, SweepError, found_in
-from sweeps.machine import machine_cpus
 from sweeps.plan.packs import grid_packs, pack_id
 from sweeps.plan.prefixes import Continues, continues, prefixes
 from sweeps.record.checkpoints import checkpoint_dir, join
@@ -165,9 +164,9 @@ def phase_cpus(resources: ResourcesConfig, ray_trials: int) -> float:
     equal share of its CPUs when the grid has fewer trials than CPUs for them (a lone fine-tuning stage
     trains on every core, not on one while the others idle). Never more threads than cores: a trial's
     threads are its CPUs, and oversubscribed threads ran 6–20× slower."""
-    if resources.address is not None or resources.gpus_per_trial > 0:
+    if not resources.local_cpu_only:
         return resources.cpus_per_trial
-    cpus = resources.num_cpus or machine_cpus()
+    cpus = resources.local_cpus
     return max(resources.cpus_per_trial, float(cpus // max(1, ray_trials)))
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from sweeps.config.locations import database_kind, is_uri, sqlite_path, without_password
 from sweeps.config.schema import ResourcesConfig
 from sweeps.errors import SweepError
-from sweeps.machine import machine_cpus, machine_gpus
+from sweeps.machine import machine_gpus
 from sweeps.record.reachability import CHECK_TIMEOUT, check_server
 
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
@@ -210,7 +210,7 @@ def check_local_resources(resources: ResourcesConfig) -> None:
     """
     if resources.address is not None:
         return
-    cpus = resources.num_cpus or machine_cpus()
+    cpus = resources.local_cpus
     gpus = machine_gpus()
     machine = f"this machine gives Ray {cpus:g} CPUs and {gpus} GPUs"
     if resources.cpus_per_trial > cpus:
