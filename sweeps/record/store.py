@@ -7,6 +7,9 @@ One experiment per study, one run per unique trial id, found again by its tag (d
 (`flatten`). A run trained again by `sweep run --rerun stale` is tagged `sweeps.superseded` and keeps its
 data, but is no longer the trial's run: every read here leaves it out.
 
+Trial runs are read by `role_runs`: from the tables of a store that is an SQL database (`table_read`,
+whole), else by MLflow's search, page after page (`search_all`).
+
 Nothing here writes a run or creates the experiment: `sweeps.record.tracking.StudyRuns` does. Only a writer's
 `client_for(uri, create=True)` makes the store's lock file; MLflow creates a missing sqlite store when a
 client opens it, so `find_experiment` (and every read by uri through it) checks `store_exists` first.
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeps.config.locations import sqlite_path
+from sweeps.record.table_read import read_runs
 from sweeps.record.tags import CODE_HASH, DIVERGED_AT, OUTCOME, QUESTIONS, RUN_ROLE, SUPERSEDED, TRIAL_ID, TRIAL_ROLE, answers
 from sweeps.trials import Plan, PlannedTrial, Status
 from trainables.code import trial_code_hash
@@ -58,6 +62,7 @@ def all_experiments(client: Any) -> list[Any]:
 def question_filter(question: str) -> str:
     """The MLflow search filter (the UI's search box) that selects exactly the runs answering `question`."""
     return f"tags.`{answers(question)}` = 'true'"
+
 
 if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
     from mlflow.entities import Run
@@ -130,13 +135,21 @@ def superseded(run: Run) -> bool:
     return run.data.tags.get(SUPERSEDED) == "true"
 
 
+def role_runs(client: MlflowClient, experiment_id: str, role: str) -> list[Run]:
+    """Every active run of the experiment with the role `role` (`sweeps.kind`), newest first: read from the
+    store's tables where it is an SQL database (`table_read`: a 10,000-trial study in ~2 s, not ~20), else
+    searched page after page."""
+    found = read_runs(client.tracking_uri, experiment_id, RUN_ROLE, role)
+    return found if found is not None else search_all(client, [experiment_id], f"tags.`{RUN_ROLE}` = '{role}'")
+
+
 def trial_runs(client: MlflowClient, experiment_id: str) -> dict[str, Run]:
     """Trial id → its current run. Superseded runs (trained again after a code change) are left out.
     Were there ever two others (two drivers before leases), a finished one wins, then the one with the
     most epochs logged: a run holding only a tail of the epochs never stands for the trial. None is
     ever dropped from the store."""
     found: dict[str, list[Run]] = {}
-    for run in search_all(client, [experiment_id], f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}'"):
+    for run in role_runs(client, experiment_id, TRIAL_ROLE):
         trial_id = run.data.tags.get(TRIAL_ID)
         if trial_id and not superseded(run):
             found.setdefault(trial_id, []).append(run)
@@ -169,10 +182,10 @@ def best_trial(client: MlflowClient, experiment_id: str, question: str, metric: 
 
     Early-stopped trials (KILLED) and failures never count: only runs trained to their end.
     """
-    runs = search_all(client, [experiment_id], f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'")
     answering = [
-        r for r in runs
-        if question in r.data.tags.get(QUESTIONS, "").split(",") and metric in r.data.metrics and not superseded(r)
+        run for run in role_runs(client, experiment_id, TRIAL_ROLE)
+        if run.info.status == "FINISHED" and not superseded(run)
+        and question in run.data.tags.get(QUESTIONS, "").split(",") and metric in run.data.metrics
     ]  # fmt: skip
     if not answering:
         return None
