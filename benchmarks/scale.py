@@ -1,6 +1,6 @@
 """What a study of N tiny trials costs per trial as N grows, side by side with a bare process pool.
 
-    python benchmarks/scale.py [--sizes 100 1000 10000] [--epochs 1] [--plan-only]
+    python benchmarks/scale.py [--sizes 100 1000 10000] [--epochs 1] [--plan-only] [--keep FOLDER]
 
 The trial: the cloudmesh MLP (flatten → dense 64 → dense 10, 51k parameters) on the synthetic data set cut to
 1,000 training and 200 test images, `trainer.epochs` epochs (default 1), batch 100, `repeats: N` (N seeds of
@@ -24,6 +24,7 @@ artifacts and the checkpoints, and the goals (2-core machine): a trial's run cos
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -115,6 +116,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000], help="trial counts (default: 100 1000 10000)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per trial; 0: evaluation-only trials")
     parser.add_argument("--plan-only", action="store_true", help="only `sweep plan` of each size, before any run (no store)")
+    parser.add_argument("--keep", type=Path, help="work in this new folder and leave it: the stores, to look at or time again")
     args = parser.parse_args()
     overrides = [*OVERRIDES, f"trainer.epochs={args.epochs}"]
     if args.plan_only:
@@ -125,7 +127,9 @@ def main() -> None:
     header = " | ".join(f"{step} s (s/trial)" for step in STEPS)
     print(f"| trials | {header} | run / pool | store, artifacts, checkpoints (kB/trial) |")
     print("|---" * (len(STEPS) + 3) + "|", flush=True)
-    with tempfile.TemporaryDirectory(prefix="scale") as temporary:
+    if args.keep:
+        args.keep.mkdir(parents=True)  # a new folder: no earlier study's store in it
+    with contextlib.nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory(prefix="scale") as temporary:
         folder = Path(temporary)
         root = copy_of_repo(folder, {f"scale{size}": study_file(f"scale{size}", size) for size in args.sizes})
         (folder / "pool.py").write_text(POOL)
