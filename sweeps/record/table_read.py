@@ -1,15 +1,15 @@
 """Every run of one role in a study's experiment, read straight from the tables of an MLflow SQL store.
 
 `MlflowClient.search_runs` builds ~160 SQLAlchemy ORM objects for each run (its row, tags, params and
-latest metrics) before making the `Run` entities; on a 10,000-trial study that is ~20 s of a `sweep plan`
-(benchmarks/scale.py). Here four plain SELECTs (runs, tags, params, latest metrics of the experiment's
-active runs) read the same rows, ~0.3 s per 100,000, and the entities are built from them as MLflow's own
-`SqlRun.to_mlflow_entity` builds them; nothing is cut off, so no read needs paging.
+latest metrics) before making the `Run` entities: 22.6 s for a 10,000-trial study here. Four plain SELECTs
+(runs, tags, params and latest metrics of the experiment's active runs) read the same rows, and the
+entities are built from them as MLflow's own `SqlRun.to_mlflow_entity` builds them: 1.4 s
+(benchmarks/store_read.py). Nothing is cut off, so no read needs paging.
 
 The tables are MLflow's own (`mlflow.store.tracking.dbmodels.models`), so their names and columns are those
-of the installed MLflow, whose client refuses a store whose schema is older (`sweep` checks that first:
-`sweeps.run.preflight.check_schema`). A store that is no SQL database (a tracking server over http) has no
-tables to read: `read_runs` returns None and its caller searches.
+of the installed MLflow; its client, which found the experiment first, refuses a store of another schema
+(and `sweep` says so before: `sweeps.run.preflight.check_schema`). A store that is no SQL database (a
+tracking server over http) has no tables to read: `read_runs` returns None and its caller searches.
 """
 
 from __future__ import annotations
