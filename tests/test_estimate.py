@@ -14,7 +14,8 @@ from mlflow.tracking import MlflowClient
 
 from sweeps.plan.build import plan_study
 from sweeps.plan.estimate import estimate_plan
-from sweeps.record.store import apply_statuses
+from sweeps.record.store import Reader, apply_statuses
+from sweeps.record.tags import TRIAL_ROLE
 from sweeps.trials import Plan
 from trainables.machine import cpu_model
 
@@ -119,15 +120,15 @@ def test_with_the_study_runs_just_read_only_other_studies_are_searched(tmp_path:
     study_runs = apply_statuses(plan)
     import sweeps.plan.estimate as estimate_module
 
-    searched: list[str] = []  # the experiments whose trial runs were searched
-    search_all = estimate_module.search_all
+    searched: list[str] = []  # the experiments whose trial runs were read
+    role_runs = estimate_module.role_runs
 
-    def counted(client: MlflowClient, experiment_ids: list[str], filter_string: str) -> list[object]:
-        if "'trial'" in filter_string:
-            searched.extend(experiment_ids)
-        return search_all(client, experiment_ids, filter_string)
+    def counted(reader: Reader, experiment_id: str, role: str) -> list[object]:
+        if role == TRIAL_ROLE:
+            searched.append(experiment_id)
+        return role_runs(reader, experiment_id, role)
 
-    monkeypatch.setattr(estimate_module, "search_all", counted)
+    monkeypatch.setattr(estimate_module, "role_runs", counted)
     estimate = estimate_plan(plan, study_runs)
     assert searched and own not in searched  # the study's own runs came from `study_runs`
     assert estimate.seconds == pytest.approx(2 * PER_TRIAL) and estimate.machine == "this"

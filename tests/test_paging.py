@@ -30,6 +30,7 @@ def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Plan, Mlflo
     experiment_id = client.get_experiment_by_name(plan.study).experiment_id
     monkeypatch.setattr(store, "PAGE_SIZE", 1)
     monkeypatch.setattr(store, "read_runs", lambda *args: None)
+    monkeypatch.setattr(store, "experiments_in_tables", lambda uri: False)
     return plan, client, experiment_id
 
 

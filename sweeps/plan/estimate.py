@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sweeps.machine import machine_gpus
-from sweeps.record.store import all_experiments, client_for, flatten, search_all, store_exists, superseded
-from sweeps.record.tags import QUESTIONS, RUN_ROLE, SEARCH_ROLE, TRIAL_ROLE
+from sweeps.record.store import Reader, client_for, find_experiment, flatten, role_runs, store_exists, study_experiments, superseded
+from sweeps.record.tags import QUESTIONS, SEARCH_ROLE, TRIAL_ROLE
 from sweeps.trials import DONE, Plan, PlannedTrial
 from sweeps.words import clock, plural
 from trainables.kinds import trainable_of
 
 if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
-    from mlflow.entities import Run
+    from sweeps.record.store import StoredRun
 
 # data.* keys that do not change what an epoch costs.
 _DATA_NOT_COST = {"data.name", "data.standin", "data.download", "data.mean", "data.std", "data.note"}
@@ -124,7 +124,7 @@ def estimate_plan(plan: Plan, study_runs: Mapping[str, Any] | None = None) -> Es
     runs = _finished_trial_runs(plan, study_runs) if costed else []  # a finished study reads no runs
     here = _this_machine()
     gpu = plan.runtime.resources.gpus_per_trial > 0
-    by_key: dict[tuple[Any, ...], list[Run]] = {}
+    by_key: dict[tuple[Any, ...], list[StoredRun]] = {}
     for run in runs:
         by_key.setdefault(cost_key(run.data.params), []).append(run)
     partial = _epochs_logged(plan, [trial for trial in plan.trials if trial.status == "partial"], study_runs)
@@ -191,7 +191,7 @@ def _without_dropout_rates(layers: str) -> str:
     return json.dumps(stripped, sort_keys=True)
 
 
-def _epoch_seconds(run: Run) -> float | None:
+def _epoch_seconds(run: StoredRun) -> float | None:
     metrics = run.data.metrics
     if "epoch_seconds" not in metrics:
         return None  # an evaluation-only run
@@ -232,17 +232,16 @@ def _same_machine(tags: Mapping[str, str], here: Mapping[str, str], gpu: bool) -
     return tags.get("sys.cpu") == here["cpu"] and tags.get("sys.cpu_count") == here["cpu_count"] and had_gpu == gpu
 
 
-def _finished_trial_runs(plan: Plan, study_runs: Mapping[str, Run] | None) -> list[Run]:
+def _finished_trial_runs(plan: Plan, study_runs: Mapping[str, StoredRun] | None) -> list[StoredRun]:
     """Every finished, current trial run of every study in the store (reading only). With `study_runs` (the
     study's own, just read) only the other studies' runs are read: a large study is not read twice."""
     if not store_exists(plan.runtime.tracking.uri):
         return []
-    client = client_for(plan.runtime.tracking.uri)
+    reader = Reader(plan.runtime.tracking.uri)
     known = plan.study if study_runs is not None else None
-    experiments = [experiment.experiment_id for experiment in all_experiments(client) if experiment.name != known]
-    runs = search_all(client, experiments, f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'") if experiments else []
+    runs = [run for found, name in study_experiments(reader) if name != known for run in role_runs(reader, found, TRIAL_ROLE)]
     own = [run for run in (study_runs or {}).values() if run.info.status == "FINISHED"]
-    return [run for run in runs if not superseded(run)] + own
+    return [run for run in runs if run.info.status == "FINISHED" and not superseded(run)] + own
 
 
 def _epochs_logged(plan: Plan, partial: list[PlannedTrial], study_runs: Mapping[str, Any] | None) -> dict[str, int]:
@@ -280,12 +279,8 @@ def _not_estimated(plan: Plan) -> list[str]:
 
 
 def _finished_searches(plan: Plan) -> set[str]:
-    uri = plan.runtime.tracking.uri
-    if not store_exists(uri):
+    found = find_experiment(plan.runtime.tracking.uri, plan.study)
+    if found is None:
         return set()
-    client = client_for(uri)
-    experiment = client.get_experiment_by_name(plan.study)
-    if experiment is None:
-        return set()
-    parents = search_all(client, [experiment.experiment_id], f"tags.`{RUN_ROLE}` = '{SEARCH_ROLE}'")
+    parents = role_runs(*found, SEARCH_ROLE)
     return {run.data.tags.get(QUESTIONS, "") for run in parents if run.info.status == "FINISHED" and not superseded(run)}

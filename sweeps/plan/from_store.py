@@ -19,17 +19,16 @@ from sweeps.record.tags import GROUP, PARAMETERS, QUESTIONS, TRIAL_ID
 from sweeps.trials import Plan, PlannedTrial, PlannedVariant
 
 if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
-    from mlflow.entities import Run
-    from mlflow.tracking import MlflowClient
+    from sweeps.record.store import StoredRun
 
 
-def complete_plan(plan: Plan) -> dict[str, Run]:
-    """Fill `plan` from its store; returns trial id → MLflow run of every trial run of the study ({}: no store)."""
+def complete_plan(plan: Plan) -> dict[str, StoredRun]:
+    """Fill `plan` from its store; returns trial id → the run of every trial run of the study ({}: no store)."""
     found = find_experiment(plan.runtime.tracking.uri, plan.study)
     if found is None:
         return {}  # every trial stays `new`
-    client, experiment_id = found
-    runs = trial_runs(client, experiment_id)
+    reader, experiment_id = found
+    runs = trial_runs(reader, experiment_id)
     for trial in plan.trials:
         mark_trial(trial, runs.get(trial.id))
     composer: list[Composer] = []  # built once, when a stage first needs it (Hydra composes: ~1 s)
@@ -42,8 +41,8 @@ def complete_plan(plan: Plan) -> dict[str, Run]:
         elif question.form == "stage":
             source = question.config.from_
             assert source is not None
-            best = best_trial(client, experiment_id, source.question, source.metric, source.mode)
-            base = _config(client, best) if best is not None else None
+            best = best_trial(reader, experiment_id, source.question, source.metric, source.mode)
+            base = _config(reader.uri, best) if best is not None else None
             if best is None or base is None:
                 continue  # shown as waiting for its source
             if not composer:
@@ -60,11 +59,11 @@ def complete_plan(plan: Plan) -> dict[str, Run]:
     return runs
 
 
-def _answering(runs: dict[str, Run], question_id: str) -> list[Run]:
+def _answering(runs: dict[str, StoredRun], question_id: str) -> list[StoredRun]:
     return [run for run in runs.values() if question_id in run.data.tags.get(QUESTIONS, "").split(",")]
 
 
-def _from_run(run: Run) -> PlannedTrial:
+def _from_run(run: StoredRun) -> PlannedTrial:
     """A search's sample as a planned trial, from its run: its config is its params, unflattened."""
     tags = run.data.tags
     trial = PlannedTrial(
@@ -85,11 +84,11 @@ def _add(plan: Plan, trial: PlannedTrial) -> None:
         plan.resolved.append(trial)
 
 
-def _config(client: MlflowClient, run: Run) -> dict[str, Any] | None:
+def _config(uri: str, run: StoredRun) -> dict[str, Any] | None:
     """The run's config.yaml; None when the run has none (a store not written by `sweep run`)."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return read_trial_config(client, run)
+        return read_trial_config(uri, run)
     except (MlflowException, OSError):
         return None

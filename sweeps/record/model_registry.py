@@ -22,8 +22,9 @@ from sweeps.record.tracking import StudyRuns
 from trainables.kinds import trainable_of
 
 if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
-    from mlflow.entities import Run
     from mlflow.models.model import ModelInfo
+
+    from sweeps.record.store import StoredRun
 
 MODEL_NAME = "model"  # the logged model's name (its artifacts in the run are under the logged model)
 EXAMPLES = 4  # test images in the input example; more than 1, so the batch dimension stays dynamic
@@ -33,7 +34,7 @@ def registered_name(study: str, question: str) -> str:
     return f"{study}-{question}"
 
 
-def register_best(runs: StudyRuns, question: str, run: Run, metric: str, data_root: str) -> str:
+def register_best(runs: StudyRuns, question: str, run: StoredRun, metric: str, data_root: str) -> str:
     """Log `run`'s network as an MLflow PyTorch model and register it as `<study>-<question>` (once per run)."""
     client = runs.client
     name = registered_name(runs.study, question)
@@ -46,7 +47,7 @@ def register_best(runs: StudyRuns, question: str, run: Run, metric: str, data_ro
     return name
 
 
-def log_network(runs: StudyRuns, run: Run, registered: str | None, tags: dict[str, str], data_root: str) -> ModelInfo:
+def log_network(runs: StudyRuns, run: StoredRun, registered: str | None, tags: dict[str, str], data_root: str) -> ModelInfo:
     """The run's network logged into the run as an MLflow PyTorch model (and registered as `registered`)."""
     import mlflow
     import torch

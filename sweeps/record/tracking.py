@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
     from mlflow.entities import Experiment, Param, Run
     from mlflow.tracking import MlflowClient
 
+    from sweeps.record.store import StoredRun
+
 Outcome = Literal["finished", "early_stopped", "failed", "diverged"]
 # A diverged trial (a non-finite training loss) is FAILED: no reader that takes FINISHED runs as results
 # (the report's tables, a stage's `select: best`, the MLflow UI's filters) can mistake it for one, and
@@ -183,7 +185,7 @@ class StudyRuns:
         found = self._outbox.call(lambda: self._search_parent(question))
         return found is not None and found.info.status == "FINISHED"
 
-    def search_samples(self, question: str) -> tuple[Run | None, list[Run]]:
+    def search_samples(self, question: str) -> tuple[Run | None, list[StoredRun]]:
         """The current parent run of a question's search and the current trial runs under it."""
         parent = self._search_parent(question)
         if parent is None:
@@ -204,13 +206,13 @@ class StudyRuns:
         """The run id of the trial's current run, if it has one."""
         return self._runs.get(trial_id)
 
-    def best_trial(self, question: str, metric: str, mode: str) -> Run | None:
+    def best_trial(self, question: str, metric: str, mode: str) -> StoredRun | None:
         """The finished trial run answering `question` with the best final `metric`; None if none yet."""
         return self._outbox.call(lambda: best_trial(self.client, self.experiment_id, question, metric, mode))
 
-    def trial_config(self, run: Run) -> dict[str, Any]:
+    def trial_config(self, run: StoredRun) -> dict[str, Any]:
         """A finished trial's resolved config, read back from its `config.yaml` artifact."""
-        return self._outbox.call(lambda: read_trial_config(self.client, run))
+        return self._outbox.call(lambda: read_trial_config(self.client.tracking_uri, run))
 
     def download(self, run_id: str, artifact_path: str, folder: str) -> Path:
         """One artifact of a run, downloaded into `folder`."""

@@ -22,8 +22,9 @@ from sweeps.record.tags import DIVERGED_AT, QUESTIONS, TRIAL_ID
 from sweeps.trials import Plan
 
 if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
-    from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
+
+    from sweeps.record.store import StoredRun
 
 # Logged every epoch (step = epoch) by the runner.
 EPOCH_METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "epoch_seconds", "eval_seconds", "examples_per_second")
@@ -91,7 +92,7 @@ def read_study(plan: Plan) -> StudyRecord:
     return StudyRecord(plan, experiment.experiment_id, {trial_id: _record(client, run) for trial_id, run in chosen.items()})
 
 
-def _record(client: MlflowClient, run: Run) -> RunRecord:
+def _record(client: MlflowClient, run: StoredRun) -> RunRecord:
     return RunRecord(
         trial_id=run.data.tags[TRIAL_ID],
         run_id=run.info.run_id,
@@ -106,7 +107,7 @@ def _record(client: MlflowClient, run: Run) -> RunRecord:
     )
 
 
-def _curves(client: MlflowClient, run: Run) -> dict[str, list[float]]:
+def _curves(client: MlflowClient, run: StoredRun) -> dict[str, list[float]]:
     """Each per-epoch metric's values, epoch 1 (or 0) first. A run of at most one epoch logs one step, so its
     latest values (read with the run) are its curves: no request per metric, which a study of thousands
     of one-epoch trials would make by the ten thousand."""

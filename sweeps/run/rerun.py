@@ -23,6 +23,8 @@ from trainables.kinds import trainable_of
 if TYPE_CHECKING:  # imported late where used: mlflow costs seconds to import
     from mlflow.entities import Run
 
+    from sweeps.record.store import StoredRun
+
 
 def stale_note(plan: Plan) -> str | None:
     """What `sweep plan` says about the stale trials of `plan` (statuses applied), if there are any."""
@@ -56,7 +58,7 @@ def retire_stale_trials(plan: Plan, runs: StudyRuns, trials: list[PlannedTrial])
     return stale
 
 
-def stale_search(runs: StudyRuns, question: str) -> tuple[Run, list[Run]] | None:
+def stale_search(runs: StudyRuns, question: str) -> tuple[Run, list[StoredRun]] | None:
     """A finished search with a stale finished sample: (its parent run, its sample runs); else None."""
     parent, samples = runs.search_samples(question)
     if parent is None or parent.info.status != "FINISHED":
@@ -66,7 +68,7 @@ def stale_search(runs: StudyRuns, question: str) -> tuple[Run, list[Run]] | None
     return parent, samples
 
 
-def retire_search(plan: Plan, runs: StudyRuns, parent: Run, samples: list[Run]) -> None:
+def retire_search(plan: Plan, runs: StudyRuns, parent: Run, samples: list[StoredRun]) -> None:
     """The search's parent and every sample retired: the next `search_run` starts a new search."""
     for sample in samples:
         retire_trial(plan, runs, sample.data.tags[TRIAL_ID])
