@@ -1,6 +1,7 @@
 """What a study of N tiny trials costs per trial as N grows, side by side with a bare process pool.
 
     python benchmarks/scale.py [--sizes 100 1000 10000] [--epochs 1] [--plan-only] [--keep FOLDER]
+    python benchmarks/scale.py --again FOLDER [--sizes 100 10000] [--epochs 0] [--repeats 3]
 
 The trial: the cloudmesh MLP (flatten → dense 64 → dense 10, 51k parameters) on the synthetic data set cut to
 1,000 training and 200 test images, `trainer.epochs` epochs (default 1), batch 100, `repeats: N` (N seeds of
@@ -15,7 +16,9 @@ cheap way to measure the machinery at 10,000. For each N, in a fresh working fol
   table    `sweeps.load(STUDY).table(QUESTION)` in a fresh Python process;
   pool     the same trial configs trained by `trainables` in a 2-process pool, nothing else (the floor).
 
-`--plan-only` times `sweep plan` of each size before any run (no store), in a minute or two.
+`--plan-only` times `sweep plan` of each size before any run (no store), in a minute or two. `--again`
+times the steps that read a finished store (re-run, plan, report, table) once more in a folder that
+`--keep` left, with this checkout's code, best of `--repeats`: a change to them measured in minutes.
 It prints each as seconds and seconds per trial, the bytes per trial of the MLflow store, the run
 artifacts and the checkpoints, and the goals (2-core machine): a trial's run cost at the largest N within
 1.5× of its cost at the smallest; plan ≤ 5 s, re-run ≤ 15 s and report ≤ 60 s at 10,000.
@@ -27,11 +30,12 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from overhead import POOL, copy_of_repo, timed, trial_configs
+from overhead import POOL, REPO, copy_of_repo, timed, trial_configs
 
 QUESTION = "tiny"
 OVERRIDES = ["offline=true", "data.size=1000", "data.test_size=200", "trainer.batch_size=100"]
@@ -98,6 +102,35 @@ def row(size: int, measured: dict[str, float]) -> str:
     return f"| {size:,} | " + " | ".join(cells) + f" | {measured['run'] / measured['pool']:.2f}× | {per_trial} |"
 
 
+AGAIN = ("re-run", "plan", "report", "table")
+
+
+def again(folder: Path, sizes: list[int], overrides: list[str], repeats: int) -> None:
+    """The steps of `AGAIN`, timed again in each finished study that `--keep` left in `folder`."""
+    root = folder / "repo"
+    for part in ("sweeps", "trainables"):  # this checkout's code; the studies' configs stay
+        shutil.rmtree(root / part)
+        shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
+    print(f"load {os.getloadavg()[0]:.1f} · {os.cpu_count()} cores · best of {repeats}")
+    print("| trials | " + " | ".join(f"{step} s" for step in AGAIN) + " |\n|---" + "|---" * len(AGAIN) + "|", flush=True)
+    best: dict[int, dict[str, float]] = {}
+    for size in sizes:
+        study, work = f"scale{size}", folder / f"scale{size}"
+        commands = {
+            "re-run": [sys.executable, "-m", "sweeps", "run", study, *overrides],
+            "plan": [sys.executable, "-m", "sweeps", "plan", study, *overrides],
+            "report": [sys.executable, "-m", "sweeps", "report", study, *overrides],
+            "table": [sys.executable, "-c", TABLE, study, *overrides],
+        }
+        best[size] = {step: min(timed(commands[step], folder, root, work) for _ in range(repeats)) for step in AGAIN}
+        print(f"| {size:,} | " + " | ".join(f"{best[size][step]:.1f}" for step in AGAIN) + " |", flush=True)
+    print(f"load {os.getloadavg()[0]:.1f} at the end")
+    if 10000 in best:
+        for step, goal in GOALS_10K.items():
+            verdict = "PASS" if best[10000][step] <= goal else "FAIL"
+            print(f"{step} at 10,000: {best[10000][step]:.1f} s (goal ≤ {goal:.0f} s: {verdict})")
+
+
 def plan_only(sizes: list[int], overrides: list[str]) -> None:
     """Seconds of `sweep plan` of each size with no store yet: the planning alone, in minutes in all."""
     print(f"load {os.getloadavg()[0]:.1f} · {os.cpu_count()} cores\n| trials | plan s | s/trial |\n|---|---|---|")
@@ -117,10 +150,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1, help="epochs per trial; 0: evaluation-only trials")
     parser.add_argument("--plan-only", action="store_true", help="only `sweep plan` of each size, before any run (no store)")
     parser.add_argument("--keep", type=Path, help="work in this new folder and leave it: the stores, to look at or time again")
+    parser.add_argument("--again", type=Path, help="time the steps that read a finished store again, in a folder --keep left")
+    parser.add_argument("--repeats", type=int, default=3, help="with --again: times each step is timed (the best is shown)")
     args = parser.parse_args()
     overrides = [*OVERRIDES, f"trainer.epochs={args.epochs}"]
     if args.plan_only:
         plan_only(args.sizes, overrides)
+        return
+    if args.again:
+        again(args.again, args.sizes, overrides, args.repeats)
         return
     results: dict[int, dict[str, float]] = {}
     print(f"load {os.getloadavg()[0]:.1f} · {os.cpu_count()} cores · epochs {args.epochs}")
