@@ -183,7 +183,7 @@ def superseded(run: StoredRun) -> bool:
 
 def role_runs(source: MlflowClient | Reader, experiment_id: str, role: str) -> list[StoredRun]:
     """Every active run of the experiment with the role `role` (`sweeps.kind`), newest first: read from the
-    store's tables where it is an SQL database (`table_read`: a 10,000-trial study in ~1.4 s, not ~23),
+    store's tables where it is an SQL database (`table_read`: a 10,000-trial study in ~0.9 s, not ~23),
     else searched page after page."""
     reader = reader_of(source)
     found = read_runs(reader.uri, experiment_id, RUN_ROLE, role)
