@@ -10,8 +10,9 @@ in its `Run` (benchmarks/store_read.py times both). Nothing is cut off, so no re
 The tables and columns named here are MLflow's (a test checks them against the installed MLflow's
 `mlflow.store.tracking.dbmodels.models`). A SQLite store is checked before it is read (this MLflow's schema:
 `sweeps.run.preflight.check_schema` in `sweep`, MLflow's client that `sweeps.load` opens first); any other
-database is opened first by MLflow's client, which refuses a store of another schema. A store that is no SQL database (a tracking server over
-http) has no tables to read: `read_runs` returns None and its caller searches.
+database is opened first by MLflow's client, which refuses a store of another schema. A store that is no
+SQL database (a tracking server over http) has no tables to read: `read_runs` returns None and its caller
+searches.
 """
 
 from __future__ import annotations
