@@ -9,7 +9,9 @@ leave, sweeps/run/cores.py), interleaved `--repeats` times. While it runs, every
 /proc: the CPU time of each Ray worker process (`ray::…`) the command started, and the machine's busy time.
 It prints for each way the wall seconds, the trial workers' CPU seconds, utilisation = those CPU seconds /
 (wall × cores) — the goal is ≥ 95 % — and the machine's busy share, then the wall-time ratio of the two
-ways. Measure on an idle machine: another process's load shows as neither.
+ways; and where the cores' unused seconds are: before the first trial's CPU time grows (imports, plan,
+Ray's and Tune's start), after it last grows (runs closed, Ray stopped), and between the two. `--only
+shared` (or `kept`) runs one way. Measure on an idle machine: another process's load shows as neither.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class Sample(NamedTuple):
     wall: float  # seconds from start to exit
     trials: float  # CPU seconds of the Ray worker processes
     busy: float  # CPU seconds the whole machine was busy
+    first: float  # seconds from start to the first sample in which the workers' CPU time had grown
+    last: float  # seconds from start to the last such sample
 
 
 def machine_busy() -> float:
@@ -80,27 +84,32 @@ def sampled(command: list[str], folder: Path, root: Path) -> Sample:
     busy_before, started = machine_busy(), time.perf_counter()
     process = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     workers: dict[int, float] = {}  # pid → its CPU seconds when last seen (a worker's last 0.5 s may be missed)
+    grew: list[float] = []  # seconds from start of each sample in which the workers' CPU time had grown
     while process.poll() is None:
-        table = processes()
+        table, seen = processes(), sum(workers.values())
         for pid in descendants(process.pid, table):
             if table[pid][2].startswith("ray::"):
                 workers[pid] = table[pid][1]
+        if sum(workers.values()) > seen + 0.05:  # more than a worker's idle ticks (s)
+            grew.append(time.perf_counter() - started)
         time.sleep(0.5)
     wall, busy = time.perf_counter() - started, machine_busy() - busy_before
     shutil.rmtree(ray_tmp, ignore_errors=True)
     if process.returncode != 0:
         error = process.stderr.read()[-2000:] if process.stderr else ""
         raise SystemExit(f"{' '.join(command[2:5])} … failed ({process.returncode}):\n{error}")
-    return Sample(wall, sum(workers.values()), busy)
+    return Sample(wall, sum(workers.values()), busy, grew[0] if grew else wall, grew[-1] if grew else wall)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--only", choices=["kept", "shared"], help="run only this way")
     parser.add_argument("args", nargs="*", default=MAIN_COMMAND, help="what `sweep run` gets (default: jhu_fashion offline=true)")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     ways = {"kept": "resources.share_idle_cores=false", "shared": "resources.share_idle_cores=true"}
+    ways = {way: override for way, override in ways.items() if args.only in (None, way)}
     samples: dict[str, list[Sample]] = {way: [] for way in ways}
     print(f"load {os.getloadavg()[0]:.1f} · {cores} cores · sweep run {' '.join(args.args)}", flush=True)
     with tempfile.TemporaryDirectory(prefix="utilisation") as temporary:
@@ -117,9 +126,20 @@ def main() -> None:
     for way, sample in best.items():
         utilisation = sample.trials / (sample.wall * cores)
         print(f"| {way} | {sample.wall:.1f} | {sample.trials:.1f} | {utilisation:.1%} | {sample.busy / (sample.wall * cores):.1%} |")
-    shared = best["shared"]
-    verdict = "PASS" if shared.trials / (shared.wall * cores) >= GOAL else "FAIL"
-    print(f"\nshared / kept wall time: {shared.wall / best['kept'].wall:.3f}× · utilisation goal ≥ {GOAL:.0%}: {verdict}")
+    print("\nthe cores' unused seconds (wall × cores − trial CPU): before the first trial's CPU grows, between, after the last")
+    print("| idle cores | before: s (core-s) | between: core-s | after: s (core-s) | utilisation between |\n|---|---|---|---|---|")
+    for way, sample in best.items():
+        span = sample.last - sample.first
+        between = span * cores - sample.trials
+        print(
+            f"| {way} | {sample.first:.1f} ({sample.first * cores:.0f}) | {between:.0f} | {sample.wall - sample.last:.1f} "
+            f"({(sample.wall - sample.last) * cores:.0f}) | {sample.trials / (span * cores):.1%} |"
+        )
+    if "shared" in best:
+        shared = best["shared"]
+        verdict = "PASS" if shared.trials / (shared.wall * cores) >= GOAL else "FAIL"
+        ratio = f"shared / kept wall time: {shared.wall / best['kept'].wall:.3f}× · " if "kept" in best else ""
+        print(f"\n{ratio}utilisation goal ≥ {GOAL:.0%}: {verdict}")
 
 
 if __name__ == "__main__":
