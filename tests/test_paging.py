@@ -31,6 +31,7 @@ def stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Plan, Mlflo
     monkeypatch.setattr(store, "PAGE_SIZE", 1)
     monkeypatch.setattr(store, "read_runs", lambda *args: None)
     monkeypatch.setattr(store, "experiments_in_tables", lambda uri: False)
+    monkeypatch.setattr(estimate, "is_database", lambda uri: False)
     return plan, client, experiment_id
 
 

@@ -26,8 +26,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sweeps.machine import machine_gpus
-from sweeps.record.store import Reader, client_for, find_experiment, flatten, role_runs, store_exists, study_experiments, superseded
-from sweeps.record.tags import QUESTIONS, SEARCH_ROLE, TRIAL_ROLE
+from sweeps.record.store import (
+    Reader,
+    client_for,
+    find_experiment,
+    flatten,
+    role_runs,
+    search_all,
+    store_exists,
+    study_experiments,
+    superseded,
+)
+from sweeps.record.table_read import is_database
+from sweeps.record.tags import QUESTIONS, RUN_ROLE, SEARCH_ROLE, TRIAL_ROLE
 from sweeps.trials import DONE, Plan, PlannedTrial
 from sweeps.words import clock, plural
 from trainables.kinds import trainable_of
@@ -239,7 +250,11 @@ def _finished_trial_runs(plan: Plan, study_runs: Mapping[str, StoredRun] | None)
         return []
     reader = Reader(plan.runtime.tracking.uri)
     known = plan.study if study_runs is not None else None
-    runs = [run for found, name in study_experiments(reader) if name != known for run in role_runs(reader, found, TRIAL_ROLE)]
+    others = [found for found, name in study_experiments(reader) if name != known]
+    if is_database(reader.uri):  # each study's runs from the tables
+        runs = [run for found in others for run in role_runs(reader, found, TRIAL_ROLE)]
+    else:  # a server: one search of every other study's finished runs
+        runs = search_all(reader.client, others, f"tags.`{RUN_ROLE}` = '{TRIAL_ROLE}' and attributes.status = 'FINISHED'") if others else []
     own = [run for run in (study_runs or {}).values() if run.info.status == "FINISHED"]
     return [run for run in runs if run.info.status == "FINISHED" and not superseded(run)] + own
 
