@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from sweeps.plan.build import plan_study
 from sweeps.record import store
-from sweeps.record.table_read import _TABLES, DATABASES, TableRun, find_experiment_id, is_database, read_runs
+from sweeps.record.table_read import _TABLES, DATABASES, TableRun, active_experiments, find_experiment_id, is_database, read_runs
 from sweeps.record.tags import RUN_ROLE, SEARCH_ROLE, SUPERSEDED, TRIAL_ID, TRIAL_ROLE
 
 UNPAGED = 50_000  # more runs than the test store holds: one search request reads them all
@@ -116,7 +116,7 @@ def test_the_tables_columns_and_databases_are_the_installed_mlflows() -> None:
         assert {"run_uuid", *columns} <= theirs[name], name
 
 
-def test_an_experiment_is_found_as_mlflow_finds_it(tmp_path: Path) -> None:
+def test_experiments_are_found_and_listed_as_mlflow_does(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     study = write_varied_store(uri)
     client = MlflowClient(uri)
@@ -126,6 +126,8 @@ def test_an_experiment_is_found_as_mlflow_finds_it(tmp_path: Path) -> None:
         experiment = client.get_experiment_by_name(name)
         assert find_experiment_id(uri, name) == (experiment.experiment_id if experiment else None), name
     assert find_experiment_id(uri, "study") == study
+    listed = [(experiment.experiment_id, experiment.name) for experiment in client.search_experiments()]  # active ones
+    assert sorted(active_experiments(uri)) == sorted(listed) and ("deleted study" not in dict(listed).values())
 
 
 def test_sweep_plan_of_a_sqlite_study_imports_no_mlflow(tmp_path: Path) -> None:
