@@ -72,7 +72,7 @@ def find_experiment_id(uri: str, name: str) -> str | None:
     finds it), or None."""
     import sqlalchemy
 
-    experiments = sqlalchemy.table("experiments", sqlalchemy.column("experiment_id"), sqlalchemy.column("name"))
+    experiments = _experiments()
     query = sqlalchemy.select(experiments.c.experiment_id).where(experiments.c.name == name)
     with _connection(uri) as connection:
         found = connection.execute(query).scalar()
@@ -83,10 +83,17 @@ def active_experiments(uri: str) -> list[tuple[str, str]]:
     """Every active experiment's id and name, as MLflow's `search_experiments` lists them."""
     import sqlalchemy
 
-    experiments = sqlalchemy.table("experiments", *(sqlalchemy.column(name) for name in ("experiment_id", "name", "lifecycle_stage")))
+    experiments = _experiments()
     query = sqlalchemy.select(experiments.c.experiment_id, experiments.c.name).where(experiments.c.lifecycle_stage == "active")
     with _connection(uri) as connection:
         return [(str(found), name) for found, name in connection.execute(query)]
+
+
+def _experiments() -> Any:
+    """MLflow's `experiments` table, the columns read here."""
+    import sqlalchemy
+
+    return sqlalchemy.table("experiments", *(sqlalchemy.column(name) for name in ("experiment_id", "name", "lifecycle_stage")))
 
 
 def read_runs(uri: str, experiment_id: str, tag: str, value: str) -> list[TableRun] | None:
